@@ -1,0 +1,95 @@
+"""Commands: what the core asks its adapter to do. Each is plain data; the adapter decides *how*."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSession:
+    file_name: str
+    size: int
+    content_type: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestUrls:
+    session_id: str
+    part_numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendPart:
+    """PUT bytes ``[offset, offset + length)`` of the source to ``url``; report PartSent or PartFailed."""
+
+    number: int
+    offset: int
+    length: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelParts:
+    """Abort these in-flight PUTs; no event is expected for them."""
+
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersistManifest:
+    local_id: str
+    manifest_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteUpload:
+    session_id: str
+    parts: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AbortUpload:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardLocal:
+    """Delete the local copy and the manifest: the upload is finished or cancelled."""
+
+    local_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """Send a Tick at ``at`` (replacing any earlier request): a retry or a refresh is due then."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Tell every page the upload's new state."""
+
+    view: dict[str, Any]
+
+
+Command = (
+    CreateSession
+    | FetchState
+    | RequestUrls
+    | SendPart
+    | CancelParts
+    | PersistManifest
+    | CompleteUpload
+    | AbortUpload
+    | DiscardLocal
+    | Wakeup
+    | Publish
+)

@@ -1,0 +1,140 @@
+"""Events: what happened, fed into :class:`browser_py.engine.upload.Upload`. Every event carries the time it happened."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .failures import Failure
+
+
+class ApiCall(StrEnum):
+    """The calls to the presign service, so a failure can name which one to repeat."""
+
+    CREATE = "create"
+    STATE = "state"
+    URLS = "urls"
+    COMPLETE = "complete"
+    ABORT = "abort"
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePart:
+    """A part the storage already holds (from ListParts)."""
+
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The local copy now holds every byte of the file."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLost:
+    """The bytes are no longer readable (an incomplete local copy after the tab closed, or a deleted file)."""
+
+    now: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCreated:
+    now: float
+    session_id: str
+    object_key: str
+    part_size: int
+    part_count: int
+    urls: Mapping[int, str] = field(default_factory=dict)
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StateFetched:
+    now: float
+    status: str  # "uploading" | "completed" | "aborted"
+    parts: tuple[RemotePart, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UrlsReceived:
+    now: float
+    urls: Mapping[int, str]
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartSent:
+    now: float
+    number: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartFailed:
+    now: float
+    number: int
+    failure: Failure
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    now: float
+    call: ApiCall
+    failure: Failure
+
+
+@dataclass(frozen=True, slots=True)
+class UploadCompleted:
+    now: float
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue after a pause, or try again after "Action needed" (the retry budget starts afresh)."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    now: float
+
+
+Event = (
+    Start
+    | Staged
+    | SourceLost
+    | SessionCreated
+    | StateFetched
+    | UrlsReceived
+    | PartSent
+    | PartFailed
+    | RequestFailed
+    | UploadCompleted
+    | Tick
+    | Pause
+    | Resume
+    | Cancel
+)

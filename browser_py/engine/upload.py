@@ -1,0 +1,490 @@
+"""The upload state machine: one file, from "saving to this browser" to "completed", sans-I/O.
+
+``Upload.handle(event)`` returns the commands to carry out. All decisions live here: which part goes next, how many
+are in flight, when URLs are stale, what a failure means, how long to back off, what the user is told. Adapters only
+execute commands and report what happened, so the same core runs in Pyodide, in a terminal and under pytest.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .backoff import Backoff
+from .commands import (
+    AbortUpload,
+    CancelParts,
+    Command,
+    CompleteUpload,
+    CreateSession,
+    DiscardLocal,
+    FetchState,
+    PersistManifest,
+    Publish,
+    RequestUrls,
+    SendPart,
+    Wakeup,
+)
+from .events import (
+    ApiCall,
+    Cancel,
+    Event,
+    PartFailed,
+    PartSent,
+    Pause,
+    RequestFailed,
+    Resume,
+    SessionCreated,
+    SourceLost,
+    Staged,
+    Start,
+    StateFetched,
+    Tick,
+    UploadCompleted,
+    UrlsReceived,
+)
+from .failures import Failure, FailureKind
+from .manifest import Manifest
+from .plan import PartPlan, PlanError
+from .throughput import ThroughputMeter
+
+
+class Phase(StrEnum):
+    NEW = "new"
+    SAVING = "saving"  # copying the picked file into the browser; the session is created meanwhile
+    CREATING = "creating"
+    RESUMING = "resuming"  # asking the server which parts S3 already has
+    UPLOADING = "uploading"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+    PAUSED = "paused"
+    FAILED = "failed"  # "Action needed": the user decides (retry, start over, cancel)
+    CANCELLED = "cancelled"
+
+
+IDLE_PHASES = frozenset({Phase.COMPLETED, Phase.PAUSED, Phase.FAILED, Phase.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    concurrency: int = 4
+    url_batch: int = 16  # URLs asked for at once; more means fewer round trips, older URLs at the end
+    url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.url_batch < 1:
+            raise ValueError("url_batch must be at least 1")
+
+
+@dataclass(slots=True)
+class _Url:
+    url: str
+    expires_at: float
+
+
+class Upload:
+    """One upload's decisions. Construct from a (new or loaded) manifest, then feed events."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        config: EngineConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.config = config or EngineConfig()
+        self._rng = rng or random.Random()
+        self.phase = Phase.NEW
+        self.error: Failure | None = None
+        self.meter = ThroughputMeter()
+        self._now = 0.0
+        self._urls: dict[int, _Url] = {}
+        self._in_flight: dict[int, float] = {}  # part number -> when its PUT started
+        self._retry_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+        self._urls_requested = False
+        self._api_attempts = 0
+        self._api_retry: dict[ApiCall, float] = {}
+        self._wakeup_at: float | None = None
+        self._creating = False
+        self._resumed_from: int | None = None  # bytes confirmed when this run resumed an earlier one
+        self.bytes_sent_this_run = 0
+        self._last_view: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------------------------- queries
+
+    @property
+    def plan(self) -> PartPlan | None:
+        return self.manifest.plan
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        return frozenset(self._in_flight)
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing will happen until the user acts (or it is finished)."""
+        return self.phase in IDLE_PHASES
+
+    def _pending(self) -> list[int]:
+        plan = self.plan
+        if plan is None:
+            return []
+        done = self.manifest.parts
+        return [n for n in range(1, plan.part_count + 1) if n not in done and n not in self._in_flight]
+
+    # ----------------------------------------------------------------------------------------------- events
+
+    def handle(self, event: Event) -> list[Command]:
+        self._now = max(self._now, event.now)
+        out: list[Command] = []
+        match event:
+            case Start():
+                self._on_start(out)
+            case Staged():
+                self._on_staged(out)
+            case SourceLost(reason=reason):
+                self._fail(out, Failure(FailureKind.FATAL, reason))
+            case SessionCreated():
+                self._on_session_created(event, out)
+            case StateFetched():
+                self._on_state(event, out)
+            case UrlsReceived(urls=urls, expires_at=expires_at):
+                self._urls_requested = False
+                self._api_attempts = 0
+                for number, url in urls.items():
+                    self._urls[number] = _Url(url, expires_at)
+            case PartSent(number=number, etag=etag):
+                self._on_part_sent(number, etag, out)
+            case PartFailed(number=number, failure=failure):
+                self._on_part_failed(number, failure, out)
+            case RequestFailed(call=call, failure=failure):
+                self._on_request_failed(call, failure, out)
+            case UploadCompleted():
+                self._on_completed(out)
+            case Tick():
+                self._on_tick(out)
+            case Pause():
+                self._on_pause(out)
+            case Resume():
+                self._on_resume(out)
+            case Cancel():
+                self._on_cancel(out)
+        self._pump(out)
+        self._schedule_wakeup(out)
+        self._publish(out)
+        return out
+
+    def _on_start(self, out: list[Command]) -> None:
+        if self.phase is not Phase.NEW:
+            return
+        if self.manifest.completed:
+            self.phase = Phase.COMPLETED
+            out.append(DiscardLocal(self.manifest.local_id))
+            return
+        if self.manifest.session_id is None:
+            self.phase = Phase.CREATING if self.manifest.staged else Phase.SAVING
+            self._issue(ApiCall.CREATE, out)
+        elif not self.manifest.staged:
+            self.phase = Phase.SAVING
+        else:
+            self._resumed_from = self.manifest.bytes_confirmed
+            self.phase = Phase.RESUMING
+            self._issue(ApiCall.STATE, out)
+
+    def _on_staged(self, out: list[Command]) -> None:
+        self.manifest.staged = True
+        self._persist(out)
+        if self.phase is Phase.SAVING:
+            self._begin_uploading() if self.manifest.session_id is not None else self._set(Phase.CREATING)
+
+    def _on_session_created(self, event: SessionCreated, out: list[Command]) -> None:
+        self._creating = False
+        self._api_attempts = 0
+        if self.phase is Phase.CANCELLED:
+            out.append(AbortUpload(event.session_id))  # the user cancelled while we were asking
+            return
+        try:
+            PartPlan(self.manifest.size, event.part_size, event.part_count)
+        except PlanError as exc:
+            self._fail(out, Failure(FailureKind.FATAL, f"the server proposed an impossible part plan: {exc}"))
+            return
+        m = self.manifest
+        m.session_id, m.object_key = event.session_id, event.object_key
+        m.part_size, m.part_count = event.part_size, event.part_count
+        for number, url in event.urls.items():
+            self._urls[number] = _Url(url, event.expires_at)
+        self._persist(out)
+        if self.phase is Phase.CREATING:
+            self._begin_uploading()
+
+    def _on_state(self, event: StateFetched, out: list[Command]) -> None:
+        self._api_attempts = 0
+        if event.status == "completed":
+            self._on_completed(out)
+            return
+        if event.status != "uploading":
+            self._fail(out, Failure(FailureKind.SESSION_GONE, f"the upload session was {event.status}"))
+            return
+        plan = self.plan
+        assert plan is not None, "a session without a plan cannot be resumed"
+        # S3 is the truth: keep a part only if S3 holds it whole. Prefer our ETag (the latest PUT we saw succeed).
+        remote = {p.number: p for p in event.parts if 1 <= p.number <= plan.part_count}
+        merged: dict[int, str] = {}
+        for number, part in remote.items():
+            if part.size == plan.length_of(number):
+                merged[number] = self.manifest.parts.get(number, part.etag)
+        self.manifest.parts = merged
+        self._persist(out)
+        if self.phase is Phase.RESUMING:
+            self._begin_uploading()
+
+    def _on_part_sent(self, number: int, etag: str, out: list[Command]) -> None:
+        self._in_flight.pop(number, None)
+        self._retry_at.pop(number, None)
+        self._attempts.pop(number, None)
+        plan = self.plan
+        if plan is None or self.phase in (Phase.CANCELLED, Phase.COMPLETED):
+            return
+        # Recorded whatever the phase: the bytes are on S3 even if the user paused meanwhile.
+        self.manifest.parts[number] = etag
+        length = plan.length_of(number)
+        self.bytes_sent_this_run += length
+        self.meter.record(self._now, length)
+        self._resumed_from = None if self.phase is Phase.UPLOADING else self._resumed_from
+        self._persist(out)
+
+    def _on_part_failed(self, number: int, failure: Failure, out: list[Command]) -> None:
+        if self._in_flight.pop(number, None) is None or self.phase is not Phase.UPLOADING:
+            return
+        if failure.kind is FailureKind.URL_EXPIRED:
+            self._urls.pop(number, None)  # fresh URLs come with the next request; this is not a failure
+            return
+        if not failure.counts_against_budget:
+            self._fail(out, failure)
+            return
+        attempt = self._attempts.get(number, 0) + 1
+        self._attempts[number] = attempt
+        if self.config.backoff.exhausted(attempt):
+            self._fail(out, failure)
+            return
+        self._retry_at[number] = self._now + self.config.backoff.delay(attempt, self._rng)
+
+    def _on_request_failed(self, call: ApiCall, failure: Failure, out: list[Command]) -> None:
+        if call is ApiCall.CREATE:
+            self._creating = False
+        if call is ApiCall.URLS:
+            self._urls_requested = False
+        if call is ApiCall.ABORT or self.phase in IDLE_PHASES:
+            return
+        if failure.kind is not FailureKind.TRANSIENT:
+            self._fail(out, failure)
+            return
+        self._api_attempts += 1
+        if self.config.backoff.exhausted(self._api_attempts):
+            self._fail(out, failure)
+            return
+        self._api_retry[call] = self._now + self.config.backoff.delay(self._api_attempts, self._rng)
+
+    def _on_completed(self, out: list[Command]) -> None:
+        self.phase = Phase.COMPLETED
+        self.manifest.completed = True
+        self.meter.stop()
+        out.append(DiscardLocal(self.manifest.local_id))
+
+    def _on_tick(self, out: list[Command]) -> None:
+        if self._wakeup_at is not None and self._wakeup_at <= self._now:
+            self._wakeup_at = None
+        for call, at in list(self._api_retry.items()):
+            if at <= self._now:
+                del self._api_retry[call]
+                if call is not ApiCall.URLS:  # URL requests are re-issued by the pump when needed
+                    self._issue(call, out)
+
+    def _on_pause(self, out: list[Command]) -> None:
+        if self.phase not in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING):
+            return
+        self._stop_sending(out)
+        self.phase = Phase.PAUSED
+
+    def _on_resume(self, out: list[Command]) -> None:
+        if self.phase not in (Phase.PAUSED, Phase.FAILED):
+            return
+        self.error = None
+        self._attempts.clear()
+        self._retry_at.clear()
+        self._api_attempts = 0
+        self._api_retry.clear()
+        self.phase = Phase.NEW
+        self._on_start(out)
+
+    def _on_cancel(self, out: list[Command]) -> None:
+        if self.phase in (Phase.COMPLETED, Phase.CANCELLED):
+            return
+        self._stop_sending(out)
+        self.phase = Phase.CANCELLED
+        if self.manifest.session_id is not None:
+            out.append(AbortUpload(self.manifest.session_id))
+        out.append(DiscardLocal(self.manifest.local_id))
+
+    # ----------------------------------------------------------------------------------------------- helpers
+
+    def _set(self, phase: Phase) -> None:
+        self.phase = phase
+
+    def _begin_uploading(self) -> None:
+        self.phase = Phase.UPLOADING
+        self.meter.start(self._now)
+
+    def _fail(self, out: list[Command], failure: Failure) -> None:
+        self._stop_sending(out)
+        self.error = failure
+        self.phase = Phase.FAILED
+
+    def _stop_sending(self, out: list[Command]) -> None:
+        if self._in_flight:
+            out.append(CancelParts(tuple(sorted(self._in_flight))))
+            self._in_flight.clear()
+        self._retry_at.clear()
+        self._api_retry.clear()
+        self._urls_requested = False
+        self.meter.stop()
+
+    def _persist(self, out: list[Command]) -> None:
+        out.append(PersistManifest(self.manifest.local_id, self.manifest.to_json()))
+
+    def _issue(self, call: ApiCall, out: list[Command]) -> None:
+        m = self.manifest
+        if call is ApiCall.CREATE:
+            if not self._creating:
+                self._creating = True
+                out.append(CreateSession(m.file_name, m.size, m.content_type, m.fingerprint))
+        elif call is ApiCall.STATE:
+            assert m.session_id is not None
+            out.append(FetchState(m.session_id))
+        elif call is ApiCall.COMPLETE:
+            assert m.session_id is not None
+            out.append(CompleteUpload(m.session_id, tuple(sorted(m.parts.items()))))
+
+    def _pump(self, out: list[Command]) -> None:
+        """Keep ``concurrency`` parts in flight, lowest part numbers first; ask for URLs just in time."""
+        if self.phase is not Phase.UPLOADING:
+            return
+        plan = self.plan
+        assert plan is not None and self.manifest.session_id is not None
+        pending = self._pending()
+        if not pending and not self._in_flight:
+            self.phase = Phase.COMPLETING
+            self.meter.stop()
+            self._issue(ApiCall.COMPLETE, out)
+            return
+        fresh_after = self._now + self.config.url_refresh_margin
+        need_urls: list[int] = []
+        for number in pending:
+            if len(self._in_flight) >= self.config.concurrency:
+                break
+            if self._retry_at.get(number, 0.0) > self._now:
+                continue
+            url = self._urls.get(number)
+            if url is None or url.expires_at <= fresh_after:
+                need_urls.append(number)
+                continue
+            part = plan.part(number)
+            self._in_flight[number] = self._now
+            self._retry_at.pop(number, None)
+            out.append(SendPart(number, part.offset, part.length, url.url))
+        urls_gate = self._api_retry.get(ApiCall.URLS, 0.0)
+        if need_urls and not self._urls_requested and urls_gate <= self._now:
+            self._api_retry.pop(ApiCall.URLS, None)
+            wanted = [
+                n
+                for n in pending
+                if n not in self._in_flight
+                and (n not in self._urls or self._urls[n].expires_at <= fresh_after)
+            ][: self.config.url_batch]
+            self._urls_requested = True
+            out.append(RequestUrls(self.manifest.session_id, tuple(wanted)))
+
+    def _schedule_wakeup(self, out: list[Command]) -> None:
+        times = [t for t in self._retry_at.values() if t > self._now]
+        times += [t for t in self._api_retry.values() if t > self._now]
+        at = min(times) if times else None
+        if at is not None and at != self._wakeup_at:
+            self._wakeup_at = at
+            out.append(Wakeup(at))
+
+    def _publish(self, out: list[Command]) -> None:
+        view = self.view()
+        comparable = {k: v for k, v in view.items() if k not in ("speed_bps", "eta_seconds")}
+        last = self._last_view
+        if (
+            last is not None
+            and {k: v for k, v in last.items() if k not in ("speed_bps", "eta_seconds")} == comparable
+        ):
+            return
+        self._last_view = view
+        out.append(Publish(view))
+
+    # ----------------------------------------------------------------------------------------------- view
+
+    def view(self) -> dict[str, Any]:
+        """What pages show: plain JSON-able data, with the wording decided here, not in JavaScript."""
+        m = self.manifest
+        confirmed = m.bytes_confirmed if m.plan is not None else 0
+        percent = 100.0 if self.phase is Phase.COMPLETED else (confirmed / m.size * 100.0 if m.size else 0.0)
+        rate = self.meter.rate(self._now) if self.phase is Phase.UPLOADING else None
+        eta = self.meter.eta(self._now, m.size - confirmed) if self.phase is Phase.UPLOADING else None
+        return {
+            "local_id": m.local_id,
+            "session_id": m.session_id,
+            "file_name": m.file_name,
+            "size": m.size,
+            "phase": self.phase.value,
+            "label": self._label(percent),
+            "bytes_confirmed": confirmed,
+            "percent": round(percent, 1),
+            "parts_done": len(m.parts),
+            "part_count": m.part_count,
+            "in_flight": len(self._in_flight),
+            "speed_bps": rate,
+            "eta_seconds": eta,
+            "error": self.error.message if self.error else None,
+            "error_kind": self.error.kind.value if self.error else None,
+            "resumed": self._resumed_from is not None,
+            "bytes_sent_this_run": self.bytes_sent_this_run,
+            "actions": self._actions(),
+        }
+
+    def _label(self, percent: float) -> str:
+        whole = int(percent)
+        if self.phase in (Phase.RESUMING, Phase.UPLOADING) and self._resumed_from is not None:
+            return f"Resuming upload… {whole}% complete"
+        return {
+            Phase.NEW: "Waiting",
+            Phase.SAVING: "Saving to this browser",
+            Phase.CREATING: "Starting upload",
+            Phase.UPLOADING: "Uploading",
+            Phase.COMPLETING: "Finishing",
+            Phase.COMPLETED: "Completed",
+            Phase.PAUSED: "Paused",
+            Phase.FAILED: f"Action needed: {self.error.message if self.error else 'unknown error'}",
+            Phase.CANCELLED: "Cancelled",
+        }.get(self.phase, self.phase.value)
+
+    def _actions(self) -> list[str]:
+        if self.phase in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING):
+            return ["pause", "cancel"]
+        if self.phase is Phase.PAUSED:
+            return ["resume", "cancel"]
+        if self.phase is Phase.FAILED:
+            if self.error is not None and self.error.kind is FailureKind.SESSION_GONE:
+                return ["cancel"]
+            return ["retry", "cancel"]
+        if self.phase is Phase.SAVING:
+            return ["cancel"]
+        return []

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from browser_py.engine.manifest import Manifest, ManifestError
+from browser_py.engine.plan import MiB
+
+
+def sample() -> Manifest:
+    return Manifest(
+        local_id="abc",
+        file_name="report ünïcode.pdf",
+        size=20 * MiB + 3,
+        content_type="application/pdf",
+        fingerprint="fp1-xyz",
+        last_modified_ms=1_700_000_000_123,
+        created_at=12.5,
+        staged=True,
+        session_id="s-1",
+        object_key="uploads/u/s-1",
+        part_size=8 * MiB,
+        part_count=3,
+        parts={1: '"etag-1"', 3: '"etag-3"'},
+    )
+
+
+def test_round_trip_keeps_everything() -> None:
+    m = sample()
+    back = Manifest.from_json(m.to_json())
+    assert back == m
+    assert back.bytes_confirmed == 8 * MiB + 4 * MiB + 3
+
+
+def test_fresh_manifest_without_session_round_trips() -> None:
+    m = Manifest("id", "a", 0, "application/octet-stream", "fp")
+    assert Manifest.from_json(m.to_json()) == m
+    assert m.bytes_confirmed == 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(v=99), "version"),
+        (lambda d: d.pop("size"), "damaged"),
+        (lambda d: d.update(size="big"), "damaged"),
+        (lambda d: d.update(size=True), "damaged"),
+        (lambda d: d.update(parts={"7": "x"}), "outside"),
+        (lambda d: d.update(part_count=2), "damaged"),  # inconsistent with size and part size
+        (lambda d: d.update(part_size=None, part_count=None), "no part plan"),
+    ],
+)
+def test_damaged_manifests_are_refused(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(sample().to_json())
+    mutate(data)
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", "null"])
+def test_non_manifests_are_refused(text: str) -> None:
+    with pytest.raises(ManifestError):
+        Manifest.from_json(text)

@@ -1,0 +1,380 @@
+"""The upload state machine, driven by hand: every decision is checked without any I/O or clock."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+
+import pytest
+
+from browser_py.engine.backoff import Backoff
+from browser_py.engine.commands import (
+    AbortUpload,
+    CancelParts,
+    Command,
+    CompleteUpload,
+    CreateSession,
+    DiscardLocal,
+    FetchState,
+    PersistManifest,
+    Publish,
+    RequestUrls,
+    SendPart,
+    Wakeup,
+)
+from browser_py.engine.events import (
+    ApiCall,
+    Cancel,
+    PartFailed,
+    PartSent,
+    Pause,
+    RemotePart,
+    RequestFailed,
+    Resume,
+    SessionCreated,
+    SourceLost,
+    Staged,
+    Start,
+    StateFetched,
+    Tick,
+    UploadCompleted,
+    UrlsReceived,
+)
+from browser_py.engine.failures import Failure, FailureKind
+from browser_py.engine.manifest import Manifest
+from browser_py.engine.plan import MiB
+from browser_py.engine.upload import EngineConfig, Phase, Upload
+
+PART = 8 * MiB
+TRANSIENT = Failure(FailureKind.TRANSIENT, "connection reset")
+EXPIRED = Failure(FailureKind.URL_EXPIRED, "upload link expired", 403)
+
+
+def new_manifest(size: int = 10 * PART, staged: bool = True, **kw: object) -> Manifest:
+    return Manifest("L", "big.bin", size, "application/octet-stream", "fp", staged=staged, **kw)  # type: ignore[arg-type]
+
+
+def of(kind: type, commands: Iterable[Command]) -> list:  # type: ignore[type-arg]
+    return [c for c in commands if isinstance(c, kind)]
+
+
+def urls(numbers: Iterable[int]) -> dict[int, str]:
+    return {n: f"https://s3/part{n}" for n in numbers}
+
+
+def created(
+    now: float, count: int = 10, with_urls: Iterable[int] = range(1, 11), expires: float = 1_000
+) -> SessionCreated:
+    return SessionCreated(now, "S", "uploads/u/S", PART, count, urls(with_urls), expires)
+
+
+def started(config: EngineConfig | None = None, size: int = 10 * PART) -> tuple[Upload, list[Command]]:
+    upload = Upload(new_manifest(size=size), config or EngineConfig(concurrency=4), random.Random(1))
+    upload.handle(Start(0.0))
+    count = -(-size // PART)
+    return upload, upload.handle(created(1.0, count=count, with_urls=range(1, count + 1)))
+
+
+def test_new_upload_creates_a_session_then_keeps_concurrency_parts_in_flight() -> None:
+    upload = Upload(new_manifest(), EngineConfig(concurrency=3), random.Random(1))
+    first = upload.handle(Start(0.0))
+    assert of(CreateSession, first) == [CreateSession("big.bin", 10 * PART, "application/octet-stream", "fp")]
+    assert upload.phase is Phase.CREATING
+    out = upload.handle(created(1.0))
+    sends = of(SendPart, out)
+    assert [(s.number, s.offset, s.length) for s in sends] == [
+        (1, 0, PART),
+        (2, PART, PART),
+        (3, 2 * PART, PART),
+    ]
+    assert of(PersistManifest, out), "the session id must be saved before any byte is sent"
+    assert upload.phase is Phase.UPLOADING
+    # One part done: exactly one more starts, the lowest pending number.
+    out = upload.handle(PartSent(2.0, 2, '"e2"'))
+    assert [s.number for s in of(SendPart, out)] == [4]
+    saved = Manifest.from_json(of(PersistManifest, out)[-1].manifest_json)
+    assert saved.parts == {2: '"e2"'}
+
+
+def test_urls_are_requested_in_batches_only_for_parts_that_lack_them() -> None:
+    upload = Upload(new_manifest(size=40 * PART), EngineConfig(concurrency=4, url_batch=16), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(SessionCreated(1.0, "S", "k", PART, 40, urls(range(1, 3)), 1_000))
+    assert [s.number for s in of(SendPart, out)] == [1, 2]
+    (request,) = of(RequestUrls, out)
+    assert request.part_numbers == tuple(range(3, 19))
+    # No second request while the first is outstanding.
+    assert not of(RequestUrls, upload.handle(PartSent(2.0, 1, "e")))
+    out = upload.handle(UrlsReceived(3.0, urls(range(3, 19)), 1_000))
+    assert len(upload.in_flight) == 4
+
+
+def test_completes_with_every_part_in_order_then_discards_the_local_copy() -> None:
+    upload, _ = started(size=3 * PART)
+    commands: list[Command] = []
+    for n in (3, 1, 2):
+        commands = upload.handle(PartSent(2.0 + n, n, f"e{n}"))
+    (complete,) = of(CompleteUpload, commands)
+    assert complete.parts == ((1, "e1"), (2, "e2"), (3, "e3"))
+    assert upload.phase is Phase.COMPLETING
+    out = upload.handle(UploadCompleted(9.0, "final"))
+    assert upload.phase is Phase.COMPLETED
+    assert of(DiscardLocal, out) == [DiscardLocal("L")]
+    assert of(Publish, out)[-1].view["percent"] == 100.0
+
+
+def test_empty_file_is_one_empty_part() -> None:
+    upload = Upload(new_manifest(size=0), EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(SessionCreated(1.0, "S", "k", PART, 1, urls([1]), 1_000))
+    assert [(s.number, s.length) for s in of(SendPart, out)] == [(1, 0)]
+
+
+def test_transient_failure_retries_after_jittered_backoff() -> None:
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=2.0, cap=60.0, max_attempts=5))
+    upload, _ = started(config)
+    out = upload.handle(PartFailed(5.0, 1, TRANSIENT))
+    (wake,) = of(Wakeup, out)
+    assert 5.0 <= wake.at <= 7.0  # first retry: within [0, base]
+    assert not any(s.number == 1 for s in of(SendPart, out))
+    # Another part uses the free slot meanwhile; once the retry is due, part 1 goes first again.
+    assert [s.number for s in of(SendPart, out)] == [2]
+    assert not of(SendPart, upload.handle(Tick(wake.at)))
+    assert [s.number for s in of(SendPart, upload.handle(PartSent(wake.at + 0.5, 2, "e2")))] == [1]
+
+
+def test_retry_budget_ends_in_action_needed_and_resume_starts_over_cleanly() -> None:
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=0.1, cap=0.1, max_attempts=3))
+    upload, _ = started(config, size=PART)
+    now = 2.0
+    for _ in range(2):
+        upload.handle(PartFailed(now, 1, TRANSIENT))
+        now += 1.0
+        assert [s.number for s in of(SendPart, upload.handle(Tick(now)))] == [1]
+    upload.handle(PartFailed(now, 1, TRANSIENT))
+    assert upload.phase is Phase.FAILED
+    view = upload.view()
+    assert view["label"] == "Action needed: connection reset"
+    assert view["actions"] == ["retry", "cancel"]
+    out = upload.handle(Resume(now + 1))
+    assert of(FetchState, out) == [FetchState("S")]
+    assert upload.phase is Phase.RESUMING
+
+
+def test_expired_url_is_refreshed_without_using_the_retry_budget() -> None:
+    config = EngineConfig(concurrency=1, backoff=Backoff(max_attempts=1))
+    upload, _ = started(config, size=PART)
+    out = upload.handle(PartFailed(2.0, 1, EXPIRED))
+    assert upload.phase is Phase.UPLOADING
+    (request,) = of(RequestUrls, out)
+    assert request.part_numbers[0] == 1
+    out = upload.handle(UrlsReceived(3.0, {1: "https://s3/fresh1"}, 2_000))
+    assert [(s.number, s.url) for s in of(SendPart, out)] == [(1, "https://s3/fresh1")]
+
+
+def test_urls_close_to_expiry_are_not_used() -> None:
+    upload = Upload(new_manifest(), EngineConfig(concurrency=2, url_refresh_margin=60), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(created(1.0, expires=50.0))  # expires in 49 s: too soon to start a PUT
+    assert not of(SendPart, out)
+    assert of(RequestUrls, out)
+
+
+def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
+    manifest = new_manifest(
+        session_id="S", object_key="k", part_size=PART, part_count=10, parts={1: "mine1", 2: "mine2"}
+    )
+    upload = Upload(manifest, EngineConfig(concurrency=2), random.Random(1))
+    out = upload.handle(Start(0.0))
+    assert of(FetchState, out) == [FetchState("S")]
+    assert upload.view()["label"] == "Resuming upload… 20% complete"
+    remote = (
+        RemotePart(1, "s3-1", PART),  # ours too: keep our ETag (the latest PUT we saw succeed)
+        RemotePart(3, "s3-3", PART),  # finished in flight when the tab closed: no need to resend
+        RemotePart(4, "s3-4", PART // 2),  # torn: must be resent
+    )  # part 2 is missing on S3: resend it whatever the manifest says
+    out = upload.handle(StateFetched(1.0, "uploading", remote))
+    assert upload.manifest.parts == {1: "mine1", 3: "s3-3"}
+    assert of(RequestUrls, out)[0].part_numbers[:3] == (2, 4, 5)
+    out = upload.handle(UrlsReceived(2.0, urls(range(2, 11)), 1_000))
+    assert [s.number for s in of(SendPart, out)] == [2, 4]
+    assert upload.view()["resumed"] is True
+    upload.handle(PartSent(3.0, 2, "e2"))
+    assert upload.view()["label"] == "Uploading"
+
+
+def test_resume_of_an_upload_the_server_already_completed() -> None:
+    manifest = new_manifest(session_id="S", object_key="k", part_size=PART, part_count=10)
+    upload = Upload(manifest, EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(StateFetched(1.0, "completed"))
+    assert upload.phase is Phase.COMPLETED
+    assert of(DiscardLocal, out)
+
+
+def test_session_gone_on_resume_asks_the_user() -> None:
+    manifest = new_manifest(session_id="S", object_key="k", part_size=PART, part_count=10)
+    upload = Upload(manifest, EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    gone = Failure(FailureKind.SESSION_GONE, "the upload session is gone: expired", 410)
+    upload.handle(RequestFailed(1.0, ApiCall.STATE, gone))
+    assert upload.phase is Phase.FAILED
+    assert upload.view()["actions"] == ["cancel"]
+
+
+def test_pause_cancels_in_flight_parts_and_resume_asks_s3_first() -> None:
+    upload, _ = started()
+    out = upload.handle(Pause(2.0))
+    assert of(CancelParts, out) == [CancelParts((1, 2, 3, 4))]
+    assert upload.phase is Phase.PAUSED
+    assert upload.view()["actions"] == ["resume", "cancel"]
+    # A PUT that finished just before the pause is still recorded.
+    upload.handle(PartSent(2.1, 3, "e3"))
+    assert upload.manifest.parts == {3: "e3"}
+    assert not of(SendPart, upload.handle(Tick(3.0)))
+    out = upload.handle(Resume(4.0))
+    assert of(FetchState, out) == [FetchState("S")]
+
+
+def test_cancel_aborts_the_multipart_upload_and_discards_local_state() -> None:
+    upload, _ = started()
+    out = upload.handle(Cancel(2.0))
+    assert of(CancelParts, out)
+    assert of(AbortUpload, out) == [AbortUpload("S")]
+    assert of(DiscardLocal, out) == [DiscardLocal("L")]
+    assert upload.phase is Phase.CANCELLED
+
+
+def test_cancel_before_the_session_exists_aborts_it_when_it_arrives() -> None:
+    upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    upload.handle(Cancel(0.5))
+    out = upload.handle(created(1.0))
+    assert of(AbortUpload, out) == [AbortUpload("S")]
+    assert not of(SendPart, out)
+
+
+@pytest.mark.parametrize(
+    ("failure", "actions"),
+    [
+        (Failure(FailureKind.SESSION_GONE, "the upload no longer exists on the storage", 404), ["cancel"]),
+        (Failure(FailureKind.FATAL, "storage refused the upload: EntityTooLarge", 400), ["retry", "cancel"]),
+    ],
+)
+def test_non_retriable_part_failures_need_the_user(failure: Failure, actions: list[str]) -> None:
+    upload, _ = started()
+    out = upload.handle(PartFailed(2.0, 1, failure))
+    assert upload.phase is Phase.FAILED
+    assert of(CancelParts, out) == [CancelParts((2, 3, 4))]
+    view = upload.view()
+    assert view["error"] == failure.message
+    assert view["actions"] == actions
+
+
+def test_transient_service_failure_is_retried_after_backoff() -> None:
+    upload = Upload(new_manifest(), EngineConfig(backoff=Backoff(base=1.0)), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(RequestFailed(1.0, ApiCall.CREATE, TRANSIENT))
+    (wake,) = of(Wakeup, out)
+    assert not of(CreateSession, upload.handle(Tick(wake.at - 0.01))) or wake.at - 0.01 < 1.0
+    assert of(CreateSession, upload.handle(Tick(wake.at)))
+
+
+def test_saving_creates_the_session_meanwhile_and_sends_only_once_staged() -> None:
+    upload = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1))
+    out = upload.handle(Start(0.0))
+    assert upload.phase is Phase.SAVING
+    assert upload.view()["label"] == "Saving to this browser"
+    assert of(CreateSession, out)
+    out = upload.handle(created(1.0))
+    assert not of(SendPart, out)
+    assert upload.phase is Phase.SAVING
+    out = upload.handle(Staged(2.0))
+    assert json.loads(of(PersistManifest, out)[0].manifest_json)["staged"] is True
+    assert len(of(SendPart, out)) == 4
+
+
+def test_lost_source_needs_the_user() -> None:
+    upload = Upload(
+        new_manifest(staged=False, session_id="S", object_key="k", part_size=PART, part_count=10),
+        EngineConfig(),
+        random.Random(1),
+    )
+    upload.handle(Start(0.0))
+    upload.handle(SourceLost(1.0, "the browser's copy is incomplete; pick the file again"))
+    assert upload.phase is Phase.FAILED
+    assert "pick the file again" in upload.view()["label"]
+
+
+def test_impossible_plan_from_the_server_fails_clearly() -> None:
+    upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    upload.handle(SessionCreated(1.0, "S", "k", PART, 3, {}, 1_000))  # 10 parts are needed, not 3
+    assert upload.phase is Phase.FAILED
+    assert "impossible part plan" in (upload.view()["error"] or "")
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_chaos_always_completes_with_every_part_and_never_overlaps(seed: int) -> None:
+    """A simulated network that fails a third of PUTs and expires URLs: the upload still completes exactly."""
+    rng = random.Random(seed)
+    config = EngineConfig(
+        concurrency=3,
+        url_batch=5,
+        url_refresh_margin=1.0,
+        backoff=Backoff(base=0.1, cap=1.0, max_attempts=50),
+    )
+    upload = Upload(new_manifest(size=23 * PART + 5), config, random.Random(seed))
+    now = 0.0
+    queue: list[object] = [Start(now)]
+    in_flight: set[int] = set()
+    sent_ok: set[int] = set()
+    timers: list[float] = []
+    completed = False
+    for _ in range(10_000):
+        if not queue:
+            if timers:
+                now = max(now, min(timers))
+                timers.remove(min(timers))
+                queue.append(Tick(now))
+            else:
+                break
+        now += rng.random() * 0.05
+        event = queue.pop(rng.randrange(len(queue)))
+        if isinstance(event, (PartSent, PartFailed)):
+            in_flight.discard(event.number)
+            if isinstance(event, PartSent):
+                sent_ok.add(event.number)
+        out = upload.handle(event)  # type: ignore[arg-type]
+        for c in out:
+            if isinstance(c, CreateSession):
+                queue.append(SessionCreated(now, "S", "k", PART, 24, {}, now + 30))
+            elif isinstance(c, RequestUrls):
+                assert c.part_numbers, "never ask for nothing"
+                queue.append(UrlsReceived(now, urls(c.part_numbers), now + rng.choice([5, 30, 300])))
+            elif isinstance(c, SendPart):
+                assert c.number not in in_flight, "a part is never sent twice at once"
+                in_flight.add(c.number)
+                assert len(in_flight) <= config.concurrency
+                roll = rng.random()
+                if roll < 0.25:
+                    queue.append(PartFailed(now, c.number, TRANSIENT))
+                elif roll < 0.33:
+                    queue.append(PartFailed(now, c.number, EXPIRED))
+                else:
+                    queue.append(PartSent(now, c.number, f"e{c.number}"))
+            elif isinstance(c, CancelParts):
+                in_flight.difference_update(c.numbers)
+            elif isinstance(c, CompleteUpload):
+                assert [n for n, _ in c.parts] == list(range(1, 25))
+                assert all(etag == f"e{n}" for n, etag in c.parts)
+                queue.append(UploadCompleted(now, "final"))
+            elif isinstance(c, Wakeup):
+                timers.append(c.at)
+            elif isinstance(c, DiscardLocal):
+                completed = True
+        if completed:
+            break
+    assert completed and upload.phase is Phase.COMPLETED
+    assert sent_ok == set(range(1, 25))
