@@ -42,9 +42,7 @@ class PresignApi:
 
     async def fetch_state(self, cmd: FetchState) -> StateFetched:
         body = await self._call(ApiCall.STATE, "GET", f"{UPLOADS}/{cmd.session_id}")
-        parts = tuple(
-            RemotePart(int(p["part_number"]), str(p["etag"]), int(p["size"])) for p in body.get("parts", [])
-        )
+        parts = tuple(RemotePart(int(p["part_number"]), str(p["etag"]), int(p["size"])) for p in body.get("parts", []))
         return StateFetched(now=self._clock(), status=str(body["status"]), parts=parts)
 
     async def request_urls(self, cmd: RequestUrls) -> UrlsReceived:

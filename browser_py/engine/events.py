@@ -1,4 +1,4 @@
-"""Events: what happened, fed into :class:`browser_py.engine.upload.Upload`. Every event carries the time it happened."""
+"""Events: what happened, fed into :class:`~browser_py.engine.upload.Upload`; each carries the time it happened."""
 
 from __future__ import annotations
 

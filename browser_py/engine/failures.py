@@ -57,9 +57,7 @@ def classify_storage_response(status: int, body: str) -> Failure:
     if code == "ExpiredToken":
         return Failure(FailureKind.URL_EXPIRED, "upload link expired", status, code)
     if code in ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"):
-        return Failure(
-            FailureKind.BAD_DIGEST, "the bytes were damaged on the way; sending them again", status, code
-        )
+        return Failure(FailureKind.BAD_DIGEST, "the bytes were damaged on the way; sending them again", status, code)
     if status == 404 or code == "NoSuchUpload":
         return Failure(FailureKind.SESSION_GONE, "the upload no longer exists on the storage", status, code)
     return Failure(FailureKind.FATAL, f"storage refused the upload: {text}", status, code)

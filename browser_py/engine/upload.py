@@ -198,6 +198,8 @@ class Upload:
             self._issue(ApiCall.STATE, out)
 
     def _on_staged(self, out: list[Command]) -> None:
+        if self.phase in (Phase.CANCELLED, Phase.FAILED):
+            return  # a cancelled upload's manifest must not come back
         self.manifest.staged = True
         self._persist(out)
         if self.phase is Phase.SAVING:
@@ -404,8 +406,7 @@ class Upload:
             wanted = [
                 n
                 for n in pending
-                if n not in self._in_flight
-                and (n not in self._urls or self._urls[n].expires_at <= fresh_after)
+                if n not in self._in_flight and (n not in self._urls or self._urls[n].expires_at <= fresh_after)
             ][: self.config.url_batch]
             self._urls_requested = True
             out.append(RequestUrls(self.manifest.session_id, tuple(wanted)))
@@ -422,10 +423,7 @@ class Upload:
         view = self.view()
         comparable = {k: v for k, v in view.items() if k not in ("speed_bps", "eta_seconds")}
         last = self._last_view
-        if (
-            last is not None
-            and {k: v for k, v in last.items() if k not in ("speed_bps", "eta_seconds")} == comparable
-        ):
+        if last is not None and {k: v for k, v in last.items() if k not in ("speed_bps", "eta_seconds")} == comparable:
             return
         self._last_view = view
         out.append(Publish(view))

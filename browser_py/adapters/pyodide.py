@@ -1,0 +1,359 @@
+"""Pyodide adapter: runs inside the module SharedWorker and carries out the core's commands with browser APIs.
+
+- The picked ``File`` is copied into OPFS (``uploads/<local_id>.bin``) in Blob slices: bytes go from Blob to OPFS
+  without entering Python.
+- Parts are ``Blob.slice()`` of the OPFS file handed straight to ``fetch`` as the request body: Python only holds
+  JavaScript references, never the bytes.
+- Manifests are JSON files beside the staged copies (``uploads/<local_id>.json``), replaced atomically by OPFS's
+  ``createWritable()``/``close()``.
+- Pages talk to the hub over MessagePorts: JSON strings out, plain objects (with ``File``s) in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import js
+from pyodide.ffi import JsException, create_proxy, to_js
+
+from ..api import PresignApi
+from ..driver import UploadDriver
+from ..engine.commands import SendPart
+from ..engine.events import Cancel, Pause, Resume, SourceLost, Staged
+from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
+from ..engine.fingerprint import fingerprint, sample_ranges
+from ..engine.manifest import Manifest, ManifestError
+from ..engine.upload import EngineConfig, Phase, Upload
+from ..ports import SendFailed, TransportError
+
+log = logging.getLogger(__name__)
+
+UPLOAD_DIR = "uploads"
+STAGE_SLICE = 8 * 1024 * 1024
+
+
+def _obj(value: dict[str, Any]) -> Any:
+    """A JS object from a dict (fetch init, getFileHandle options): Pyodide would otherwise make a Map."""
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+async def _bytes_of(blob: Any) -> bytes:
+    """Small reads only (fingerprint samples): never used for part bodies."""
+    return bytes((await blob.arrayBuffer()).to_py())
+
+
+class FetchJson:
+    async def request(self, method: str, path: str, body: Any | None = None) -> tuple[int, Any]:
+        init: dict[str, Any] = {"method": method, "credentials": "same-origin"}
+        if body is not None:
+            init["headers"] = {"content-type": "application/json"}
+            init["body"] = json.dumps(body)
+        try:
+            response = await js.fetch(path, _obj(init))
+            text = await response.text()
+        except JsException as exc:
+            raise TransportError(str(exc)) from exc
+        if not text:
+            return int(response.status), None
+        try:
+            return int(response.status), json.loads(text)
+        except ValueError:
+            return int(response.status), {"detail": text[:500]}
+
+
+class BlobPartSender:
+    """PUTs ``blob.slice(offset, end)`` to the presigned URL: the browser streams it from OPFS."""
+
+    def __init__(self, blob: Any = None) -> None:
+        self.blob = blob  # set once the staged copy is complete; the core sends nothing before
+
+    async def send(self, command: SendPart) -> str:
+        if self.blob is None:
+            raise SendFailed(Failure(FailureKind.FATAL, "the file's bytes are not readable yet"))
+        body = self.blob.slice(command.offset, command.offset + command.length)
+        controller = js.AbortController.new()
+        try:
+            response = await js.fetch(command.url, _obj({"method": "PUT", "body": body, "signal": controller.signal}))
+        except asyncio.CancelledError:
+            controller.abort()  # cancelling the task must stop the bytes too
+            raise
+        except JsException as exc:
+            raise SendFailed(network_failure(str(exc))) from exc
+        status = int(response.status)
+        if status != 200:
+            try:
+                text = str(await response.text())
+            except JsException:
+                text = ""
+            raise SendFailed(classify_storage_response(status, text))
+        etag = response.headers.get("ETag")
+        if not etag:
+            raise SendFailed(
+                Failure(FailureKind.FATAL, "storage did not expose the ETag (check the bucket's CORS rule)")
+            )
+        return str(etag)
+
+
+class OpfsStore:
+    """Staged copies and manifests in the Origin Private File System."""
+
+    def __init__(self, directory: Any) -> None:
+        self._dir = directory
+
+    @classmethod
+    async def open(cls) -> OpfsStore:
+        root = await js.navigator.storage.getDirectory()
+        return cls(await root.getDirectoryHandle(UPLOAD_DIR, _obj({"create": True})))
+
+    async def _write(self, name: str, data: Any) -> None:
+        handle = await self._dir.getFileHandle(name, _obj({"create": True}))
+        writable = await handle.createWritable()
+        await writable.write(data)
+        await writable.close()
+
+    async def save(self, local_id: str, manifest_json: str) -> None:
+        await self._write(f"{local_id}.json", manifest_json)
+
+    async def discard(self, local_id: str) -> None:
+        for name in (f"{local_id}.bin", f"{local_id}.json"):
+            with contextlib.suppress(JsException):
+                await self._dir.removeEntry(name)
+
+    async def names(self) -> list[str]:
+        names = []
+        async for name in self._dir.keys():
+            names.append(str(name))
+        return names
+
+    async def load_manifests(self) -> tuple[list[Manifest], list[str]]:
+        """Every readable manifest, plus the names of damaged ones (reported, then removed)."""
+        manifests, damaged = [], []
+        for name in await self.names():
+            if not name.endswith(".json"):
+                continue
+            try:
+                handle = await self._dir.getFileHandle(name)
+                text = str(await (await handle.getFile()).text())
+                manifests.append(Manifest.from_json(text))
+            except (JsException, ManifestError) as exc:
+                log.warning("manifest %s unreadable: %s", name, exc)
+                damaged.append(name)
+        return manifests, damaged
+
+    async def remove_orphans(self, keep: set[str]) -> None:
+        """Staged copies whose manifest is gone can never be resumed: reclaim the space."""
+        for name in await self.names():
+            stem = name.rsplit(".", 1)[0]
+            if stem not in keep:
+                with contextlib.suppress(JsException):
+                    await self._dir.removeEntry(name)
+
+    async def staged_file(self, local_id: str) -> Any:
+        handle = await self._dir.getFileHandle(f"{local_id}.bin")
+        return await handle.getFile()
+
+    async def stage(self, local_id: str, file: Any, cancelled: Callable[[], bool]) -> Any:
+        """Copy ``file`` into OPFS slice by slice (no bytes through Python); return the staged ``File``.
+
+        Returns None when ``cancelled()`` turns true meanwhile (the partial copy is dropped).
+        """
+        handle = await self._dir.getFileHandle(f"{local_id}.bin", _obj({"create": True}))
+        writable = await handle.createWritable()
+        try:
+            size = int(file.size)
+            offset = 0
+            while offset < size:
+                if cancelled():
+                    await writable.abort()
+                    return None
+                end = min(size, offset + STAGE_SLICE)
+                await writable.write(file.slice(offset, end))
+                offset = end
+            await writable.close()
+        except BaseException:
+            with contextlib.suppress(JsException):
+                await writable.abort()
+            raise
+        return await handle.getFile()
+
+
+class Hub:
+    """All uploads of this browser profile, shared by every open page of the app."""
+
+    def __init__(self, store: OpfsStore, boot_ms: float, config: EngineConfig) -> None:
+        self.store = store
+        self.boot_ms = boot_ms
+        self.config = config
+        self.api = PresignApi(FetchJson(), time.time)
+        self.ports: list[Any] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.drivers: dict[str, UploadDriver] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[Any] = []
+        self._background: set[asyncio.Future[None]] = set()
+
+    # ---------------------------------------------------------------- pages
+
+    def attach(self, port: Any) -> None:
+        listener = create_proxy(lambda event: self._on_message(port, event.data))
+        self._listeners.append(listener)  # kept alive for as long as the worker lives
+        port.addEventListener("message", listener)
+        port.start()
+        self.ports.append(port)
+        self._send(port, self._hello())
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "engine",
+            "status": "ready",
+            "boot_ms": round(self.boot_ms),
+            "uploads": list(self.views.values()),
+        }
+
+    def _send(self, port: Any, message: dict[str, Any]) -> None:
+        port.postMessage(json.dumps(message))
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        for port in list(self.ports):
+            self._send(port, message)
+
+    def _publish(self, view: dict[str, Any]) -> None:
+        self.views[view["local_id"]] = view
+        self.broadcast({"type": "upload", "view": view})
+
+    def _on_message(self, port: Any, data: Any) -> None:
+        kind = str(getattr(data, "type", ""))
+        if kind == "bye":
+            if port in self.ports:
+                self.ports.remove(port)
+        elif kind == "hello":
+            self._send(port, self._hello())
+        elif kind == "add":
+            for file in data.files:
+                task = asyncio.ensure_future(self._report(self.add(file)))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        elif kind == "action":
+            self.act(str(data.local_id), str(data.action))
+        else:
+            self._send(port, {"type": "error", "message": f"unknown message type {kind!r}"})
+
+    async def _report(self, work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:  # never lose an error silently inside the worker
+            log.exception("upload task failed")
+            self.broadcast({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+    # ---------------------------------------------------------------- uploads
+
+    async def boot(self) -> None:
+        manifests, damaged = await self.store.load_manifests()
+        for name in damaged:
+            self.broadcast({"type": "error", "message": f"a saved upload ({name}) was damaged and was removed"})
+        await self.store.remove_orphans({m.local_id for m in manifests})
+        for manifest in sorted(manifests, key=lambda m: m.created_at):
+            if manifest.staged:
+                source = await self.store.staged_file(manifest.local_id)
+                self._driver(manifest, BlobPartSender(source))
+                self._run(manifest.local_id)
+            else:
+                driver = self._driver(manifest, BlobPartSender())
+                driver.post(
+                    SourceLost(time.time(), "the browser's copy of this file is incomplete; pick the file again")
+                )
+                self._run(manifest.local_id)
+
+    async def add(self, file: Any) -> None:
+        size = int(file.size)
+        (h0, h1), (t0, t1) = sample_ranges(size)
+        head, tail = await _bytes_of(file.slice(h0, h1)), await _bytes_of(file.slice(t0, t1))
+        name, modified = str(file.name), int(file.lastModified)
+        manifest = Manifest(
+            local_id=uuid.uuid4().hex,
+            file_name=name,
+            size=size,
+            content_type=str(file.type) or "application/octet-stream",
+            fingerprint=fingerprint(name, size, modified, head, tail),
+            last_modified_ms=modified,
+            created_at=time.time(),
+        )
+        await self.store.save(manifest.local_id, manifest.to_json())
+        sender = BlobPartSender()
+        driver = self._driver(manifest, sender)
+        self._run(manifest.local_id)  # creates the session while the copy is made
+        try:
+            staged = await self.store.stage(manifest.local_id, file, lambda: driver.upload.phase is Phase.CANCELLED)
+        except JsException as exc:
+            driver.post(SourceLost(time.time(), f"could not save the file in this browser: {exc}"))
+            self._run(manifest.local_id)
+            return
+        if staged is None:
+            return
+        sender.blob = staged
+        driver.post(Staged(time.time()))
+        self._run(manifest.local_id)
+
+    def _driver(self, manifest: Manifest, sender: BlobPartSender) -> UploadDriver:
+        driver = UploadDriver(
+            Upload(manifest, self.config, random.Random()),
+            self.api,
+            sender,
+            self.store,
+            time.time,
+            self._publish,
+        )
+        self.drivers[manifest.local_id] = driver
+        return driver
+
+    def _run(self, local_id: str) -> None:
+        """Make sure the driver's loop is running (it returns whenever the upload goes idle)."""
+        task = self.tasks.get(local_id)
+        if task is not None and not task.done():
+            return
+        driver = self.drivers[local_id]
+        self.tasks[local_id] = asyncio.ensure_future(self._report(self._drive(local_id, driver)))
+
+    async def _drive(self, local_id: str, driver: UploadDriver) -> None:
+        view = await driver.run()
+        if view["phase"] in (Phase.COMPLETED.value, Phase.CANCELLED.value):
+            self.drivers.pop(local_id, None)
+
+    def act(self, local_id: str, action: str) -> None:
+        driver = self.drivers.get(local_id)
+        if driver is None:
+            self.broadcast({"type": "error", "message": f"no upload {local_id}"})
+            return
+        now = time.time()
+        if action == "pause":
+            driver.post(Pause(now))
+        elif action in ("resume", "retry"):
+            driver.post(Resume(now))
+        elif action == "cancel":
+            driver.post(Cancel(now))
+        elif action == "dismiss" and driver.upload.is_idle:
+            self.views.pop(local_id, None)
+            self.drivers.pop(local_id, None)
+            self.broadcast({"type": "removed", "local_id": local_id})
+            return
+        else:
+            self.broadcast({"type": "error", "message": f"unknown action {action!r}"})
+            return
+        self._run(local_id)
+
+
+async def start_hub(scope: Any, boot_ms: float) -> Hub:
+    """Entry point called by worker.mjs once Pyodide and the engine are loaded."""
+    random.seed()  # a memory snapshot would otherwise freeze the random state
+    store = await OpfsStore.open()
+    hub = Hub(store, float(boot_ms), EngineConfig())
+    await hub.boot()
+    return hub
