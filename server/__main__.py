@@ -1,0 +1,52 @@
+"""``python -m server``: start the embedded SeaweedFS (unless ``EMBEDDED_S3=false``), then serve the app."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from server.app import create_app
+from server.seaweed import SeaweedConfig, SeaweedError, SeaweedFS
+from server.settings import Settings
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints the one line people look for, once the port is really bound (not before)."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self.url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(f"Smartcat uploader running at {self.url}", flush=True)
+
+
+def main() -> int:
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    seaweed: SeaweedFS | None = None
+    if settings.embedded_s3:
+        seaweed = SeaweedFS(SeaweedConfig.from_settings(settings))
+        print(f"Starting SeaweedFS (S3 at {seaweed.endpoint_url}, data in {seaweed.config.data_dir}) ...", flush=True)
+        try:
+            seaweed.start()
+        except SeaweedError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    try:
+        config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        _AnnouncingServer(config, f"http://{settings.host}:{settings.port}").run()
+    finally:
+        if seaweed is not None:
+            print("Stopping SeaweedFS ...", flush=True)
+            seaweed.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

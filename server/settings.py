@@ -1,0 +1,131 @@
+"""Configuration from environment variables (and an optional ``.env`` file), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from browser_py.engine.plan import DEFAULT_PART_SIZE
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Presigned URLs may live at most 7 days (SigV4 limit).
+MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; field names map to upper-case environment variables (``S3_BUCKET``...)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    #: The endpoint written into presigned URLs. SigV4 signs the Host header, so a URL must be signed for the
+    #: host the browser actually talks to (a proxy or a public name), which may differ from the server's own.
+    s3_public_endpoint_url: str | None = None
+    s3_access_key_id: str = "smartcat-dev"
+    s3_secret_access_key: str = "smartcat-dev-secret"
+    s3_bucket: str = Field(default="uploads", min_length=3, max_length=63)
+    s3_region: str = "us-east-1"
+
+    data_dir: Path = Path("var")
+    #: Defaults to a SQLite file under ``data_dir``.
+    database_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_origin: str = "http://127.0.0.1:8000"
+    #: More browser origins allowed by the bucket CORS rule (comma-separated in the environment).
+    cors_extra_origins: Annotated[list[str], NoDecode] = []
+
+    #: Signs the identity cookie. When unset, one is generated into ``data_dir/secret_key`` and reused.
+    secret_key: str | None = None
+
+    presign_ttl_seconds: int = Field(default=900, ge=1, le=MAX_PRESIGN_TTL_SECONDS)
+    part_size_bytes: int = Field(default=DEFAULT_PART_SIZE, gt=0)
+    #: How many part URLs come with a new session; the client asks for the rest in batches.
+    url_batch_size: int = Field(default=16, ge=1, le=100)
+
+    #: ``python -m server`` starts SeaweedFS itself (the dev and default runtime).
+    embedded_s3: bool = True
+    #: Ports of the embedded SeaweedFS besides S3 (whose port comes from ``s3_endpoint_url``). Each gRPC port is
+    #: the HTTP port + 10000, SeaweedFS's own convention, which its admin worker assumes.
+    seaweed_master_port: int = Field(default=9333, ge=1, le=55535)
+    seaweed_volume_port: int = Field(default=9340, ge=1, le=55535)
+    seaweed_filer_port: int = Field(default=8888, ge=1, le=55535)
+    seaweed_admin_port: int = Field(default=23646, ge=1, le=55535)
+
+    web_dir: Path = REPO_ROOT / "web"
+    runtime_dir: Path = REPO_ROOT / "build" / "runtime"
+
+    @field_validator("cors_extra_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept ``a,b`` from the environment as well as a real list."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("public_origin", "s3_endpoint_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("s3_public_endpoint_url")
+    @classmethod
+    def _optional_no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def presign_endpoint_url(self) -> str:
+        """Where browsers send their PUTs."""
+        return self.s3_public_endpoint_url or self.s3_endpoint_url
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'uploads.sqlite3').resolve()}"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Origins the bucket lets browsers PUT from, without duplicates, in order."""
+        origins = [self.public_origin, *self.cors_extra_origins]
+        return list(dict.fromkeys(origin.rstrip("/") for origin in origins))
+
+    @property
+    def s3_port(self) -> int:
+        parts = urlsplit(self.s3_endpoint_url)
+        if parts.port is not None:
+            return parts.port
+        return 443 if parts.scheme == "https" else 80
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_origin.startswith("https://")
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """Return ``SECRET_KEY`` or a key kept in ``DATA_DIR/secret_key``, so cookies survive restarts."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes race, one writes and the other re-reads the winner's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    return key

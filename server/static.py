@@ -1,0 +1,121 @@
+"""The web app's files: pages, ``/static`` (our own JS/CSS) and ``/runtime`` (Pyodide and the engine wheel).
+
+MIME types are set from a fixed table rather than the platform's ``mimetypes``: a ``.wasm`` served with any other
+type than ``application/wasm`` makes Pyodide hang without an error, and ``.gz`` files must go out as-is (the page
+decompresses them), never as ``Content-Encoding: gzip``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.types import Scope
+
+from server.dependencies import SettingsDep
+from server.identity import COOKIE_NAME, Identity, get_identity
+
+#: Content types by file suffix (the last one wins: ``x.json.gz`` is gzip, served as stored).
+MEDIA_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".zst": "application/zstd",
+    ".tar": "application/x-tar",
+    ".py": "text/x-python; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
+
+#: ``/runtime`` paths carry a version or content hash: cache them for a year and never revalidate.
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Pages and ``/static`` change with every deploy under the same name: revalidate (cheap 304s via ETag).
+REVALIDATE = "no-cache"
+
+
+def media_type_for(path: str | os.PathLike[str]) -> str:
+    return MEDIA_TYPES.get(Path(path).suffix.lower(), DEFAULT_MEDIA_TYPE)
+
+
+class WebFiles(StaticFiles):
+    """StaticFiles with our MIME table and one Cache-Control policy, tolerant of a missing directory."""
+
+    def __init__(self, directory: Path, cache_control: str) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.cache_control = cache_control
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = FileResponse(
+            full_path,
+            status_code=status_code,
+            stat_result=stat_result,
+            media_type=media_type_for(full_path),
+            headers={"Cache-Control": self.cache_control},
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
+
+    async def check_config(self) -> None:
+        """A missing directory answers 404s instead of failing: the API works without a built web app."""
+
+
+router = APIRouter(tags=["web"])
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route("/projects", methods=["GET", "HEAD"], include_in_schema=False)
+async def index(
+    request: Request, settings: SettingsDep, identity: Annotated[Identity, Depends(get_identity)]
+) -> Response:
+    """The single-page app; also where a new visitor gets the identity cookie, before any API call."""
+    files = WebFiles(settings.web_dir, REVALIDATE)
+    try:
+        response = await files.get_response("index.html", request.scope)
+    except HTTPException as error:
+        if error.status_code == status.HTTP_404_NOT_FOUND:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"web app not found: no index.html in {settings.web_dir}"
+            ) from error
+        raise
+    if identity.user_of(request.cookies.get(COOKIE_NAME)) is None:
+        _, cookie_value = identity.new_user()
+        identity.set_cookie(response, cookie_value)
+    return response
+
+
+@router.get("/api/runtime", tags=["runtime"])
+async def runtime_manifest(settings: SettingsDep) -> Response:
+    """The runtime manifest written by the build (Pyodide files, engine wheel, snapshot), always revalidated."""
+    path = settings.runtime_dir / "runtime.json"
+    if not path.is_file():
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"runtime assets are missing ({path} does not exist): run `make assets`",
+        )
+    return FileResponse(path, media_type="application/json", headers={"Cache-Control": REVALIDATE})
+
+
+def mount_web(app: FastAPI, web_dir: Path, runtime_dir: Path) -> None:
+    """Serve ``/static`` from the web sources and ``/runtime`` from the build output."""
+    app.mount("/static", WebFiles(web_dir, REVALIDATE), name="static")
+    app.mount("/runtime", WebFiles(runtime_dir, IMMUTABLE), name="runtime")

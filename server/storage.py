@@ -1,0 +1,264 @@
+"""A narrow S3 interface for multipart uploads, over boto3, with S3's errors turned into a few domain ones.
+
+Two clients: one talks to S3 from this server (``S3_ENDPOINT_URL``); the other only signs URLs for browsers
+(``S3_PUBLIC_ENDPOINT_URL``), because SigV4 signs the Host header the browser will send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+#: ListParts pages hold at most 1,000 parts on AWS; ask for that explicitly (SeaweedFS would give 10,000).
+LIST_PARTS_PAGE = 1000
+
+
+class StorageError(Exception):
+    """S3 refused or failed a request in a way the caller cannot fix by changing its input."""
+
+
+class StorageUnavailable(StorageError):
+    """S3 could not be reached (down, restarting, timing out): worth retrying later."""
+
+
+class UploadNotFound(StorageError):
+    """S3 has no such multipart upload: it was completed, aborted, or expired by a lifecycle rule."""
+
+
+class InvalidParts(StorageError):
+    """S3 rejected the part list of a complete: unknown part or ETag, bad order, or a part under 5 MiB."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ObjectNotFound(StorageError):
+    """No object at that key."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPart:
+    """A part S3 holds for an in-progress multipart upload."""
+
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    content_type: str | None
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class S3Credentials:
+    access_key_id: str
+    secret_access_key: str
+    region: str
+
+
+def make_client(
+    endpoint_url: str, credentials: S3Credentials, *, connect_timeout: float = 5, read_timeout: float = 60
+) -> S3Client:
+    """A path-style SigV4 client; checksums only when an operation requires them (S3-compatible stores vary)."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": 3},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    client: S3Client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        region_name=credentials.region,
+        config=config,
+    )
+    return client
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _translate(error: Exception) -> Exception:
+    """Map a botocore failure to the domain exception callers handle."""
+    if isinstance(error, ClientError):
+        code = _code(error)
+        if code == "NoSuchUpload":
+            return UploadNotFound(_message(error) or code)
+        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
+            return InvalidParts(code, _message(error))
+        if code in {"NoSuchKey", "404", "NotFound"}:
+            return ObjectNotFound(_message(error) or code)
+        if _status(error) >= 500 or code in {"ServiceUnavailable", "SlowDown", "InternalError"}:
+            return StorageUnavailable(f"{code}: {_message(error)}")
+        return StorageError(f"{code}: {_message(error)}")
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return StorageUnavailable(str(error))
+    return StorageError(str(error))
+
+
+def content_disposition(file_name: str) -> str:
+    """RFC 6266 ``attachment`` with the UTF-8 name, so downloads get the original file name back."""
+    return f"attachment; filename*=UTF-8''{quote(file_name, safe='')}"
+
+
+class Storage:
+    """One bucket of one S3 endpoint, seen only through the operations the upload flow needs."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        bucket: str,
+        credentials: S3Credentials,
+        public_endpoint_url: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.public_endpoint_url = public_endpoint_url or endpoint_url
+        self.client = make_client(endpoint_url, credentials)
+        self.presigner = make_client(self.public_endpoint_url, credentials)
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error) from error
+
+    def ensure_bucket(self, cors_origins: Sequence[str]) -> None:
+        """Create the bucket if needed and (re)write its CORS rule, so browsers may PUT parts from our pages."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            if _status(error) != 404 and _code(error) not in {"404", "NoSuchBucket", "NotFound"}:
+                raise _translate(error) from error
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except ClientError as create_error:
+                if _code(create_error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise _translate(create_error) from create_error
+        except BotoCoreError as error:
+            raise _translate(error) from error
+        self._call(
+            "put_bucket_cors",
+            Bucket=self.bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": list(cors_origins),
+                        "AllowedMethods": ["GET", "PUT", "POST", "HEAD"],
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag", "x-amz-checksum-sha256"],
+                        "MaxAgeSeconds": 3000,
+                    }
+                ]
+            },
+        )
+
+    def create_multipart(self, key: str, content_type: str, file_name: str | None = None) -> str:
+        """Start a multipart upload and return its UploadId. The file name travels as metadata, never as key."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        if file_name is not None:
+            # S3 metadata must be ASCII: keep the name percent-encoded.
+            params["Metadata"] = {"file-name": quote(file_name, safe="")}
+            params["ContentDisposition"] = content_disposition(file_name)
+        response = self._call("create_multipart_upload", **params)
+        return str(response["UploadId"])
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, ttl: int) -> str:
+        """A URL the browser PUTs one part's bytes to; signing is local, no request to S3."""
+        try:
+            url = self.presigner.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+                ExpiresIn=ttl,
+                HttpMethod="PUT",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error) from error
+        return str(url)
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        """Every part S3 holds, paging past 1,000; a part number seen twice keeps its newest copy."""
+        newest: dict[int, tuple[Any, StoredPart]] = {}
+        marker = 0
+        while True:
+            response = self._call(
+                "list_parts",
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MaxParts=LIST_PARTS_PAGE,
+                PartNumberMarker=marker,
+            )
+            for item in response.get("Parts", []):
+                part = StoredPart(number=int(item["PartNumber"]), etag=str(item["ETag"]), size=int(item["Size"]))
+                modified = item.get("LastModified")
+                previous = newest.get(part.number)
+                if previous is None or modified is None or previous[0] is None or modified >= previous[0]:
+                    newest[part.number] = (modified, part)
+            if not response.get("IsTruncated"):
+                break
+            next_marker = int(response.get("NextPartNumberMarker") or 0)
+            if next_marker <= marker:
+                raise StorageError("ListParts reported more parts but did not advance its marker")
+            marker = next_marker
+        return [newest[number][1] for number in sorted(newest)]
+
+    def complete(self, key: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> str:
+        """Assemble the object from ``(part_number, etag)`` pairs and return its ETag."""
+        completed: list[CompletedPartTypeDef] = [
+            {"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)
+        ]
+        response = self._call(
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": completed},
+        )
+        return str(response.get("ETag", ""))
+
+    def abort(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; an upload S3 no longer knows is already gone, which is fine."""
+        with contextlib.suppress(UploadNotFound):
+            self._call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def head_object(self, key: str) -> ObjectInfo:
+        response = self._call("head_object", Bucket=self.bucket, Key=key)
+        return ObjectInfo(
+            size=int(response["ContentLength"]),
+            etag=str(response.get("ETag", "")),
+            content_type=response.get("ContentType"),
+            metadata=dict(response.get("Metadata", {})),
+        )

@@ -1,0 +1,1 @@
+"""Test suite; ``tests.support`` holds fixtures' machinery reused by ``e2e/`` and engine integration tests."""

@@ -1,0 +1,98 @@
+"""Shared fixtures: one real SeaweedFS per test session, real servers against it.
+
+Fixtures (see ``tests/support`` for the machinery; ``e2e/conftest.py`` may import from there directly):
+
+``seaweed`` (session)
+    :class:`tests.support.seaweed.SeaweedService`: ``.endpoint_url``, ``.access_key_id``, ``.secret_access_key``,
+    ``.region``, ``.client`` (boto3 S3 client), ``.restart()`` / ``.stop()`` / ``.start()``.
+``s3`` (session)
+    ``seaweed.client``, the boto3 client.
+``server_settings`` (module)
+    :class:`server.settings.Settings` for this module's server: its own bucket, data dir and free port.
+``live_server`` (module)
+    :class:`tests.support.live_server.LiveServer` running with ``server_settings``: ``.base_url``, ``.settings``,
+    ``.client()`` (a new httpx client = a new anonymous user), ``.restart()``.
+``base_url`` (function)
+    ``live_server.base_url``.
+``client`` (function)
+    An ``httpx.Client`` on ``live_server`` with a fresh cookie jar.
+``make_live_server`` (function)
+    ``make_live_server(**overrides) -> LiveServer``: a started server with custom settings (e.g.
+    ``s3_public_endpoint_url=..., presign_ttl_seconds=2``), stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from tests.support.live_server import LiveServer, settings_for
+from tests.support.seaweed import SeaweedService, start_seaweed
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedService]:
+    service = start_seaweed(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(seaweed: SeaweedService) -> S3Client:
+    return seaweed.client
+
+
+@pytest.fixture(scope="module")
+def server_settings(
+    seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Settings:
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    return settings_for(seaweed, tmp_path_factory.mktemp(name))
+
+
+@pytest.fixture(scope="module")
+def live_server(server_settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(server_settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def base_url(live_server: LiveServer) -> str:
+    return live_server.base_url
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with live_server.client() as http:
+        yield http
+
+
+@pytest.fixture
+def make_live_server(
+    seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def make(**overrides: Any) -> LiveServer:
+        data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("server")
+        server = LiveServer(settings_for(seaweed, data_dir, **overrides)).start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
