@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -56,6 +57,7 @@ class StoredPart:
     number: int
     etag: str
     size: int
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +211,11 @@ class Storage:
         return str(url)
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
-        """Every part S3 holds, paging past 1,000; a part number seen twice keeps its newest copy."""
-        newest: dict[int, tuple[Any, StoredPart]] = {}
+        """Every part S3 holds, in part-number order, following ``PartNumberMarker`` past 1,000 per page.
+
+        A part sent twice may be listed twice (SeaweedFS keeps every copy; AWS keeps the last): callers choose.
+        """
+        parts: list[StoredPart] = []
         marker = 0
         while True:
             response = self._call(
@@ -221,19 +226,23 @@ class Storage:
                 MaxParts=LIST_PARTS_PAGE,
                 PartNumberMarker=marker,
             )
-            for item in response.get("Parts", []):
-                part = StoredPart(number=int(item["PartNumber"]), etag=str(item["ETag"]), size=int(item["Size"]))
-                modified = item.get("LastModified")
-                previous = newest.get(part.number)
-                if previous is None or modified is None or previous[0] is None or modified >= previous[0]:
-                    newest[part.number] = (modified, part)
+            parts.extend(
+                StoredPart(
+                    number=int(item["PartNumber"]),
+                    etag=str(item["ETag"]),
+                    size=int(item["Size"]),
+                    last_modified=item.get("LastModified"),
+                )
+                for item in response.get("Parts", [])
+            )
             if not response.get("IsTruncated"):
                 break
             next_marker = int(response.get("NextPartNumberMarker") or 0)
             if next_marker <= marker:
                 raise StorageError("ListParts reported more parts but did not advance its marker")
             marker = next_marker
-        return [newest[number][1] for number in sorted(newest)]
+        parts.sort(key=lambda part: part.number)
+        return parts
 
     def complete(self, key: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> str:
         """Assemble the object from ``(part_number, etag)`` pairs and return its ETag."""

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -257,26 +257,60 @@ def _wait_for_other_finisher(db: Session, row: UploadSession) -> UploadSession:
         time.sleep(0.05)
 
 
-def _check_part_sizes(plan: PartPlan, stored: list[StoredPart]) -> None:
-    """Refuse to assemble an object whose parts do not match the plan (the client sent the wrong bytes)."""
-    by_number = {part.number: part for part in stored}
-    absent = [n for n in range(1, plan.part_count + 1) if n not in by_number]
+def _unquoted(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+def _best_copies(stored: list[StoredPart], plan: PartPlan) -> list[StoredPart]:
+    """One copy per planned part number.
+
+    SeaweedFS lists every copy of a part sent more than once, with LastModified in whole seconds and copies of the
+    same second in no particular order. Prefer a copy of the planned size (usable to complete), then the newest.
+    """
+    oldest = datetime.min.replace(tzinfo=UTC)
+
+    def rank(part: StoredPart) -> tuple[bool, datetime]:
+        return part.size == plan.length_of(part.number), part.last_modified or oldest
+
+    best: dict[int, StoredPart] = {}
+    for part in stored:
+        if not 1 <= part.number <= plan.part_count:
+            continue
+        current = best.get(part.number)
+        if current is None or rank(part) > rank(current):
+            best[part.number] = part
+    return [best[number] for number in sorted(best)]
+
+
+def _check_parts(plan: PartPlan, stored: list[StoredPart], given: dict[int, str]) -> None:
+    """Refuse to assemble an object S3 cannot build or whose parts do not match the plan (wrong bytes sent).
+
+    ETags S3 does not know for a part are left for S3 to refuse (InvalidPart), so its word stays the final one.
+    """
+    copies: dict[int, dict[str, StoredPart]] = {}
+    for part in stored:
+        copies.setdefault(part.number, {})[_unquoted(part.etag)] = part
+    absent = [n for n in sorted(given) if n not in copies]
     if absent:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             {"message": f"storage holds no part {_ranges(absent)}", "missing": absent, "unexpected": []},
         )
-    wrong = [n for n in range(1, plan.part_count + 1) if by_number[n].size != plan.length_of(n)]
+    wrong: list[tuple[int, int]] = []
+    for number, etag in sorted(given.items()):
+        copy = copies[number].get(_unquoted(etag))
+        if copy is not None and copy.size != plan.length_of(number):
+            wrong.append((number, copy.size))
     if wrong:
-        first = wrong[0]
+        first, held = wrong[0]
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             {
                 "message": (
-                    f"part size does not match the plan for part {_ranges(wrong)} "
-                    f"(part {first} holds {by_number[first].size} bytes, expected {plan.length_of(first)})"
+                    f"part size does not match the plan for part {_ranges(n for n, _ in wrong)} "
+                    f"(part {first} holds {held} bytes, expected {plan.length_of(first)})"
                 ),
-                "wrong_size": wrong,
+                "wrong_size": [n for n, _ in wrong],
             },
         )
 
@@ -351,7 +385,7 @@ def get_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: Stor
     parts: list[StoredPart] = []
     if row.status == UploadStatus.UPLOADING.value:
         try:
-            parts = storage.list_parts(row.object_key, row.upload_id)
+            parts = _best_copies(storage.list_parts(row.object_key, row.upload_id), _plan(row))
         except UploadNotFound as error:
             db.refresh(row)
             # A complete or abort may have just finished it; only an upload nobody finished has expired.
@@ -407,9 +441,9 @@ def complete_upload(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"part numbers {_ranges(duplicates)} are listed more than once"
         )
-    given = set(counts)
+    numbers = set(counts)
     expected = set(range(1, row.part_count + 1))
-    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    missing, unexpected = sorted(expected - numbers), sorted(numbers - expected)
     if missing or unexpected:
         problems = []
         if missing:
@@ -434,8 +468,9 @@ def complete_upload(
 
     try:
         try:
-            _check_part_sizes(_plan(row), storage.list_parts(row.object_key, row.upload_id))
-            etag = storage.complete(row.object_key, row.upload_id, [(p.part_number, p.etag) for p in body.parts])
+            given = {p.part_number: p.etag for p in body.parts}
+            _check_parts(_plan(row), storage.list_parts(row.object_key, row.upload_id), given)
+            etag = storage.complete(row.object_key, row.upload_id, list(given.items()))
         except UploadNotFound as error:
             # An earlier attempt may have completed it and lost its answer: the key is this session's alone.
             try:
