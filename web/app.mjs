@@ -30,6 +30,8 @@ addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
 function renderEngine(message) {
   const el = $("#engine");
   el.dataset.state = message.status;
+  if (message.instance) el.dataset.instance = message.instance;
+  if (message.boot_ms != null) el.dataset.bootMs = String(message.boot_ms);
   el.textContent = {
     starting: "Starting upload engine…",
     ready: "Upload engine ready",

@@ -193,6 +193,7 @@ class Hub:
         self.boot_ms = boot_ms
         self.config = config
         self.api = PresignApi(FetchJson(), time.time)
+        self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
         self.ports: list[Any] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.drivers: dict[str, UploadDriver] = {}

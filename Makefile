@@ -1,0 +1,55 @@
+# The two commands: `make run` (install what is needed, start SeaweedFS + the server) and `make test` (everything).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PYODIDE := web/node_modules/pyodide/package.json
+RUNTIME := build/runtime/runtime.json
+ENGINE_SOURCES := $(shell find browser_py -name '*.py' -not -path '*/__pycache__/*')
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test unit e2e lint assets chromium install clean
+
+run: install assets
+	$(PY) -m server
+
+test: install assets chromium lint
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest tests
+
+e2e: install assets chromium
+	$(PY) -m pytest e2e
+
+lint: install
+	$(VENV)/bin/ruff check server browser_py tests e2e web/build_runtime.py
+	$(VENV)/bin/mypy
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(PYODIDE): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: $(RUNTIME)
+
+$(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py $(ENGINE_SOURCES)
+	$(PY) web/build_runtime.py
+
+# Debian's Chromium for the e2e tests (Playwright's own browser download is not used).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+clean:
+	rm -rf build web/node_modules .pytest_cache .mypy_cache .ruff_cache
