@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -26,7 +28,17 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"Smartcat uploader running at {self.url}", flush=True)
 
 
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so ``finally`` blocks run and SeaweedFS is not left behind."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def main() -> int:
+    # uvicorn handles SIGINT/SIGTERM itself, then re-raises them once it has shut down: let them end us cleanly.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     seaweed: SeaweedFS | None = None
@@ -41,6 +53,8 @@ def main() -> int:
     try:
         config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
         _AnnouncingServer(config, f"http://{settings.host}:{settings.port}").run()
+    except (KeyboardInterrupt, _Terminated):
+        pass
     finally:
         if seaweed is not None:
             print("Stopping SeaweedFS ...", flush=True)

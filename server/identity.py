@@ -55,9 +55,7 @@ def get_identity(request: Request) -> Identity:
     return identity
 
 
-def current_user(
-    request: Request, response: Response, identity: Annotated[Identity, Depends(get_identity)]
-) -> str:
+def current_user(request: Request, response: Response, identity: Annotated[Identity, Depends(get_identity)]) -> str:
     """The caller's user id; a caller without a valid cookie becomes a new user (cookie set on the response)."""
     user_id = identity.user_of(request.cookies.get(COOKIE_NAME))
     if user_id is None:

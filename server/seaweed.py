@@ -215,8 +215,7 @@ class SeaweedFS:
                     pass
                 if time.monotonic() >= deadline:
                     raise SeaweedError(
-                        f"SeaweedFS S3 at {self.endpoint_url} did not answer within {timeout:.0f} s\n"
-                        f"{self.log_tail()}"
+                        f"SeaweedFS S3 at {self.endpoint_url} did not answer within {timeout:.0f} s\n{self.log_tail()}"
                     )
                 time.sleep(0.1)
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
@@ -91,7 +92,7 @@ async def index(
     files = WebFiles(settings.web_dir, REVALIDATE)
     try:
         response = await files.get_response("index.html", request.scope)
-    except HTTPException as error:
+    except StarletteHTTPException as error:
         if error.status_code == status.HTTP_404_NOT_FOUND:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"web app not found: no index.html in {settings.web_dir}"

@@ -246,9 +246,7 @@ class Storage:
 
     def complete(self, key: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> str:
         """Assemble the object from ``(part_number, etag)`` pairs and return its ETag."""
-        completed: list[CompletedPartTypeDef] = [
-            {"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)
-        ]
+        completed: list[CompletedPartTypeDef] = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)]
         response = self._call(
             "complete_multipart_upload",
             Bucket=self.bucket,

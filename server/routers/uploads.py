@@ -172,9 +172,7 @@ def _presign(
     ttl = settings.presign_ttl_seconds
     # Read the clock before signing, so the reported expiry is never later than the real one.
     expires_at = time.time() + ttl
-    urls = [
-        PartUrl(part_number=n, url=storage.presign_part(row.object_key, row.upload_id, n, ttl)) for n in numbers
-    ]
+    urls = [PartUrl(part_number=n, url=storage.presign_part(row.object_key, row.upload_id, n, ttl)) for n in numbers]
     return urls, expires_at
 
 

@@ -197,9 +197,9 @@ def test_state_pages_past_1000_parts(client: httpx.Client, live_server: LiveServ
 
     # ListParts does not check part sizes, so tiny parts stand in for 5 MiB ones.
     def upload(number: int) -> str:
-        return s3.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=str(number).encode()
-        )["ETag"]
+        return s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=str(number).encode())[
+            "ETag"
+        ]
 
     with ThreadPoolExecutor(16) as pool:
         etags = list(pool.map(upload, range(1, count + 1)))
@@ -213,9 +213,7 @@ def test_state_pages_past_1000_parts(client: httpx.Client, live_server: LiveServ
     assert body["bytes_on_server"] == sum(len(str(n)) for n in range(1, count + 1))
 
 
-def test_state_is_410_when_storage_lost_the_upload(
-    client: httpx.Client, live_server: LiveServer, s3: S3Client
-) -> None:
+def test_state_is_410_when_storage_lost_the_upload(client: httpx.Client, live_server: LiveServer, s3: S3Client) -> None:
     session = create_session(client, 10)
     s3.abort_multipart_upload(Bucket=_bucket(live_server), Key=session["object_key"], UploadId=session["upload_id"])
     response = client.get(f"/api/uploads/{session['session_id']}")
@@ -271,9 +269,7 @@ def test_complete_is_idempotent(client: httpx.Client) -> None:
     first = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
     assert first.status_code == 200
     again = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
-    different = client.post(
-        f"/api/uploads/{sid}/complete", json={"parts": [{"part_number": 1, "etag": '"nonsense"'}]}
-    )
+    different = client.post(f"/api/uploads/{sid}/complete", json={"parts": [{"part_number": 1, "etag": '"nonsense"'}]})
     assert again.status_code == different.status_code == 200
     assert again.json() == different.json() == first.json()
 

@@ -41,9 +41,7 @@ def upload_all(client: httpx.Client, session: dict[str, Any], data: bytes) -> li
         )
         assert response.status_code == 200, response.text
         urls.update({u["part_number"]: u["url"] for u in response.json()["urls"]})
-    return [
-        {"part_number": n, "etag": put_part(urls[n], part_bytes(data, size, n))} for n in range(1, count + 1)
-    ]
+    return [{"part_number": n, "etag": put_part(urls[n], part_bytes(data, size, n))} for n in range(1, count + 1)]
 
 
 def sha256(data: bytes) -> str:

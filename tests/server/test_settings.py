@@ -1,0 +1,69 @@
+"""Settings from the environment, and the generated secret key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from server.settings import REPO_ROOT, Settings, resolve_secret_key
+from tests.support.live_server import isolated_settings
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9000/")
+    monkeypatch.setenv("CORS_EXTRA_ORIGINS", "http://a.test, http://b.test,,http://127.0.0.1:8000")
+    monkeypatch.setenv("PRESIGN_TTL_SECONDS", "60")
+    monkeypatch.setenv("EMBEDDED_S3", "false")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    settings = Settings()
+    assert settings.s3_endpoint_url == "http://127.0.0.1:9000"
+    assert settings.presign_endpoint_url == "http://127.0.0.1:9000"
+    assert settings.s3_port == 9000
+    assert settings.cors_origins == ["http://127.0.0.1:8000", "http://a.test", "http://b.test"]
+    assert settings.presign_ttl_seconds == 60
+    assert settings.embedded_s3 is False
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'uploads.sqlite3'}"
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = isolated_settings()
+    assert settings.s3_endpoint_url == "http://127.0.0.1:8333"
+    assert settings.s3_bucket == "uploads"
+    assert settings.part_size_bytes == 8 * 1024 * 1024
+    assert settings.url_batch_size == 16
+    assert settings.presign_ttl_seconds == 900
+    assert settings.embedded_s3 is True
+    assert settings.web_dir == REPO_ROOT / "web"
+    assert settings.runtime_dir == REPO_ROOT / "build" / "runtime"
+    assert isolated_settings(s3_public_endpoint_url="http://proxy:1/").presign_endpoint_url == "http://proxy:1"
+
+
+def test_dot_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("S3_BUCKET", raising=False)
+    (tmp_path / ".env").write_text("S3_BUCKET=from-dotenv\nPORT=8123\n")
+    settings = Settings()
+    assert settings.s3_bucket == "from-dotenv" and settings.port == 8123
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"presign_ttl_seconds": 0}, {"presign_ttl_seconds": 8 * 24 * 3600}, {"url_batch_size": 0}, {"s3_bucket": "x"}],
+)
+def test_invalid_values_are_refused(values: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        isolated_settings(**values)
+
+
+def test_secret_key_is_generated_once_with_private_permissions(tmp_path: Path) -> None:
+    settings = isolated_settings(data_dir=tmp_path / "data")
+    key = resolve_secret_key(settings)
+    path = tmp_path / "data" / "secret_key"
+    assert len(key) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert resolve_secret_key(settings) == key  # reused, not regenerated
+    assert resolve_secret_key(isolated_settings(data_dir=tmp_path / "data", secret_key="given")) == "given"
