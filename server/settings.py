@@ -22,7 +22,8 @@ MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 class Settings(BaseSettings):
     """Every knob of the service; field names map to upper-case environment variables (``S3_BUCKET``...)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Empty values mean "default", so a copied .env.example with blanks behaves like no .env at all.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     s3_endpoint_url: str = "http://127.0.0.1:8333"
     #: The endpoint written into presigned URLs. SigV4 signs the Host header, so a URL must be signed for the

@@ -67,3 +67,16 @@ def test_secret_key_is_generated_once_with_private_permissions(tmp_path: Path) -
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert resolve_secret_key(settings) == key  # reused, not regenerated
     assert resolve_secret_key(isolated_settings(data_dir=tmp_path / "data", secret_key="given")) == "given"
+
+
+def test_env_example_documents_every_setting_and_gives_the_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    example = (REPO_ROOT / ".env.example").read_text()
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    assert documented == {name.upper() for name in Settings.model_fields}
+    monkeypatch.chdir(tmp_path)
+    for name in documented:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(example)
+    assert Settings() == Settings(_env_file=None)  # type: ignore[call-arg]

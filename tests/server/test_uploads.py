@@ -289,6 +289,40 @@ def test_concurrent_completes_agree(client: httpx.Client) -> None:
     assert len({a.text for a in answers}) == 1
 
 
+def test_complete_recovers_when_storage_completed_but_the_answer_was_lost(
+    client: httpx.Client, live_server: LiveServer, s3: S3Client
+) -> None:
+    """S3 completed the upload (an earlier attempt) but the server never recorded it: the object is the proof."""
+    data = os.urandom(7 * MiB)
+    session = create_session(client, len(data), part_size=5 * MiB)
+    parts = upload_all(client, session, data)
+    done_by_s3 = s3.complete_multipart_upload(
+        Bucket=_bucket(live_server),
+        Key=session["object_key"],
+        UploadId=session["upload_id"],
+        MultipartUpload={"Parts": [{"PartNumber": p["part_number"], "ETag": p["etag"]} for p in parts]},
+    )
+    s3.abort_multipart_upload(  # SeaweedFS would still answer a repeated complete: make S3 forget the upload
+        Bucket=_bucket(live_server), Key=session["object_key"], UploadId=session["upload_id"]
+    )
+    response = client.post(f"/api/uploads/{session['session_id']}/complete", json={"parts": parts})
+    assert response.status_code == 200, response.text
+    assert response.json()["etag"] == done_by_s3["ETag"]
+    assert response.json()["status"] == "completed"
+
+
+def test_complete_is_410_when_storage_lost_the_upload(
+    client: httpx.Client, live_server: LiveServer, s3: S3Client
+) -> None:
+    session = create_session(client, 3)
+    parts = upload_all(client, session, b"abc")
+    s3.abort_multipart_upload(Bucket=_bucket(live_server), Key=session["object_key"], UploadId=session["upload_id"])
+    response = client.post(f"/api/uploads/{session['session_id']}/complete", json={"parts": parts})
+    assert response.status_code == 410
+    assert response.json()["detail"] == "upload session expired on storage"
+    assert client.get(f"/api/uploads/{session['session_id']}").status_code == 410
+
+
 def test_complete_with_missing_parts_is_409(client: httpx.Client) -> None:
     session = create_session(client, 5 * 5 * MiB, part_size=5 * MiB)
     response = client.post(
