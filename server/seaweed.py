@@ -28,6 +28,26 @@ from server.settings import Settings
 GRPC_OFFSET = 10000
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: some thread of it is not a zombie.
+
+    The process's own state is not enough: its main thread can be a zombie while other threads still run (and
+    hold the ports), and an exited child of ours stays a zombie until we reap it.
+    """
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        if stat.rpartition(")")[2].split()[:1] != ["Z"]:
+            return True
+    return False
+
+
 class SeaweedError(RuntimeError):
     """SeaweedFS could not be found, started, or did not answer in time."""
 
@@ -163,6 +183,7 @@ class SeaweedFS:
         data = self.config.data_dir
         for sub in ("data", "logs"):
             (data / sub).mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         self._check_ports_free()
         self._write_s3_config()
         env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
@@ -177,11 +198,42 @@ class SeaweedFS:
                 env=env,
                 start_new_session=True,
             )
+        self.pid_path.write_text(str(self.process.pid), encoding="ascii")
         try:
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def pid_path(self) -> Path:
+        return self.config.data_dir / "weed.pid"
+
+    def _stop_orphan(self, timeout: float = 15.0) -> None:
+        """Stop a SeaweedFS left running on our data dir by a run that died without cleaning up (SIGKILL).
+
+        Only a process whose command line is ``weed ... mini -dir=<our data dir>`` is touched.
+        """
+        try:
+            pid = int(self.pid_path.read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            argv = []
+        ours = f"-dir={self.config.data_dir.resolve() / 'data'}".encode()
+        if not argv or not argv[0].endswith(b"weed") or ours not in argv:
+            self.pid_path.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        self.pid_path.unlink(missing_ok=True)
 
     def _check_ports_free(self) -> None:
         """Fail clearly on a taken port; else readiness polling could mistake another server for ours."""
@@ -222,6 +274,7 @@ class SeaweedFS:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
         process, self.process = self.process, None
+        self.pid_path.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
@@ -234,6 +287,7 @@ class SeaweedFS:
     def kill(self) -> None:
         """SIGKILL at once, as a crash would (its data stays on disk)."""
         process, self.process = self.process, None
+        self.pid_path.unlink(missing_ok=True)
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(5)

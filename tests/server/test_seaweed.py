@@ -159,3 +159,35 @@ def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
     while not port_is_free(s3) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert port_is_free(s3)
+
+
+def test_an_orphan_on_the_same_data_dir_is_stopped_first(tmp_path: Path) -> None:
+    """A run killed with SIGKILL leaves SeaweedFS running; the next start on that data dir stops it."""
+    s3, master, volume, filer, admin = free_seaweed_ports(5)
+    config = SeaweedConfig(
+        data_dir=tmp_path,
+        access_key_id="k",
+        secret_access_key="s",
+        s3_port=s3,
+        master_port=master,
+        volume_port=volume,
+        filer_port=filer,
+        admin_port=admin,
+    )
+    orphan = SeaweedFS(config)
+    orphan.start()
+    forgotten = orphan.process
+    assert forgotten is not None
+    orphan.process = None  # as if its parent had died
+
+    successor = SeaweedFS(config)
+    try:
+        successor.start()
+        assert forgotten.wait(5) is not None
+        assert successor.running
+        assert httpx.get(successor.endpoint_url + "/").status_code == 403  # S3 answers (unsigned: refused)
+    finally:
+        successor.stop()
+        if forgotten.poll() is None:
+            forgotten.kill()
+    assert not (tmp_path / "weed.pid").exists()
