@@ -69,7 +69,7 @@ class UploadSession(Base):
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.UPLOADING.value, index=True)
     etag: Mapped[str | None] = mapped_column(String(128), default=None)
     #: A lease taken while one request completes or aborts the upload, so a concurrent one waits instead of
-    #: racing it; a lease older than a minute is considered abandoned (its request died).
+    #: racing it; a lease older than ten minutes is considered abandoned (its request died).
     finish_lease: Mapped[str | None] = mapped_column(String(32), default=None)
     finish_lease_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

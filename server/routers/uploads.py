@@ -26,8 +26,9 @@ from server.storage import InvalidParts, ObjectNotFound, Storage, StoredPart, Up
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
-#: A complete or abort that has held its lease this long is presumed dead, and another request may take over.
-LEASE_STALE_AFTER = timedelta(seconds=60)
+#: A complete or abort that has held its lease this long is presumed dead, and another request may take over
+#: (S3 may take minutes to complete a very large object).
+LEASE_STALE_AFTER = timedelta(minutes=10)
 #: How long a second complete/abort waits for the first one to finish before answering 409.
 LEASE_WAIT_SECONDS = 30.0
 MAX_URLS_PER_REQUEST = 100
@@ -225,11 +226,12 @@ def _release_lease(db: Session, row: UploadSession, token: str) -> None:
     db.commit()
 
 
-def _finish(db: Session, row: UploadSession, token: str, new_status: UploadStatus, etag: str | None) -> None:
+def _finish(db: Session, row: UploadSession, new_status: UploadStatus, etag: str | None) -> None:
+    """Record what S3 did. Not conditional on our lease: even if it was presumed dead and taken, S3 acted."""
     now = utcnow()
     db.execute(
         update(UploadSession)
-        .where(UploadSession.id == row.id, UploadSession.finish_lease == token)
+        .where(UploadSession.id == row.id, UploadSession.status == UploadStatus.UPLOADING.value)
         .values(
             status=new_status.value,
             etag=etag,
@@ -486,7 +488,7 @@ def complete_upload(
     except BaseException:
         _release_lease(db, row, token)
         raise
-    _finish(db, row, token, UploadStatus.COMPLETED, etag)
+    _finish(db, row, UploadStatus.COMPLETED, etag)
     db.refresh(row)
     return _completed(row)
 
@@ -514,4 +516,4 @@ def abort_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: St
     except BaseException:
         _release_lease(db, row, token)
         raise
-    _finish(db, row, token, UploadStatus.ABORTED, None)
+    _finish(db, row, UploadStatus.ABORTED, None)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from browser_py.engine.plan import MiB, TiB
+from server.db import Database, UploadSession, utcnow
+from server.routers import uploads
 from server.settings import Settings
 from tests.support.live_server import LiveServer
 from tests.support.uploads import create_session, part_bytes, put_part, sha256, upload_all
@@ -466,3 +470,50 @@ def test_public_endpoint_and_ttl_shape_presigned_urls(make_live_server: Any, sea
     time.sleep(3.1)
     expired = httpx.put(url, content=b"too late")
     assert expired.status_code == 403
+
+
+# ---- finishing races -------------------------------------------------------------------------------------------
+
+
+def test_a_held_finish_lease_makes_others_wait_then_409(
+    client: httpx.Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one request completes or aborts a session, another waits for it (bounded), never runs alongside."""
+    monkeypatch.setattr(uploads, "LEASE_WAIT_SECONDS", 0.3)
+    session = create_session(client, 3)
+    sid = session["session_id"]
+    assert live_server.app is not None
+    database: Database = live_server.app.state.database
+    with database.sessions() as db:
+        row = db.get(UploadSession, sid)
+        assert row is not None
+        token = uploads._take_lease(db, row)
+        assert token is not None
+        assert uploads._take_lease(db, row) is None  # exactly one holder
+
+        busy = client.delete(f"/api/uploads/{sid}")
+        assert busy.status_code == 409
+        assert "another request is finishing" in busy.json()["detail"]
+        parts = upload_all(client, session, b"abc")
+        busy = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
+        assert busy.status_code == 409
+
+        uploads._release_lease(db, row, token)
+    done = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
+    assert done.status_code == 200, done.text
+
+
+def test_an_abandoned_lease_is_taken_over(client: httpx.Client, live_server: LiveServer) -> None:
+    session = create_session(client, 3)
+    sid = session["session_id"]
+    assert live_server.app is not None
+    database: Database = live_server.app.state.database
+    with database.sessions() as db:
+        db.execute(
+            update(UploadSession)
+            .where(UploadSession.id == sid)
+            .values(finish_lease="dead", finish_lease_at=utcnow() - uploads.LEASE_STALE_AFTER - timedelta(seconds=1))
+        )
+        db.commit()
+    assert client.delete(f"/api/uploads/{sid}").status_code == 204
+    assert client.get(f"/api/uploads/{sid}").json()["status"] == "aborted"
