@@ -17,20 +17,21 @@ Fixtures (see ``tests/support`` for the machinery; ``e2e/conftest.py`` may impor
 ``client`` (function)
     An ``httpx.Client`` on ``live_server`` with a fresh cookie jar.
 ``make_live_server`` (function)
-    ``make_live_server(**overrides) -> LiveServer``: a started server with custom settings (e.g.
-    ``s3_public_endpoint_url=..., presign_ttl_seconds=2``), stopped after the test.
+    ``make_live_server(**overrides) -> LiveServer`` (type: :class:`tests.support.live_server.MakeLiveServer`): a
+    started server on its own bucket, port and data dir, with settings overridden by field name (e.g.
+    ``s3_public_endpoint_url="http://127.0.0.1:PROXY", presign_ttl_seconds=2``), stopped after the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from server.settings import Settings
-from tests.support.live_server import LiveServer, settings_for
+from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
 from tests.support.seaweed import SeaweedService, start_seaweed
 
 if TYPE_CHECKING:
@@ -80,9 +81,7 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def make_live_server(
-    seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., LiveServer]]:
+def make_live_server(seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLiveServer]:
     started: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.uploads import create_session
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 EXTRA = "http://localhost:5173"
 
 
-def test_bucket_cors_rule(make_live_server: Any, s3: S3Client) -> None:
+def test_bucket_cors_rule(make_live_server: MakeLiveServer, s3: S3Client) -> None:
     server: LiveServer = make_live_server(cors_extra_origins=[EXTRA])
     rules = s3.get_bucket_cors(Bucket=server.settings.s3_bucket)["CORSRules"]
     assert len(rules) == 1
@@ -56,7 +56,7 @@ def test_bucket_cors_rule(make_live_server: Any, s3: S3Client) -> None:
     assert "access-control-allow-origin" not in stranger.headers
 
 
-def test_restart_rewrites_the_rule(make_live_server: Any, s3: S3Client) -> None:
+def test_restart_rewrites_the_rule(make_live_server: MakeLiveServer, s3: S3Client) -> None:
     """A changed origin list takes effect on the next start (the rule is written on every start)."""
     server: LiveServer = make_live_server()
     bucket = server.settings.s3_bucket

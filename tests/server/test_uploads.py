@@ -17,7 +17,8 @@ from browser_py.engine.plan import MiB, TiB
 from server.db import Database, UploadSession, utcnow
 from server.routers import uploads
 from server.settings import Settings
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, MakeLiveServer
+from tests.support.seaweed import SeaweedService
 from tests.support.uploads import create_session, part_bytes, put_part, sha256, upload_all
 
 if TYPE_CHECKING:
@@ -452,7 +453,7 @@ def test_another_users_session_is_404(client: httpx.Client, live_server: LiveSer
 # ---- settings that shape URLs ----------------------------------------------------------------------------------
 
 
-def test_public_endpoint_and_ttl_shape_presigned_urls(make_live_server: Any, seaweed: Any) -> None:
+def test_public_endpoint_and_ttl_shape_urls(make_live_server: MakeLiveServer, seaweed: SeaweedService) -> None:
     """URLs are signed for the public endpoint's host (here ``localhost``, the same SeaweedFS) with the TTL."""
     port = urlsplit(seaweed.endpoint_url).port
     server: LiveServer = make_live_server(s3_public_endpoint_url=f"http://localhost:{port}", presign_ttl_seconds=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import uvicorn
@@ -66,7 +66,11 @@ def settings_for(seaweed: SeaweedService, data_dir: Path, **overrides: Any) -> S
 
 class LiveServer:
     """``create_app(settings)`` under uvicorn in a daemon thread. ``restart()`` builds a new app on the same port
-    and database, like restarting the process."""
+    and database, like restarting the process.
+
+    Build settings with :func:`settings_for` (free port, matching ``public_origin``, fresh bucket). Given
+    ``port=0`` directly, a free port is picked but ``public_origin`` is left as it is.
+    """
 
     def __init__(self, settings: Settings) -> None:
         if settings.port == 0:
@@ -134,3 +138,9 @@ class LiveServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class MakeLiveServer(Protocol):
+    """The ``make_live_server`` fixture: ``make_live_server(**settings_overrides) -> LiveServer`` (started)."""
+
+    def __call__(self, **overrides: Any) -> LiveServer: ...
