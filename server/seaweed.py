@@ -79,6 +79,10 @@ class SeaweedConfig:
     ip: str = "127.0.0.1"
     memory_limit: str = "512MiB"
     binary: str | None = None
+    #: Run in a session of its own, out of reach of signals sent to our process group. ``python -m server`` wants
+    #: that (Ctrl-C stops the web server first, then SeaweedFS); tests do not (a ``timeout`` that kills the test
+    #: run's group must take SeaweedFS with it).
+    new_session: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SeaweedConfig:
@@ -188,7 +192,6 @@ class SeaweedFS:
         self._write_s3_config()
         env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
         with self.log_path.open("ab") as log:
-            # A new session: Ctrl-C in a terminal reaches us, and we stop SeaweedFS after the web server.
             self.process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
@@ -196,7 +199,7 @@ class SeaweedFS:
                 stderr=subprocess.STDOUT,
                 cwd=data,
                 env=env,
-                start_new_session=True,
+                start_new_session=self.config.new_session,
             )
         self.pid_path.write_text(str(self.process.pid), encoding="ascii")
         try:

@@ -24,7 +24,10 @@ Fixtures (see ``tests/support`` for the machinery; ``e2e/conftest.py`` may impor
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,6 +39,16 @@ from tests.support.seaweed import SeaweedService, start_seaweed
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM ends the run like Ctrl-C, so fixtures tear down and no SeaweedFS is left running."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -173,6 +173,7 @@ def test_an_orphan_on_the_same_data_dir_is_stopped_first(tmp_path: Path) -> None
         volume_port=volume,
         filer_port=filer,
         admin_port=admin,
+        new_session=False,
     )
     orphan = SeaweedFS(config)
     orphan.start()

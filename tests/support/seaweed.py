@@ -79,6 +79,8 @@ def start_seaweed(base_dir: Path, *, allowed_origins: Sequence[str] = ("http://1
         filer_port=filer,
         admin_port=admin,
         allowed_origins=list(allowed_origins),
+        # In the test run's process group: a `timeout` or Ctrl-C that ends the run ends SeaweedFS too.
+        new_session=False,
     )
     instance = SeaweedFS(config)
     instance.start()
