@@ -41,6 +41,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # SeaweedFS readiness polls
     seaweed: SeaweedFS | None = None
     if settings.embedded_s3:
         seaweed = SeaweedFS(SeaweedConfig.from_settings(settings))

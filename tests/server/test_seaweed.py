@@ -192,3 +192,26 @@ def test_an_orphan_on_the_same_data_dir_is_stopped_first(tmp_path: Path) -> None
         if forgotten.poll() is None:
             forgotten.kill()
     assert not (tmp_path / "weed.pid").exists()
+
+
+def test_a_binary_that_dies_at_start_fails_with_its_output(tmp_path: Path) -> None:
+    script = tmp_path / "weed"
+    script.write_text("#!/bin/sh\necho 'cannot open volume: disk on fire' >&2\nexit 3\n")
+    script.chmod(0o755)
+    s3, master, volume, filer, admin = free_seaweed_ports(5)
+    instance = SeaweedFS(
+        SeaweedConfig(
+            data_dir=tmp_path / "data",
+            access_key_id="k",
+            secret_access_key="s",
+            s3_port=s3,
+            master_port=master,
+            volume_port=volume,
+            filer_port=filer,
+            admin_port=admin,
+            binary=str(script),
+        )
+    )
+    with pytest.raises(SeaweedError, match=r"exited with code 3 during start-up\n.*disk on fire"):
+        instance.start(timeout=10)
+    assert not instance.running
