@@ -135,11 +135,13 @@ class UploadDriver:
             except Exception as exc:  # same reasoning as for parts: report, never hang
                 log.exception("%s call failed unexpectedly", call.value)
                 event = RequestFailed(self._clock(), call, network_failure(repr(exc)))
+            finally:
+                # Deregister before the event is seen: run() must not wait for a call that has already answered.
+                self._calls.discard(task)
             self._queue.put_nowait(event)
 
         task = asyncio.ensure_future(wrapped())
         self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
 
     async def _abort(self, session_id: str) -> None:
         try:
