@@ -216,6 +216,7 @@ class Hub:
             "type": "engine",
             "status": "ready",
             "boot_ms": round(self.boot_ms),
+            "instance": self.instance,
             "uploads": list(self.views.values()),
         }
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 import httpx
@@ -36,6 +36,7 @@ class PartPut:
     status: int | None  # None: the client went away before the body was complete
     started: float
     ended: float
+    done: bool = False  # the proxy has finished with this request (forwarded and answered, or abandoned)
 
 
 @dataclass
@@ -49,8 +50,14 @@ class ProxyState:
             return [p for p in self.puts if p.status == 200]
 
     def snapshot(self) -> list[PartPut]:
+        """Copies of the records as they are now (the live ones keep changing while requests run)."""
         with self.lock:
-            return list(self.puts)
+            return [replace(p) for p in self.puts]
+
+    def settled(self) -> bool:
+        """No part PUT is still being received or forwarded."""
+        with self.lock:
+            return all(p.done for p in self.puts)
 
 
 class _Bucket:
@@ -99,6 +106,7 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
         except ClientDisconnect:
             if record is not None:
                 record.ended = time.time()
+                record.done = True
             return Response(status_code=499)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         upstream_response = await client.request(
@@ -107,6 +115,7 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
         if record is not None:
             record.status = upstream_response.status_code
             record.ended = time.time()
+            record.done = True
         out_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in HOP_BY_HOP}
         out_headers.pop("content-encoding", None)
         return Response(upstream_response.content, upstream_response.status_code, headers=out_headers)
