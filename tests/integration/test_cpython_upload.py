@@ -56,6 +56,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self.fail_attempts = fail_attempts or set()
         self.attempts = 0
         self.sent: list[tuple[int, int]] = []  # (part number, bytes) of PUTs S3 answered 200
+        self.part_done = asyncio.Event()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.attempts += 1
@@ -64,6 +65,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if request.method == "PUT" and response.status_code == 200:
             self.sent.append((int(request.url.params["partNumber"]), len(request.content)))
+            self.part_done.set()
         return response
 
     async def aclose(self) -> None:
@@ -99,7 +101,8 @@ async def test_interrupted_upload_resumes_and_resends_at_most_the_parts_in_fligh
             upload_file(source, server.base_url, tmp_path / "state", config=config, storage_transport=first)
         )
         while len(first.sent) < 3:
-            await asyncio.sleep(0.005)
+            first.part_done.clear()
+            await first.part_done.wait()
         task.cancel()  # the process dies mid-upload
         with pytest.raises(asyncio.CancelledError):
             await task
