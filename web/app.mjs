@@ -15,6 +15,8 @@ port.onmessage = (event) => {
   } else if (message.type === "upload") {
     views.set(message.view.local_id, message.view);
     renderUploads();
+    // Other page modules (notifications) react to uploads without knowing the worker protocol.
+    dispatchEvent(new CustomEvent("upload-view", { detail: message.view }));
   } else if (message.type === "removed") {
     views.delete(message.local_id);
     renderUploads();

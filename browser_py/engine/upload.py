@@ -72,6 +72,7 @@ class EngineConfig:
     concurrency: int = 4
     url_batch: int = 16  # URLs asked for at once; more means fewer round trips, older URLs at the end
     url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
+    leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
     backoff: Backoff = field(default_factory=Backoff)
 
     def __post_init__(self) -> None:
@@ -85,6 +86,12 @@ class EngineConfig:
 class _Url:
     url: str
     expires_at: float
+    received_at: float
+
+    def usable(self, now: float, margin: float) -> bool:
+        """Fresh enough to start a PUT: the margin shrinks for short-lived URLs, or they would never qualify."""
+        lifetime = max(0.0, self.expires_at - self.received_at)
+        return self.expires_at - now > min(margin, lifetime / 4)
 
 
 class Upload:
@@ -158,7 +165,7 @@ class Upload:
                 self._urls_requested = False
                 self._api_attempts = 0
                 for number, url in urls.items():
-                    self._urls[number] = _Url(url, expires_at)
+                    self._urls[number] = _Url(url, expires_at, self._now)
             case PartSent(number=number, etag=etag):
                 self._on_part_sent(number, etag, out)
             case PartFailed(number=number, failure=failure):
@@ -220,7 +227,7 @@ class Upload:
         m.session_id, m.object_key = event.session_id, event.object_key
         m.part_size, m.part_count = event.part_size, event.part_count
         for number, url in event.urls.items():
-            self._urls[number] = _Url(url, event.expires_at)
+            self._urls[number] = _Url(url, event.expires_at, self._now)
         self._persist(out)
         if self.phase is Phase.CREATING:
             self._begin_uploading()
@@ -385,7 +392,7 @@ class Upload:
             self.meter.stop()
             self._issue(ApiCall.COMPLETE, out)
             return
-        fresh_after = self._now + self.config.url_refresh_margin
+        margin = self.config.url_refresh_margin
         need_urls: list[int] = []
         for number in pending:
             if len(self._in_flight) >= self.config.concurrency:
@@ -393,7 +400,7 @@ class Upload:
             if self._retry_at.get(number, 0.0) > self._now:
                 continue
             url = self._urls.get(number)
-            if url is None or url.expires_at <= fresh_after:
+            if url is None or not url.usable(self._now, margin):
                 need_urls.append(number)
                 continue
             part = plan.part(number)
@@ -406,7 +413,7 @@ class Upload:
             wanted = [
                 n
                 for n in pending
-                if n not in self._in_flight and (n not in self._urls or self._urls[n].expires_at <= fresh_after)
+                if n not in self._in_flight and (n not in self._urls or not self._urls[n].usable(self._now, margin))
             ][: self.config.url_batch]
             self._urls_requested = True
             out.append(RequestUrls(self.manifest.session_id, tuple(wanted)))
@@ -454,6 +461,7 @@ class Upload:
             "error": self.error.message if self.error else None,
             "error_kind": self.error.kind.value if self.error else None,
             "resumed": self._resumed_from is not None,
+            "long_wait": eta is not None and eta > self.config.leave_threshold,
             "bytes_sent_this_run": self.bytes_sent_this_run,
             "actions": self._actions(),
         }

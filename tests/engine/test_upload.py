@@ -174,11 +174,12 @@ def test_expired_url_is_refreshed_without_using_the_retry_budget() -> None:
 
 
 def test_urls_close_to_expiry_are_not_used() -> None:
-    upload = Upload(new_manifest(), EngineConfig(concurrency=2, url_refresh_margin=60), random.Random(1))
+    upload = Upload(new_manifest(), EngineConfig(concurrency=1, url_refresh_margin=60), random.Random(1))
     upload.handle(Start(0.0))
-    out = upload.handle(created(1.0, expires=50.0))  # expires in 49 s: too soon to start a PUT
+    assert [s.number for s in of(SendPart, upload.handle(created(1.0, expires=1_000.0)))] == [1]
+    out = upload.handle(PartSent(950.0, 1, "e1"))  # part 2's URL has 50 s left: too little to start a PUT
     assert not of(SendPart, out)
-    assert of(RequestUrls, out)
+    assert of(RequestUrls, out)[0].part_numbers[0] == 2
 
 
 def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
@@ -378,3 +379,24 @@ def test_chaos_always_completes_with_every_part_and_never_overlaps(seed: int) ->
             break
     assert completed and upload.phase is Phase.COMPLETED
     assert sent_ok == set(range(1, 25))
+
+
+def test_urls_shorter_lived_than_the_refresh_margin_are_still_used() -> None:
+    """A 10 s presign TTL with a 60 s margin must not starve the upload (the margin shrinks to a quarter of the TTL)."""
+    upload = Upload(new_manifest(), EngineConfig(concurrency=2, url_refresh_margin=60), random.Random(1))
+    upload.handle(Start(0.0))
+    out = upload.handle(created(1.0, expires=11.0))
+    assert [s.number for s in of(SendPart, out)] == [1, 2]
+    # 8.6 s later only 1.4 s are left of the 10 s: below a quarter, so fresh URLs are asked for instead.
+    out = upload.handle(PartSent(9.6, 1, "e1"))
+    assert not of(SendPart, out)
+    assert of(RequestUrls, out)
+
+
+def test_long_wait_is_flagged_when_the_eta_passes_the_threshold() -> None:
+    upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
+    upload.handle(PartSent(2.0, 1, "e1"))  # 8 MiB/s: 99 parts left is about 99 s
+    assert upload.view()["long_wait"] is True
+    fast, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=3 * PART)
+    fast.handle(PartSent(1.1, 1, "e1"))
+    assert fast.view()["long_wait"] is False
