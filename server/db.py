@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Engine, Integer, String, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Engine, ForeignKey, Integer, String, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -68,6 +68,10 @@ class UploadSession(Base):
     part_count: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.UPLOADING.value, index=True)
     etag: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: "SHA256" when every part carries a signed x-amz-checksum-sha256 (S3 verifies each part's bytes).
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: The composite checksum S3 reported at completion, checked against the parts' recorded checksums.
+    checksum_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     #: A lease taken while one request completes or aborts the upload, so a concurrent one waits instead of
     #: racing it; a lease older than ten minutes is considered abandoned (its request died).
     finish_lease: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -75,6 +79,16 @@ class UploadSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class PartChecksum(Base):
+    """The checksum signed into a part's latest URL: what S3 verified, so completion can be checked end to end."""
+
+    __tablename__ = "part_checksums"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), primary_key=True)
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class Database:

@@ -7,7 +7,7 @@ Two clients: one talks to S3 from this server (``S3_ENDPOINT_URL``); the other o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,14 @@ class StoredPart:
     etag: str
     size: int
     last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    """What CompleteMultipartUpload answered."""
+
+    etag: str
+    checksum_sha256: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +195,13 @@ class Storage:
             },
         )
 
-    def create_multipart(self, key: str, content_type: str, file_name: str | None = None) -> str:
+    def create_multipart(
+        self, key: str, content_type: str, file_name: str | None = None, checksum_algorithm: str | None = None
+    ) -> str:
         """Start a multipart upload and return its UploadId. The file name travels as metadata, never as key."""
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        if checksum_algorithm is not None:
+            params["ChecksumAlgorithm"] = checksum_algorithm
         if file_name is not None:
             # S3 metadata must be ASCII: keep the name percent-encoded.
             params["Metadata"] = {"file-name": quote(file_name, safe="")}
@@ -197,12 +209,21 @@ class Storage:
         response = self._call("create_multipart_upload", **params)
         return str(response["UploadId"])
 
-    def presign_part(self, key: str, upload_id: str, part_number: int, ttl: int) -> str:
-        """A URL the browser PUTs one part's bytes to; signing is local, no request to S3."""
+    def presign_part(
+        self, key: str, upload_id: str, part_number: int, ttl: int, checksum_sha256: str | None = None
+    ) -> str:
+        """A URL the browser PUTs one part's bytes to; signing is local, no request to S3.
+
+        With ``checksum_sha256`` the ``x-amz-checksum-sha256`` header is signed into the URL: the PUT must carry
+        exactly that value, and S3 refuses bytes that do not hash to it (400 BadDigest).
+        """
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if checksum_sha256 is not None:
+            params["ChecksumSHA256"] = checksum_sha256
         try:
             url = self.presigner.generate_presigned_url(
                 "upload_part",
-                Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+                Params=params,
                 ExpiresIn=ttl,
                 HttpMethod="PUT",
             )
@@ -244,9 +265,21 @@ class Storage:
         parts.sort(key=lambda part: part.number)
         return parts
 
-    def complete(self, key: str, upload_id: str, parts: Iterable[tuple[int, str]]) -> str:
-        """Assemble the object from ``(part_number, etag)`` pairs and return its ETag."""
-        completed: list[CompletedPartTypeDef] = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)]
+    def complete(
+        self,
+        key: str,
+        upload_id: str,
+        parts: Iterable[tuple[int, str]],
+        checksums: Mapping[int, str] | None = None,
+    ) -> Assembled:
+        """Assemble the object from ``(part_number, etag)`` pairs (with each part's SHA-256 when the upload is
+        checksummed) and return its ETag and S3's composite checksum."""
+        completed: list[CompletedPartTypeDef] = []
+        for number, etag in sorted(parts):
+            part: CompletedPartTypeDef = {"PartNumber": number, "ETag": etag}
+            if checksums is not None:
+                part["ChecksumSHA256"] = checksums[number]
+            completed.append(part)
         response = self._call(
             "complete_multipart_upload",
             Bucket=self.bucket,
@@ -254,12 +287,16 @@ class Storage:
             UploadId=upload_id,
             MultipartUpload={"Parts": completed},
         )
-        return str(response.get("ETag", ""))
+        checksum = response.get("ChecksumSHA256")
+        return Assembled(etag=str(response.get("ETag", "")), checksum_sha256=str(checksum) if checksum else None)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Drop the upload and its parts; an upload S3 no longer knows is already gone, which is fine."""
         with contextlib.suppress(UploadNotFound):
             self._call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def delete_object(self, key: str) -> None:
+        self._call("delete_object", Bucket=self.bucket, Key=key)
 
     def head_object(self, key: str) -> ObjectInfo:
         response = self._call("head_object", Bucket=self.bucket, Key=key)

@@ -5,20 +5,22 @@ Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI runs them in 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from browser_py.engine.plan import MAX_PARTS, PartPlan, PlanError, plan_parts
-from server.db import UploadSession, UploadStatus, new_session_id, utcnow
+from server.db import PartChecksum, UploadSession, UploadStatus, new_session_id, utcnow
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import CurrentUser
 from server.settings import Settings
@@ -45,6 +47,11 @@ class CreateUploadRequest(BaseModel):
     content_type: str = Field(default="application/octet-stream", max_length=255, pattern=r"^[\x20-\x7e]*$")
     fingerprint: str = Field(default="", max_length=256, description="Client's identity of the file content.")
     part_size: int | None = Field(default=None, gt=0, description="Preferred part size; the server may round up.")
+    checksum_algorithm: Literal["SHA256"] | None = Field(
+        default=None,
+        description="SHA256: every part URL is signed with the part's x-amz-checksum-sha256, which S3 verifies; "
+        "URLs are then only issued for parts whose checksum is given (none come with the new session).",
+    )
 
     @field_validator("content_type")
     @classmethod
@@ -69,10 +76,40 @@ class CreateUploadResponse(BaseModel):
     urls_expire_at: float = Field(description="Epoch seconds after which the URLs are refused.")
 
 
+class PartToSign(BaseModel):
+    part_number: int
+    checksum_sha256: str = Field(description="Base64 of the part's SHA-256 (32 bytes).")
+
+    @field_validator("checksum_sha256")
+    @classmethod
+    def _is_sha256(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError as error:
+            raise ValueError("checksum_sha256 is not base64") from error
+        if len(raw) != 32:
+            raise ValueError("checksum_sha256 must encode 32 bytes")
+        return value
+
+
 class PresignRequest(BaseModel):
+    """Either ``part_numbers`` (sessions without checksums) or ``parts`` with their checksums."""
+
     model_config = ConfigDict(extra="forbid")
 
-    part_numbers: list[int] = Field(min_length=1, max_length=MAX_URLS_PER_REQUEST)
+    part_numbers: list[int] | None = Field(default=None, min_length=1, max_length=MAX_URLS_PER_REQUEST)
+    parts: list[PartToSign] | None = Field(default=None, min_length=1, max_length=MAX_URLS_PER_REQUEST)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PresignRequest:
+        if (self.part_numbers is None) == (self.parts is None):
+            raise ValueError("give either part_numbers or parts")
+        return self
+
+    def numbers(self) -> list[int]:
+        if self.parts is not None:
+            return [p.part_number for p in self.parts]
+        return list(self.part_numbers or [])
 
 
 class PresignResponse(BaseModel):
@@ -98,6 +135,8 @@ class SessionView(BaseModel):
     part_count: int
     status: str
     etag: str | None
+    checksum_algorithm: str | None = None
+    checksum_sha256: str | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -143,6 +182,8 @@ def _view(row: UploadSession) -> dict[str, Any]:
         "part_count": row.part_count,
         "status": row.status,
         "etag": row.etag,
+        "checksum_algorithm": row.checksum_algorithm,
+        "checksum_sha256": row.checksum_sha256,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "completed_at": row.completed_at,
@@ -168,13 +209,36 @@ def _plan(row: UploadSession) -> PartPlan:
 
 
 def _presign(
-    storage: Storage, settings: Settings, row: UploadSession, numbers: Iterable[int]
+    storage: Storage,
+    settings: Settings,
+    row: UploadSession,
+    numbers: Iterable[int],
+    checksums: Mapping[int, str] | None = None,
 ) -> tuple[list[PartUrl], float]:
     ttl = settings.presign_ttl_seconds
     # Read the clock before signing, so the reported expiry is never later than the real one.
     expires_at = time.time() + ttl
-    urls = [PartUrl(part_number=n, url=storage.presign_part(row.object_key, row.upload_id, n, ttl)) for n in numbers]
+    urls = [
+        PartUrl(
+            part_number=n,
+            url=storage.presign_part(row.object_key, row.upload_id, n, ttl, checksums[n] if checksums else None),
+        )
+        for n in numbers
+    ]
     return urls, expires_at
+
+
+def _record_checksums(db: Session, row: UploadSession, checksums: Mapping[int, str]) -> None:
+    """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds."""
+    for number, checksum in checksums.items():
+        db.merge(PartChecksum(session_id=row.id, part_number=number, sha256=checksum))
+    db.commit()
+
+
+def composite_sha256(checksums: Sequence[str]) -> str:
+    """S3's checksum of a multipart object: SHA-256 over the parts' raw SHA-256 digests, then ``-<count>``."""
+    digest = hashlib.sha256(b"".join(base64.b64decode(c) for c in checksums)).digest()
+    return f"{base64.b64encode(digest).decode()}-{len(checksums)}"
 
 
 def _ranges(numbers: Iterable[int]) -> str:
@@ -226,7 +290,40 @@ def _release_lease(db: Session, row: UploadSession, token: str) -> None:
     db.commit()
 
 
-def _finish(db: Session, row: UploadSession, new_status: UploadStatus, etag: str | None) -> None:
+def _signed_checksums(db: Session, row: UploadSession) -> dict[int, str] | None:
+    """The checksum of every part, as signed into its latest URL; None for uploads without checksums."""
+    if not row.checksum_algorithm:
+        return None
+    rows = db.scalars(select(PartChecksum).where(PartChecksum.session_id == row.id))
+    checksums = {r.part_number: r.sha256 for r in rows}
+    unsigned = [n for n in range(1, row.part_count + 1) if n not in checksums]
+    if unsigned:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {"message": f"no checksummed URL was ever issued for part {_ranges(unsigned)}", "missing": unsigned,
+             "unexpected": []},
+        )
+    return checksums
+
+
+def _verify_composite(storage: Storage, row: UploadSession, checksums: Mapping[int, str], reported: str | None) -> None:
+    """End-to-end check: S3's composite checksum must be the one our recorded part checksums make.
+
+    A mismatch means S3 assembled other bytes than were verified: the object is deleted rather than trusted.
+    """
+    expected = composite_sha256([checksums[n] for n in sorted(checksums)])
+    if reported is not None and reported != expected:
+        storage.delete_object(row.object_key)
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY,
+            {"message": "storage assembled bytes that do not match the verified parts; the object was deleted",
+             "expected": expected, "reported": reported},
+        )
+
+
+def _finish(
+    db: Session, row: UploadSession, new_status: UploadStatus, etag: str | None, checksum: str | None = None
+) -> None:
     """Record what S3 did. Not conditional on our lease: even if it was presumed dead and taken, S3 acted."""
     now = utcnow()
     db.execute(
@@ -235,6 +332,7 @@ def _finish(db: Session, row: UploadSession, new_status: UploadStatus, etag: str
         .values(
             status=new_status.value,
             etag=etag,
+            checksum_sha256=checksum,
             finish_lease=None,
             finish_lease_at=None,
             updated_at=now,
@@ -329,7 +427,9 @@ def create_upload(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
     session_id = new_session_id()
     object_key = f"uploads/{owner}/{session_id}"
-    upload_id = storage.create_multipart(object_key, body.content_type, file_name=body.file_name)
+    upload_id = storage.create_multipart(
+        object_key, body.content_type, file_name=body.file_name, checksum_algorithm=body.checksum_algorithm
+    )
     row = UploadSession(
         id=session_id,
         owner_id=owner,
@@ -342,6 +442,7 @@ def create_upload(
         part_size=plan.part_size,
         part_count=plan.part_count,
         status=UploadStatus.UPLOADING.value,
+        checksum_algorithm=body.checksum_algorithm,
     )
     try:
         db.add(row)
@@ -350,7 +451,8 @@ def create_upload(
         db.rollback()
         storage.abort(object_key, upload_id)
         raise
-    urls, expires_at = _presign(storage, settings, row, range(1, min(plan.part_count, settings.url_batch_size) + 1))
+    first = 0 if row.checksum_algorithm else min(plan.part_count, settings.url_batch_size)
+    urls, expires_at = _presign(storage, settings, row, range(1, first + 1))
     return CreateUploadResponse(
         session_id=row.id,
         object_key=row.object_key,
@@ -413,14 +515,22 @@ def presign_parts(
     row = _owned(db, owner, session_id)
     if row.status != UploadStatus.UPLOADING.value:
         raise HTTPException(status.HTTP_409_CONFLICT, f"upload is {row.status}; no more parts can be sent")
-    outside = sorted({n for n in body.part_numbers if not 1 <= n <= row.part_count})
+    outside = sorted({n for n in body.numbers() if not 1 <= n <= row.part_count})
     if outside:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"part numbers {_ranges(outside)} are outside 1..{row.part_count}",
         )
-    numbers = list(dict.fromkeys(body.part_numbers))
-    urls, expires_at = _presign(storage, settings, row, numbers)
+    numbers = list(dict.fromkeys(body.numbers()))
+    checksums: dict[int, str] | None = None
+    if row.checksum_algorithm:
+        if body.parts is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "this upload is checksummed: give parts with checksum_sha256"
+            )
+        checksums = {p.part_number: p.checksum_sha256 for p in body.parts}
+        _record_checksums(db, row, checksums)
+    urls, expires_at = _presign(storage, settings, row, numbers, checksums)
     return PresignResponse(urls=urls, expires_at=expires_at)
 
 
@@ -470,7 +580,11 @@ def complete_upload(
         try:
             given = {p.part_number: p.etag for p in body.parts}
             _check_parts(_plan(row), storage.list_parts(row.object_key, row.upload_id), given)
-            etag = storage.complete(row.object_key, row.upload_id, list(given.items()))
+            checksums = _signed_checksums(db, row)
+            assembled = storage.complete(row.object_key, row.upload_id, list(given.items()), checksums)
+            etag, composite = assembled.etag, assembled.checksum_sha256
+            if checksums is not None:
+                _verify_composite(storage, row, checksums, composite)
         except UploadNotFound as error:
             # An earlier attempt may have completed it and lost its answer: the key is this session's alone.
             try:
@@ -479,7 +593,7 @@ def complete_upload(
                 raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
             if info.size != row.size:
                 raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
-            etag = info.etag
+            etag, composite = info.etag, None
     except InvalidParts as error:
         _release_lease(db, row, token)
         raise HTTPException(
@@ -488,7 +602,7 @@ def complete_upload(
     except BaseException:
         _release_lease(db, row, token)
         raise
-    _finish(db, row, UploadStatus.COMPLETED, etag)
+    _finish(db, row, UploadStatus.COMPLETED, etag, composite)
     db.refresh(row)
     return _completed(row)
 
