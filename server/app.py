@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from server.db import Database
 from server.identity import Identity
-from server.routers import uploads
+from server.notify.service import NotificationService
+from server.routers import files, notifications, uploads
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
@@ -44,9 +45,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.storage = storage
         app.state.identity = Identity(resolve_secret_key(settings), secure=settings.secure_cookies)
+        # Events and notifications: the outbox dispatcher and notifier run as background tasks of this process.
+        app.state.notifications = NotificationService(settings, database)
+        await app.state.notifications.start()
         try:
             yield
         finally:
+            await app.state.notifications.stop()
             database.dispose()
 
     app = FastAPI(
@@ -57,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(uploads.router)
+    app.include_router(notifications.router)
+    app.include_router(files.router)
     app.include_router(web_router)
     mount_web(app, settings.web_dir, settings.runtime_dir)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -64,7 +64,49 @@ class Settings(BaseSettings):
     web_dir: Path = REPO_ROOT / "web"
     runtime_dir: Path = REPO_ROOT / "build" / "runtime"
 
-    @field_validator("cors_extra_origins", mode="before")
+    # ---- events and notifications (server/outbox.py, server/webhooks.py, server/notify/) ----
+    #: Every upload event is POSTed here, signed; empty: no webhook.
+    webhook_url: str | None = None
+    #: HMAC-SHA256 key of webhook signatures. When unset, generated into ``data_dir/webhook_secret``.
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Run the outbox dispatcher and the notifier in this process (several processes may; rows are leased).
+    outbox_dispatcher: bool = True
+    #: How often pending events and notifications are looked at when nothing wakes the loops earlier.
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=600.0, gt=0)
+    outbox_max_attempts: int = Field(default=20, ge=1)
+    #: A delivery not finished within this long (its process died) is taken up again.
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)
+    #: VAPID private key (base64url raw 32 bytes, or base64 DER). When unset, generated into ``data_dir``.
+    vapid_private_key: str | None = None
+    #: Contact for push services, in every VAPID JWT (``mailto:`` or ``https:``).
+    vapid_subject: str = "mailto:uploads@localhost"
+    push_ttl_seconds: int = Field(default=86400, ge=0, le=28 * 24 * 3600)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Push service hosts (and their subdomains) the server may POST to; subscriptions elsewhere are refused.
+    push_allowed_hosts: Annotated[list[str], NoDecode] = [
+        "fcm.googleapis.com",
+        "android.googleapis.com",
+        "push.services.mozilla.com",
+        "notify.windows.com",
+        "push.apple.com",
+    ]
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "Smartcat uploads <uploads@localhost>"
+    #: Completions of one user within this many seconds go out as one message.
+    notify_batch_seconds: float = Field(default=10.0, ge=0)
+    #: At most this many messages per user and channel in any ``notify_rate_window_seconds`` (more wait, batched).
+    notify_rate_limit: int = Field(default=6, ge=1)
+    notify_rate_window_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("cors_extra_origins", "push_allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept ``a,b`` from the environment as well as a real list."""

@@ -23,6 +23,7 @@ from browser_py.engine.plan import MAX_PARTS, PartPlan, PlanError, plan_parts
 from server.db import PartChecksum, UploadSession, UploadStatus, new_session_id, utcnow
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import CurrentUser
+from server.outbox import EventType, record_upload_event, record_upload_event_once
 from server.settings import Settings
 from server.storage import InvalidParts, ObjectNotFound, Storage, StoredPart, UploadNotFound
 
@@ -321,12 +322,16 @@ def _verify_composite(storage: Storage, row: UploadSession, checksums: Mapping[i
         )
 
 
+#: The outbox event each final state is announced with.
+_EVENT_FOR = {UploadStatus.COMPLETED: EventType.UPLOAD_COMPLETED, UploadStatus.ABORTED: EventType.UPLOAD_ABORTED}
+
+
 def _finish(
     db: Session, row: UploadSession, new_status: UploadStatus, etag: str | None, checksum: str | None = None
 ) -> None:
     """Record what S3 did. Not conditional on our lease: even if it was presumed dead and taken, S3 acted."""
     now = utcnow()
-    db.execute(
+    result = db.execute(
         update(UploadSession)
         .where(UploadSession.id == row.id, UploadSession.status == UploadStatus.UPLOADING.value)
         .values(
@@ -340,7 +345,17 @@ def _finish(
         )
         .execution_options(synchronize_session=False)
     )
+    if cast("CursorResult[Any]", result).rowcount == 1:
+        # In the same transaction as the state change (transactional outbox); a second finisher changes no row
+        # and so records no second event.
+        record_upload_event(db, row, _EVENT_FOR[new_status], at=now, etag=etag, checksum_sha256=checksum)
     db.commit()
+
+
+def _expired(db: Session, row: UploadSession) -> HTTPException:
+    """The 410 for an upload S3 no longer has, after recording ``upload_expired`` (once per session)."""
+    record_upload_event_once(db, row, EventType.UPLOAD_EXPIRED)
+    return HTTPException(status.HTTP_410_GONE, "upload session expired on storage")
 
 
 def _wait_for_other_finisher(db: Session, row: UploadSession) -> UploadSession:
@@ -492,7 +507,7 @@ def get_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: Stor
             db.refresh(row)
             # A complete or abort may have just finished it; only an upload nobody finished has expired.
             if row.status == UploadStatus.UPLOADING.value and row.finish_lease is None:
-                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+                raise _expired(db, row) from error
     completed = row.status == UploadStatus.COMPLETED.value
     on_server = row.size if completed else sum(part.size for part in parts)
     return SessionState(
@@ -590,9 +605,9 @@ def complete_upload(
             try:
                 info = storage.head_object(row.object_key)
             except ObjectNotFound:
-                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+                raise _expired(db, row) from error
             if info.size != row.size:
-                raise HTTPException(status.HTTP_410_GONE, "upload session expired on storage") from error
+                raise _expired(db, row) from error
             etag, composite = info.etag, None
     except InvalidParts as error:
         _release_lease(db, row, token)

@@ -1,0 +1,129 @@
+"""Pure decisions and wording for notifications: rate limit, batching, what a push or an email says.
+
+No I/O here, so the rules are tested with plain values and a made-up clock.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedFile:
+    session_id: str
+    file_name: str
+    size: int
+    completed_at: datetime | None = None
+
+
+def human_size(n: int) -> str:
+    """Decimal units, like the page shows them (``12.3 MB``)."""
+    value, unit = float(n), 0
+    while value >= 1000 and unit < len(_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    return f"{value:.{1 if unit and value < 10 else 0}f} {_UNITS[unit]}"
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """A user's file name made safe for a subject line or a notification title: no control characters, short."""
+    flat = _CONTROL.sub(" ", text).strip() or "file"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def file_path(session_id: str) -> str:
+    """The file's status page, relative to the app's origin."""
+    return f"/files/{quote(session_id, safe='')}"
+
+
+#: Where a notification about several files leads: the list of the user's uploads.
+FILES_PATH = "/files"
+
+
+def next_allowed_at(sent: Sequence[float], now: float, limit: int, window: float) -> float:
+    """When the next message may go out if at most ``limit`` may go out in any ``window`` seconds.
+
+    ``sent`` holds the send times of earlier messages (any order, older ones are ignored). A held-back
+    notification is not dropped: it waits, and whatever else completes meanwhile joins its batch.
+    """
+    recent = sorted(t for t in sent if t > now - window)
+    if len(recent) < limit:
+        return now
+    return recent[len(recent) - limit] + window
+
+
+def _names(files: Sequence[CompletedFile], shown: int = 3) -> str:
+    names = [one_line(f.file_name, 60) for f in files]
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= shown:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
+
+
+def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
+    """The JSON a push carries; the Service Worker turns it into the notification (web/sw.js)."""
+    if not files:
+        raise ValueError("a notification needs at least one file")
+    if len(files) == 1:
+        only = files[0]
+        title = "Upload complete"
+        body = f"{one_line(only.file_name)} ({human_size(only.size)}) is uploaded."
+        url = file_path(only.session_id)
+    else:
+        title = f"{len(files)} uploads complete"
+        body = f"{_names(files)} are uploaded."
+        url = FILES_PATH
+    return {
+        "type": "uploads_completed",
+        "title": title,
+        "body": body,
+        "url": url,
+        # One tag per batch: a later batch adds a notification instead of silently replacing this one.
+        "tag": f"upload-{files[0].session_id}",
+        "files": [{"session_id": f.session_id, "file_name": f.file_name, "size": f.size} for f in files],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+def email_content(files: Sequence[CompletedFile], links: Sequence[str]) -> EmailContent:
+    """Subject, plain-text and HTML bodies naming each file with its size and a link to its page."""
+    if not files or len(files) != len(links):
+        raise ValueError("one link per file, at least one file")
+    if len(files) == 1:
+        subject = f"Uploaded: {one_line(files[0].file_name)}"
+        intro = "Your file is uploaded in full."
+    else:
+        subject = f"{len(files)} files uploaded"
+        intro = f"Your {len(files)} files are uploaded in full."
+    lines = [intro, ""]
+    items: list[str] = []
+    for file, link in zip(files, links, strict=True):
+        lines += [f"- {file.file_name} ({human_size(file.size)})", f"  {link}"]
+        items.append(
+            f'<li><a href="{html.escape(link)}">{html.escape(file.file_name)}</a> '
+            f"({html.escape(human_size(file.size))})</li>"
+        )
+    lines += ["", "You are getting this because you asked to be told when your uploads finish.", ""]
+    body_html = (
+        "<!doctype html><html><body>"
+        f"<p>{html.escape(intro)}</p><ul>{''.join(items)}</ul>"
+        '<p style="color:#666">You are getting this because you asked to be told when your uploads finish.</p>'
+        "</body></html>"
+    )
+    return EmailContent(subject=subject, text="\n".join(lines), html=body_html)

@@ -1,0 +1,111 @@
+"""What the app starts and stops for events and notifications: keys, HTTP clients, the dispatcher and the notifier.
+
+Built in the lifespan (it needs the database and a running loop); routers reach it as ``app.state.notifications``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import aiohttp
+import httpx
+from fastapi import Depends, Request
+
+from server.db import Database
+from server.notify.keys import VapidKeys, load_vapid_keys, resolve_webhook_secret
+from server.notify.links import FileLinks
+from server.notify.mail import EmailSender, SmtpConfig
+from server.notify.notifier import Notifier, NotifierConfig
+from server.notify.webpush import PushSender
+from server.outbox import Consumer, Dispatcher, DispatcherConfig
+from server.settings import Settings, resolve_secret_key
+from server.webhooks import WebhookConsumer
+
+
+class NotificationService:
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.vapid: VapidKeys = load_vapid_keys(settings)
+        self.webhook_secret: str | None = resolve_webhook_secret(settings) if settings.webhook_url else None
+        self.links = FileLinks(resolve_secret_key(settings), settings.public_origin)
+        self._http: httpx.AsyncClient | None = None
+        self._aiohttp: aiohttp.ClientSession | None = None
+        self.notifier: Notifier | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self._http = httpx.AsyncClient(timeout=s.webhook_timeout_seconds, follow_redirects=False)
+        self._aiohttp = aiohttp.ClientSession()
+        push = PushSender(
+            self.database,
+            self.vapid,
+            subject=s.vapid_subject,
+            ttl_seconds=s.push_ttl_seconds,
+            session=self._aiohttp,
+            timeout_seconds=s.push_timeout_seconds,
+            allowed_hosts=s.push_allowed_hosts,
+        )
+        email = EmailSender(
+            self.database,
+            SmtpConfig(
+                host=s.smtp_host,
+                port=s.smtp_port,
+                security=s.smtp_security,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                timeout_seconds=s.smtp_timeout_seconds,
+                sender=s.mail_from,
+            ),
+            self.links,
+        )
+        self.notifier = Notifier(
+            self.database,
+            [push, email],
+            NotifierConfig(
+                batch_seconds=s.notify_batch_seconds,
+                rate_limit=s.notify_rate_limit,
+                rate_window_seconds=s.notify_rate_window_seconds,
+                poll_seconds=s.outbox_poll_seconds,
+                retry_base_seconds=s.outbox_retry_base_seconds,
+                retry_max_seconds=s.outbox_retry_max_seconds,
+                max_attempts=s.outbox_max_attempts,
+                lease_seconds=s.outbox_lease_seconds,
+            ),
+        )
+        consumers: list[Consumer] = [self.notifier]
+        if s.webhook_url and self.webhook_secret:
+            consumers.append(WebhookConsumer(s.webhook_url, self.webhook_secret, self._http))
+        self.dispatcher = Dispatcher(
+            self.database,
+            consumers,
+            DispatcherConfig(
+                poll_seconds=s.outbox_poll_seconds,
+                retry_base_seconds=s.outbox_retry_base_seconds,
+                retry_max_seconds=s.outbox_retry_max_seconds,
+                max_attempts=s.outbox_max_attempts,
+                lease_seconds=s.outbox_lease_seconds,
+            ),
+        )
+        if s.outbox_dispatcher:
+            self.notifier.start()
+            self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
+        if self._http is not None:
+            await self._http.aclose()
+        if self._aiohttp is not None:
+            await self._aiohttp.close()
+
+
+def get_notifications(request: Request) -> NotificationService:
+    service: NotificationService = request.app.state.notifications
+    return service
+
+
+NotificationsDep = Annotated[NotificationService, Depends(get_notifications)]

@@ -1,0 +1,104 @@
+"""``/files/<id>``: a file's status page, where a notification leads, and ``/files``, the user's uploads.
+
+Rendered on the server (small, no engine needed) so a click on a notification shows the outcome at once, even in a
+browser where the app's worker is not running. The uploading browser is recognised by its identity cookie; an email
+link carries a signed token for that one file (see :mod:`server.notify.links`).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from server.db import UploadSession, UploadStatus
+from server.dependencies import DbSession
+from server.identity import COOKIE_NAME, Identity, get_identity
+from server.notify.policy import file_path, human_size
+from server.notify.service import NotificationsDep
+
+router = APIRouter(tags=["files"])
+
+_STATUS = {
+    UploadStatus.COMPLETED.value: "Uploaded in full",
+    UploadStatus.UPLOADING.value: "Uploading — it continues while a tab of the app is open",
+    UploadStatus.ABORTED.value: "Cancelled",
+}
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _page(title: str, body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} — Smartcat</title><link rel="stylesheet" href="/static/style.css"></head>
+<body><main class="file-page">{body}<p><a href="/">Back to uploads</a></p></main></body></html>"""
+    return HTMLResponse(document, status_code=code, headers={"Cache-Control": "no-store"})
+
+
+def _viewer(request: Request, identity: Identity) -> str | None:
+    return identity.user_of(request.cookies.get(COOKIE_NAME))
+
+
+@router.get("/files", response_class=HTMLResponse, include_in_schema=False)
+def list_files(request: Request, db: DbSession, identity: Annotated[Identity, Depends(get_identity)]) -> HTMLResponse:
+    """The caller's uploads, newest first: where a notification about several files leads."""
+    viewer = _viewer(request, identity)
+    rows = (
+        list(
+            db.scalars(
+                select(UploadSession)
+                .where(UploadSession.owner_id == viewer)
+                .order_by(UploadSession.created_at.desc())
+                .limit(100)
+            )
+        )
+        if viewer
+        else []
+    )
+    items = "".join(
+        f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(file_path(r.id))}">'
+        f"{html.escape(r.file_name)}</a> — {html.escape(human_size(r.size))}, "
+        f"{html.escape(_STATUS.get(r.status, r.status))}</li>"
+        for r in rows
+    )
+    body = f"<h1>Your uploads</h1><ul class='files'>{items}</ul>" if rows else "<h1>Your uploads</h1><p>None yet.</p>"
+    return _page("Your uploads", body)
+
+
+@router.get("/files/{session_id}", response_class=HTMLResponse, include_in_schema=False)
+def file_page(
+    session_id: str,
+    request: Request,
+    db: DbSession,
+    identity: Annotated[Identity, Depends(get_identity)],
+    notifications: NotificationsDep,
+    token: Annotated[str | None, Query(max_length=128)] = None,
+) -> HTMLResponse:
+    """One upload's status. Someone else's (without a valid link token) answers 404 like a missing one."""
+    row = db.get(UploadSession, session_id)
+    allowed = row is not None and (
+        row.owner_id == _viewer(request, identity) or notifications.links.allows(session_id, token)
+    )
+    if row is None or not allowed:
+        return _page("Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404)
+    facts = [
+        ("Size", human_size(row.size)),
+        ("Status", _STATUS.get(row.status, row.status)),
+        ("Type", row.content_type),
+        ("Started", _when(row.created_at)),
+    ]
+    if row.completed_at:
+        facts.append(("Finished", _when(row.completed_at)))
+    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts)
+    body = (
+        f'<h1 class="file-name">{html.escape(row.file_name)}</h1>'
+        f'<dl class="file-facts" data-status="{html.escape(row.status)}">{rows}</dl>'
+    )
+    return _page(row.file_name, body)

@@ -1,0 +1,110 @@
+"""Signed webhooks: every outbox event is POSTed to ``WEBHOOK_URL`` for downstream consumers.
+
+Signature scheme (what a receiver checks, see :func:`verify`):
+
+- ``Smartcat-Timestamp``: Unix seconds when this attempt was signed;
+- ``Smartcat-Signature``: ``v1=`` + hex HMAC-SHA256 with ``WEBHOOK_SECRET`` over ``<timestamp>.`` + the raw body.
+
+Binding the timestamp into the MAC lets a receiver refuse replays of an old request (outside a tolerance window)
+without keeping state; ``Smartcat-Event-Id`` (also ``event_id`` in the body) is stable across retries, so a receiver
+deduplicates the at-least-once deliveries by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from server.outbox import Event
+
+SIGNATURE_HEADER = "Smartcat-Signature"
+TIMESTAMP_HEADER = "Smartcat-Timestamp"
+EVENT_ID_HEADER = "Smartcat-Event-Id"
+EVENT_TYPE_HEADER = "Smartcat-Event-Type"
+SCHEME = "v1"
+#: Receivers refuse requests signed longer ago (or further ahead, for clock skew) than this.
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+class WebhookVerificationError(Exception):
+    """The request is not a fresh, authentic webhook from this server."""
+
+
+class WebhookDeliveryError(Exception):
+    """The receiver did not accept the event (non-2xx or unreachable); the outbox retries."""
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return f"{SCHEME}={mac.hexdigest()}"
+
+
+def signed_headers(
+    secret: str, body: bytes, *, event_id: str, event_type: str, now: float | None = None
+) -> dict[str, str]:
+    timestamp = int(time.time() if now is None else now)
+    return {
+        "Content-Type": "application/json",
+        EVENT_ID_HEADER: event_id,
+        EVENT_TYPE_HEADER: event_type,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: signature(secret, timestamp, body),
+    }
+
+
+def verify(
+    secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    tolerance: float = DEFAULT_TOLERANCE_SECONDS,
+) -> None:
+    """Raise :class:`WebhookVerificationError` unless ``body`` was signed with ``secret`` within ``tolerance``.
+
+    ``headers`` must look names up case-insensitively (httpx, Starlette and ``email.message`` headers do).
+    """
+    raw_timestamp = headers.get(TIMESTAMP_HEADER)
+    raw_signature = headers.get(SIGNATURE_HEADER)
+    if not raw_timestamp or not raw_signature:
+        raise WebhookVerificationError("missing signature or timestamp header")
+    try:
+        timestamp = int(raw_timestamp)
+    except ValueError as error:
+        raise WebhookVerificationError("malformed timestamp") from error
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise WebhookVerificationError("timestamp outside the replay window")
+    expected = signature(secret, timestamp, body)
+    # Several "v1=" values may be sent while a secret is being rotated; one match is enough.
+    offered = [value.strip() for value in raw_signature.split(",")]
+    if not any(hmac.compare_digest(expected, value) for value in offered):
+        raise WebhookVerificationError("signature does not match")
+
+
+class WebhookConsumer:
+    """Outbox consumer that POSTs each event's JSON, signed, to one URL."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, secret: str, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.secret = secret
+        self.client = client
+
+    def wants(self, event_type: str) -> bool:
+        return True
+
+    async def deliver(self, event: Event) -> None:
+        body = event.body
+        headers = signed_headers(self.secret, body, event_id=event.event_id, event_type=event.type)
+        try:
+            response = await self.client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise WebhookDeliveryError(f"POST {self.url}: {type(error).__name__}: {error}") from error
+        if not response.is_success:
+            raise WebhookDeliveryError(f"POST {self.url} answered {response.status_code}")
