@@ -28,6 +28,7 @@ class PresignApi:
                 "size": cmd.size,
                 "content_type": cmd.content_type,
                 "fingerprint": cmd.fingerprint,
+                "checksum_algorithm": cmd.checksum_algorithm,
             },
         )
         return SessionCreated(
@@ -47,7 +48,10 @@ class PresignApi:
 
     async def request_urls(self, cmd: RequestUrls) -> UrlsReceived:
         body = await self._call(
-            ApiCall.URLS, "POST", f"{UPLOADS}/{cmd.session_id}/urls", {"part_numbers": list(cmd.part_numbers)}
+            ApiCall.URLS,
+            "POST",
+            f"{UPLOADS}/{cmd.session_id}/urls",
+            {"parts": [{"part_number": n, "checksum_sha256": checksum} for n, checksum in cmd.parts]},
         )
         return UrlsReceived(now=self._clock(), urls=_urls(body["urls"]), expires_at=float(body["expires_at"]))
 

@@ -21,13 +21,14 @@ from .engine.commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HashPart,
     PersistManifest,
     Publish,
     RequestUrls,
     SendPart,
     Wakeup,
 )
-from .engine.events import ApiCall, Event, PartFailed, PartSent, RequestFailed, Start, Tick
+from .engine.events import ApiCall, Event, PartFailed, PartHashed, PartSent, RequestFailed, Start, Tick
 from .engine.failures import network_failure
 from .engine.upload import Phase, Upload
 from .ports import CallFailed, ManifestStore, PartSender, SendFailed
@@ -56,6 +57,7 @@ class UploadDriver:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._parts: dict[int, asyncio.Task[None]] = {}
         self._calls: set[asyncio.Task[None]] = set()
+        self._hashes: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
 
     def post(self, event: Event) -> None:
@@ -70,7 +72,9 @@ class UploadDriver:
         if self.upload.phase is Phase.NEW:
             await self._execute(self.upload.handle(Start(self._clock())))
         try:
-            while not (self.upload.is_idle and not self._parts and not self._calls and self._queue.empty()):
+            while not (
+                self.upload.is_idle and not self._parts and not self._calls and not self._hashes and self._queue.empty()
+            ):
                 event = await self._queue.get()
                 await self._execute(self.upload.handle(event))
         finally:
@@ -87,6 +91,8 @@ class UploadDriver:
             match command:
                 case SendPart():
                     self._parts[command.number] = asyncio.ensure_future(self._send(command))
+                case HashPart():
+                    self._hash(command)
                 case CancelParts(numbers=numbers):
                     for number in numbers:
                         task = self._parts.pop(number, None)
@@ -125,6 +131,22 @@ class UploadDriver:
         finally:
             self._parts.pop(command.number, None)
         self._queue.put_nowait(event)
+
+    def _hash(self, command: HashPart) -> None:
+        async def digest() -> None:
+            try:
+                event: Event = PartHashed(self._clock(), command.number, await self._sender.sha256(command))
+            except SendFailed as exc:
+                event = PartFailed(self._clock(), command.number, exc.failure)
+            except Exception as exc:
+                log.exception("hashing part %d failed unexpectedly", command.number)
+                event = PartFailed(self._clock(), command.number, network_failure(repr(exc)))
+            finally:
+                self._hashes.discard(task)
+            self._queue.put_nowait(event)
+
+        task = asyncio.ensure_future(digest())
+        self._hashes.add(task)
 
     def _spawn(self, call: ApiCall, outcome: Any) -> None:
         async def wrapped() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .engine.commands import SendPart
+from .engine.commands import HashPart, SendPart
 from .engine.events import ApiCall
 from .engine.failures import Failure
 
@@ -39,10 +39,14 @@ class JsonHttp(Protocol):
 
 
 class PartSender(Protocol):
-    """Sends one part's bytes from the source straight to a presigned URL."""
+    """Reads parts of the source: hashes them, and sends them straight to presigned URLs."""
+
+    async def sha256(self, command: HashPart) -> str:
+        """Return the base64 SHA-256 of the part's bytes; raise SendFailed if they cannot be read."""
+        ...
 
     async def send(self, command: SendPart) -> str:
-        """Return the part's ETag; raise SendFailed with a classified failure."""
+        """PUT the part with its signed ``x-amz-checksum-sha256``; return its ETag; raise SendFailed."""
         ...
 
 

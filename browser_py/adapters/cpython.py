@@ -8,7 +8,9 @@ real decisions against the real server and SeaweedFS. Unlike the browser path, p
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import mimetypes
 import os
@@ -23,7 +25,7 @@ import httpx
 
 from ..api import PresignApi
 from ..driver import UploadDriver, ViewListener
-from ..engine.commands import SendPart
+from ..engine.commands import HashPart, SendPart
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
@@ -63,10 +65,17 @@ class FilePartSender:
             raise SendFailed(Failure(FailureKind.FATAL, f"{self._path} changed size while uploading"))
         return data
 
+    async def sha256(self, command: HashPart) -> str:
+        def digest() -> str:
+            return base64.b64encode(hashlib.sha256(self._read(command.offset, command.length)).digest()).decode()
+
+        return await asyncio.to_thread(digest)
+
     async def send(self, command: SendPart) -> str:
         data = await asyncio.to_thread(self._read, command.offset, command.length)
+        headers = {"x-amz-checksum-sha256": command.checksum_sha256}
         try:
-            response = await self._client.put(command.url, content=data)
+            response = await self._client.put(command.url, content=data, headers=headers)
         except httpx.TransportError as exc:
             raise SendFailed(network_failure(str(exc) or type(exc).__name__)) from exc
         if response.status_code != 200:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -26,7 +27,7 @@ from pyodide.ffi import JsException, create_proxy, to_js
 
 from ..api import PresignApi
 from ..driver import UploadDriver
-from ..engine.commands import SendPart
+from ..engine.commands import HashPart, SendPart
 from ..engine.events import Cancel, Pause, Resume, SourceLost, Staged
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
@@ -75,13 +76,31 @@ class BlobPartSender:
     def __init__(self, blob: Any = None) -> None:
         self.blob = blob  # set once the staged copy is complete; the core sends nothing before
 
-    async def send(self, command: SendPart) -> str:
+    def _slice(self, offset: int, length: int) -> Any:
         if self.blob is None:
             raise SendFailed(Failure(FailureKind.FATAL, "the file's bytes are not readable yet"))
-        body = self.blob.slice(command.offset, command.offset + command.length)
-        controller = js.AbortController.new()
+        return self.blob.slice(offset, offset + length)
+
+    async def sha256(self, command: HashPart) -> str:
+        """WebCrypto hashes the slice in JavaScript memory; only the 32-byte digest reaches Python."""
         try:
-            response = await js.fetch(command.url, _obj({"method": "PUT", "body": body, "signal": controller.signal}))
+            buffer = await self._slice(command.offset, command.length).arrayBuffer()
+            digest = await js.crypto.subtle.digest("SHA-256", buffer)
+        except JsException as exc:
+            raise SendFailed(Failure(FailureKind.FATAL, f"could not read the file in this browser: {exc}")) from exc
+        return base64.b64encode(bytes(js.Uint8Array.new(digest).to_py())).decode()
+
+    async def send(self, command: SendPart) -> str:
+        body = self._slice(command.offset, command.length)
+        controller = js.AbortController.new()
+        init = {
+            "method": "PUT",
+            "body": body,
+            "signal": controller.signal,
+            "headers": {"x-amz-checksum-sha256": command.checksum_sha256},
+        }
+        try:
+            response = await js.fetch(command.url, _obj(init))
         except asyncio.CancelledError:
             controller.abort()  # cancelling the task must stop the bytes too
             raise

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 
+CHECKSUM_ALGORITHM = "SHA256"
+
+
 @dataclass(frozen=True, slots=True)
 class CreateSession:
     file_name: str
     size: int
     content_type: str
     fingerprint: str
+    checksum_algorithm: str = CHECKSUM_ALGORITHM
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +25,23 @@ class FetchState:
 
 @dataclass(frozen=True, slots=True)
 class RequestUrls:
+    """Presigned URLs for these parts, each signed with the part's SHA-256 (base64)."""
+
     session_id: str
-    part_numbers: tuple[int, ...]
+    parts: tuple[tuple[int, str], ...]
+
+    @property
+    def part_numbers(self) -> tuple[int, ...]:
+        return tuple(n for n, _ in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class HashPart:
+    """Compute the SHA-256 of bytes ``[offset, offset + length)``; report PartHashed (or PartFailed)."""
+
+    number: int
+    offset: int
+    length: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +52,7 @@ class SendPart:
     offset: int
     length: int
     url: str
+    checksum_sha256: str  # sent as x-amz-checksum-sha256: it is signed into the URL and S3 verifies the bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +104,7 @@ Command = (
     CreateSession
     | FetchState
     | RequestUrls
+    | HashPart
     | SendPart
     | CancelParts
     | PersistManifest

@@ -81,6 +81,13 @@ class PartSent:
 
 
 @dataclass(frozen=True, slots=True)
+class PartHashed:
+    now: float
+    number: int
+    sha256: str  # base64, as S3 wants it
+
+
+@dataclass(frozen=True, slots=True)
 class PartFailed:
     now: float
     number: int
@@ -130,6 +137,7 @@ Event = (
     | StateFetched
     | UrlsReceived
     | PartSent
+    | PartHashed
     | PartFailed
     | RequestFailed
     | UploadCompleted

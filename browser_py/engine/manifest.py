@@ -34,6 +34,7 @@ class Manifest:
     part_size: int | None = None
     part_count: int | None = None
     parts: dict[int, str] = field(default_factory=dict)  # part number -> ETag of its latest successful PUT
+    checksums: dict[int, str] = field(default_factory=dict)  # part number -> base64 SHA-256 of its bytes
     completed: bool = False
 
     @property
@@ -65,6 +66,7 @@ class Manifest:
             "part_size": self.part_size,
             "part_count": self.part_count,
             "parts": {str(n): etag for n, etag in sorted(self.parts.items())},
+            "checksums": {str(n): c for n, c in sorted(self.checksums.items())},
             "completed": self.completed,
         }
         return json.dumps(data, separators=(",", ":"))
@@ -94,6 +96,7 @@ class Manifest:
                 part_size=_optional(data, "part_size", int),
                 part_count=_optional(data, "part_count", int),
                 parts={int(n): str(etag) for n, etag in _typed(data, "parts", dict).items()},
+                checksums={int(n): str(c) for n, c in (data.get("checksums") or {}).items()},
                 completed=_typed(data, "completed", bool),
             )
             plan = manifest.plan

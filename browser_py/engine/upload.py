@@ -21,6 +21,7 @@ from .commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HashPart,
     PersistManifest,
     Publish,
     RequestUrls,
@@ -32,6 +33,7 @@ from .events import (
     Cancel,
     Event,
     PartFailed,
+    PartHashed,
     PartSent,
     Pause,
     RequestFailed,
@@ -73,6 +75,7 @@ class EngineConfig:
     url_batch: int = 16  # URLs asked for at once; more means fewer round trips, older URLs at the end
     url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
     leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
+    hash_concurrency: int = 2  # parts hashed at once (CPU-bound: more would only slow the PUTs)
     backoff: Backoff = field(default_factory=Backoff)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,7 @@ class Upload:
         self._now = 0.0
         self._urls: dict[int, _Url] = {}
         self._in_flight: dict[int, float] = {}  # part number -> when its PUT started
+        self._hashing: set[int] = set()
         self._retry_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
         self._urls_requested = False
@@ -166,6 +170,10 @@ class Upload:
                 self._api_attempts = 0
                 for number, url in urls.items():
                     self._urls[number] = _Url(url, expires_at, self._now)
+            case PartHashed(number=number, sha256=sha256):
+                self._hashing.discard(number)
+                if self.manifest.plan is not None and number not in self.manifest.parts:
+                    self.manifest.checksums[number] = sha256
             case PartSent(number=number, etag=etag):
                 self._on_part_sent(number, etag, out)
             case PartFailed(number=number, failure=failure):
@@ -269,6 +277,11 @@ class Upload:
         self._persist(out)
 
     def _on_part_failed(self, number: int, failure: Failure, out: list[Command]) -> None:
+        if number in self._hashing:  # the bytes could not even be read
+            self._hashing.discard(number)
+            if self.phase is Phase.UPLOADING:
+                self._fail(out, failure)
+            return
         if self._in_flight.pop(number, None) is None or self.phase is not Phase.UPLOADING:
             return
         if failure.kind is FailureKind.URL_EXPIRED:
@@ -277,6 +290,10 @@ class Upload:
         if not failure.counts_against_budget:
             self._fail(out, failure)
             return
+        if failure.kind is FailureKind.BAD_DIGEST:
+            # S3 saw other bytes than were hashed: hash the slice again and sign a new URL with that checksum.
+            self.manifest.checksums.pop(number, None)
+            self._urls.pop(number, None)
         attempt = self._attempts.get(number, 0) + 1
         self._attempts[number] = attempt
         if self.config.backoff.exhausted(attempt):
@@ -393,11 +410,13 @@ class Upload:
             self._issue(ApiCall.COMPLETE, out)
             return
         margin = self.config.url_refresh_margin
+        checksums = self.manifest.checksums
+        self._hash_ahead(pending, out)
         need_urls: list[int] = []
         for number in pending:
             if len(self._in_flight) >= self.config.concurrency:
                 break
-            if self._retry_at.get(number, 0.0) > self._now:
+            if self._retry_at.get(number, 0.0) > self._now or number not in checksums:
                 continue
             url = self._urls.get(number)
             if url is None or not url.usable(self._now, margin):
@@ -406,17 +425,42 @@ class Upload:
             part = plan.part(number)
             self._in_flight[number] = self._now
             self._retry_at.pop(number, None)
-            out.append(SendPart(number, part.offset, part.length, url.url))
+            out.append(SendPart(number, part.offset, part.length, url.url, checksums[number]))
         urls_gate = self._api_retry.get(ApiCall.URLS, 0.0)
-        if need_urls and not self._urls_requested and urls_gate <= self._now:
+        if self._urls_requested or urls_gate > self._now:
+            return
+        wanted = [
+            (n, checksums[n])
+            for n in pending
+            if n not in self._in_flight
+            and n in checksums
+            and (n not in self._urls or not self._urls[n].usable(self._now, margin))
+        ][: self.config.url_batch]
+        # Ask at once when a free slot waits for a URL (first byte as early as possible); otherwise wait until
+        # half a batch is hashed, so URLs come in few round trips.
+        if wanted and (need_urls or len(wanted) >= max(1, self.config.url_batch // 2)):
             self._api_retry.pop(ApiCall.URLS, None)
-            wanted = [
-                n
-                for n in pending
-                if n not in self._in_flight and (n not in self._urls or not self._urls[n].usable(self._now, margin))
-            ][: self.config.url_batch]
             self._urls_requested = True
             out.append(RequestUrls(self.manifest.session_id, tuple(wanted)))
+
+    def _hash_ahead(self, pending: list[int], out: list[Command]) -> None:
+        """Hash the next parts before their turn: a URL can only be signed once the part's checksum is known.
+
+        At most ``concurrency + url_batch`` parts are hashed ahead of sending, so a pause loses little work.
+        """
+        plan = self.plan
+        assert plan is not None
+        checksums = self.manifest.checksums
+        ready = sum(1 for n in pending if n in checksums)
+        window = self.config.concurrency + self.config.url_batch
+        for number in pending:
+            if len(self._hashing) >= self.config.hash_concurrency or ready + len(self._hashing) >= window:
+                return
+            if number in checksums or number in self._hashing:
+                continue
+            part = plan.part(number)
+            self._hashing.add(number)
+            out.append(HashPart(number, part.offset, part.length))
 
     def _schedule_wakeup(self, out: list[Command]) -> None:
         times = [t for t in self._retry_at.values() if t > self._now]

@@ -17,6 +17,7 @@ from browser_py.engine.commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HashPart,
     PersistManifest,
     Publish,
     RequestUrls,
@@ -27,6 +28,7 @@ from browser_py.engine.events import (
     ApiCall,
     Cancel,
     PartFailed,
+    PartHashed,
     PartSent,
     Pause,
     RemotePart,
@@ -51,6 +53,20 @@ TRANSIENT = Failure(FailureKind.TRANSIENT, "connection reset")
 EXPIRED = Failure(FailureKind.URL_EXPIRED, "upload link expired", 403)
 
 
+
+def feed(upload: Upload, event: object) -> list[Command]:
+    """Handle ``event``, answering every HashPart at once (checksum ``c<n>``): what the adapter would do, instantly."""
+    out = upload.handle(event)  # type: ignore[arg-type]
+    todo = list(out)
+    while todo:
+        command = todo.pop(0)
+        if isinstance(command, HashPart):
+            more = upload.handle(PartHashed(getattr(event, "now", 0.0), command.number, f"c{command.number}"))
+            out.extend(more)
+            todo.extend(more)
+    return out
+
+
 def new_manifest(size: int = 10 * PART, staged: bool = True, **kw: object) -> Manifest:
     return Manifest("L", "big.bin", size, "application/octet-stream", "fp", staged=staged, **kw)  # type: ignore[arg-type]
 
@@ -71,17 +87,17 @@ def created(
 
 def started(config: EngineConfig | None = None, size: int = 10 * PART) -> tuple[Upload, list[Command]]:
     upload = Upload(new_manifest(size=size), config or EngineConfig(concurrency=4), random.Random(1))
-    upload.handle(Start(0.0))
+    feed(upload, Start(0.0))
     count = -(-size // PART)
-    return upload, upload.handle(created(1.0, count=count, with_urls=range(1, count + 1)))
+    return upload, feed(upload, created(1.0, count=count, with_urls=range(1, count + 1)))
 
 
 def test_new_upload_creates_a_session_then_keeps_concurrency_parts_in_flight() -> None:
     upload = Upload(new_manifest(), EngineConfig(concurrency=3), random.Random(1))
-    first = upload.handle(Start(0.0))
+    first = feed(upload, Start(0.0))
     assert of(CreateSession, first) == [CreateSession("big.bin", 10 * PART, "application/octet-stream", "fp")]
     assert upload.phase is Phase.CREATING
-    out = upload.handle(created(1.0))
+    out = feed(upload, created(1.0))
     sends = of(SendPart, out)
     assert [(s.number, s.offset, s.length) for s in sends] == [
         (1, 0, PART),
@@ -91,34 +107,63 @@ def test_new_upload_creates_a_session_then_keeps_concurrency_parts_in_flight() -
     assert of(PersistManifest, out), "the session id must be saved before any byte is sent"
     assert upload.phase is Phase.UPLOADING
     # One part done: exactly one more starts, the lowest pending number.
-    out = upload.handle(PartSent(2.0, 2, '"e2"'))
+    out = feed(upload, PartSent(2.0, 2, '"e2"'))
     assert [s.number for s in of(SendPart, out)] == [4]
     saved = Manifest.from_json(of(PersistManifest, out)[-1].manifest_json)
     assert saved.parts == {2: '"e2"'}
 
 
-def test_urls_are_requested_in_batches_only_for_parts_that_lack_them() -> None:
+def test_parts_are_hashed_before_their_urls_are_signed_and_urls_come_in_batches() -> None:
     upload = Upload(new_manifest(size=40 * PART), EngineConfig(concurrency=4, url_batch=16), random.Random(1))
     upload.handle(Start(0.0))
-    out = upload.handle(SessionCreated(1.0, "S", "k", PART, 40, urls(range(1, 3)), 1_000))
-    assert [s.number for s in of(SendPart, out)] == [1, 2]
-    (request,) = of(RequestUrls, out)
-    assert request.part_numbers == tuple(range(3, 19))
-    # No second request while the first is outstanding.
-    assert not of(RequestUrls, upload.handle(PartSent(2.0, 1, "e")))
-    out = upload.handle(UrlsReceived(3.0, urls(range(3, 19)), 1_000))
-    assert len(upload.in_flight) == 4
+    out = upload.handle(SessionCreated(1.0, "S", "k", PART, 40, {}, 1_000))
+    assert [h.number for h in of(HashPart, out)] == [1, 2], "hashing starts at once, two parts at a time"
+    assert not of(RequestUrls, out), "no URL can be signed before its part's checksum is known"
+    out = upload.handle(PartHashed(1.1, 1, "c1"))
+    (first,) = of(RequestUrls, out)
+    assert first.parts == ((1, "c1"),), "a free slot waits: ask for the first URL right away"
+    assert [h.number for h in of(HashPart, out)] == [3]
+    feed(upload, PartHashed(1.15, 3, "c3"))
+    out = feed(upload, PartHashed(1.2, 2, "c2"))  # hashing runs ahead, up to concurrency + url_batch parts
+    assert sorted(upload.manifest.checksums) == list(range(1, 21))
+    assert not of(RequestUrls, out), "one URL request at a time"
+    out = feed(upload, UrlsReceived(1.5, {1: "https://s3/part1"}, 1_000))
+    assert [(s.number, s.checksum_sha256) for s in of(SendPart, out)] == [(1, "c1")]
+    (batch,) = of(RequestUrls, out)
+    assert batch.part_numbers == tuple(range(2, 18)), "then a whole batch of hashed parts"
+    out = feed(upload, UrlsReceived(2.0, urls(range(2, 18)), 1_000))
+    assert [s.number for s in of(SendPart, out)] == [2, 3, 4]
+
+
+def test_bad_digest_rehashes_the_part_and_signs_a_new_url() -> None:
+    upload, _ = started(EngineConfig(concurrency=1, backoff=Backoff(base=10.0, cap=10.0)), size=PART)
+    digest = Failure(FailureKind.BAD_DIGEST, "the bytes were damaged on the way", 400, "BadDigest")
+    out = upload.handle(PartFailed(2.0, 1, digest))
+    assert 1 not in upload.manifest.checksums
+    assert upload.phase is Phase.UPLOADING
+    assert [h.number for h in of(HashPart, out)] == [1], "the slice is read and hashed again"
+    assert not of(RequestUrls, feed(upload, PartHashed(2.1, 1, "c1"))), "not before the backoff is over"
+    assert of(RequestUrls, feed(upload, Tick(100.0)))[0].parts == ((1, "c1"),)
+
+
+def test_unreadable_source_while_hashing_needs_the_user() -> None:
+    upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
+    upload.handle(Start(0.0))
+    upload.handle(created(1.0))
+    upload.handle(PartFailed(1.5, 1, Failure(FailureKind.FATAL, "could not read the file in this browser")))
+    assert upload.phase is Phase.FAILED
+    assert upload.view()["error"] == "could not read the file in this browser"
 
 
 def test_completes_with_every_part_in_order_then_discards_the_local_copy() -> None:
     upload, _ = started(size=3 * PART)
     commands: list[Command] = []
     for n in (3, 1, 2):
-        commands = upload.handle(PartSent(2.0 + n, n, f"e{n}"))
+        commands = feed(upload, PartSent(2.0 + n, n, f"e{n}"))
     (complete,) = of(CompleteUpload, commands)
     assert complete.parts == ((1, "e1"), (2, "e2"), (3, "e3"))
     assert upload.phase is Phase.COMPLETING
-    out = upload.handle(UploadCompleted(9.0, "final"))
+    out = feed(upload, UploadCompleted(9.0, "final"))
     assert upload.phase is Phase.COMPLETED
     assert of(DiscardLocal, out) == [DiscardLocal("L")]
     assert of(Publish, out)[-1].view["percent"] == 100.0
@@ -126,22 +171,22 @@ def test_completes_with_every_part_in_order_then_discards_the_local_copy() -> No
 
 def test_empty_file_is_one_empty_part() -> None:
     upload = Upload(new_manifest(size=0), EngineConfig(), random.Random(1))
-    upload.handle(Start(0.0))
-    out = upload.handle(SessionCreated(1.0, "S", "k", PART, 1, urls([1]), 1_000))
+    feed(upload, Start(0.0))
+    out = feed(upload, SessionCreated(1.0, "S", "k", PART, 1, urls([1]), 1_000))
     assert [(s.number, s.length) for s in of(SendPart, out)] == [(1, 0)]
 
 
 def test_transient_failure_retries_after_jittered_backoff() -> None:
     config = EngineConfig(concurrency=1, backoff=Backoff(base=2.0, cap=60.0, max_attempts=5))
     upload, _ = started(config)
-    out = upload.handle(PartFailed(5.0, 1, TRANSIENT))
+    out = feed(upload, PartFailed(5.0, 1, TRANSIENT))
     (wake,) = of(Wakeup, out)
     assert 5.0 <= wake.at <= 7.0  # first retry: within [0, base]
     assert not any(s.number == 1 for s in of(SendPart, out))
     # Another part uses the free slot meanwhile; once the retry is due, part 1 goes first again.
     assert [s.number for s in of(SendPart, out)] == [2]
-    assert not of(SendPart, upload.handle(Tick(wake.at)))
-    assert [s.number for s in of(SendPart, upload.handle(PartSent(wake.at + 0.5, 2, "e2")))] == [1]
+    assert not of(SendPart, feed(upload, Tick(wake.at)))
+    assert [s.number for s in of(SendPart, feed(upload, PartSent(wake.at + 0.5, 2, "e2")))] == [1]
 
 
 def test_retry_budget_ends_in_action_needed_and_resume_starts_over_cleanly() -> None:
@@ -149,15 +194,15 @@ def test_retry_budget_ends_in_action_needed_and_resume_starts_over_cleanly() -> 
     upload, _ = started(config, size=PART)
     now = 2.0
     for _ in range(2):
-        upload.handle(PartFailed(now, 1, TRANSIENT))
+        feed(upload, PartFailed(now, 1, TRANSIENT))
         now += 1.0
-        assert [s.number for s in of(SendPart, upload.handle(Tick(now)))] == [1]
-    upload.handle(PartFailed(now, 1, TRANSIENT))
+        assert [s.number for s in of(SendPart, feed(upload, Tick(now)))] == [1]
+    feed(upload, PartFailed(now, 1, TRANSIENT))
     assert upload.phase is Phase.FAILED
     view = upload.view()
     assert view["label"] == "Action needed: connection reset"
     assert view["actions"] == ["retry", "cancel"]
-    out = upload.handle(Resume(now + 1))
+    out = feed(upload, Resume(now + 1))
     assert of(FetchState, out) == [FetchState("S")]
     assert upload.phase is Phase.RESUMING
 
@@ -165,19 +210,19 @@ def test_retry_budget_ends_in_action_needed_and_resume_starts_over_cleanly() -> 
 def test_expired_url_is_refreshed_without_using_the_retry_budget() -> None:
     config = EngineConfig(concurrency=1, backoff=Backoff(max_attempts=1))
     upload, _ = started(config, size=PART)
-    out = upload.handle(PartFailed(2.0, 1, EXPIRED))
+    out = feed(upload, PartFailed(2.0, 1, EXPIRED))
     assert upload.phase is Phase.UPLOADING
     (request,) = of(RequestUrls, out)
     assert request.part_numbers[0] == 1
-    out = upload.handle(UrlsReceived(3.0, {1: "https://s3/fresh1"}, 2_000))
+    out = feed(upload, UrlsReceived(3.0, {1: "https://s3/fresh1"}, 2_000))
     assert [(s.number, s.url) for s in of(SendPart, out)] == [(1, "https://s3/fresh1")]
 
 
 def test_urls_close_to_expiry_are_not_used() -> None:
     upload = Upload(new_manifest(), EngineConfig(concurrency=1, url_refresh_margin=60), random.Random(1))
-    upload.handle(Start(0.0))
-    assert [s.number for s in of(SendPart, upload.handle(created(1.0, expires=1_000.0)))] == [1]
-    out = upload.handle(PartSent(950.0, 1, "e1"))  # part 2's URL has 50 s left: too little to start a PUT
+    feed(upload, Start(0.0))
+    assert [s.number for s in of(SendPart, feed(upload, created(1.0, expires=1_000.0)))] == [1]
+    out = feed(upload, PartSent(950.0, 1, "e1"))  # part 2's URL has 50 s left: too little to start a PUT
     assert not of(SendPart, out)
     assert of(RequestUrls, out)[0].part_numbers[0] == 2
 
@@ -187,7 +232,7 @@ def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
         session_id="S", object_key="k", part_size=PART, part_count=10, parts={1: "mine1", 2: "mine2"}
     )
     upload = Upload(manifest, EngineConfig(concurrency=2), random.Random(1))
-    out = upload.handle(Start(0.0))
+    out = feed(upload, Start(0.0))
     assert of(FetchState, out) == [FetchState("S")]
     assert upload.view()["label"] == "Resuming upload… 20% complete"
     remote = (
@@ -195,21 +240,21 @@ def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
         RemotePart(3, "s3-3", PART),  # finished in flight when the tab closed: no need to resend
         RemotePart(4, "s3-4", PART // 2),  # torn: must be resent
     )  # part 2 is missing on S3: resend it whatever the manifest says
-    out = upload.handle(StateFetched(1.0, "uploading", remote))
+    out = feed(upload, StateFetched(1.0, "uploading", remote))
     assert upload.manifest.parts == {1: "mine1", 3: "s3-3"}
-    assert of(RequestUrls, out)[0].part_numbers[:3] == (2, 4, 5)
-    out = upload.handle(UrlsReceived(2.0, urls(range(2, 11)), 1_000))
+    assert of(RequestUrls, out)[0].part_numbers == (2,)  # the lowest missing part first
+    out = feed(upload, UrlsReceived(2.0, urls(range(2, 11)), 1_000))
     assert [s.number for s in of(SendPart, out)] == [2, 4]
     assert upload.view()["resumed"] is True
-    upload.handle(PartSent(3.0, 2, "e2"))
+    feed(upload, PartSent(3.0, 2, "e2"))
     assert upload.view()["label"] == "Uploading"
 
 
 def test_resume_of_an_upload_the_server_already_completed() -> None:
     manifest = new_manifest(session_id="S", object_key="k", part_size=PART, part_count=10)
     upload = Upload(manifest, EngineConfig(), random.Random(1))
-    upload.handle(Start(0.0))
-    out = upload.handle(StateFetched(1.0, "completed"))
+    feed(upload, Start(0.0))
+    out = feed(upload, StateFetched(1.0, "completed"))
     assert upload.phase is Phase.COMPLETED
     assert of(DiscardLocal, out)
 
@@ -217,30 +262,30 @@ def test_resume_of_an_upload_the_server_already_completed() -> None:
 def test_session_gone_on_resume_asks_the_user() -> None:
     manifest = new_manifest(session_id="S", object_key="k", part_size=PART, part_count=10)
     upload = Upload(manifest, EngineConfig(), random.Random(1))
-    upload.handle(Start(0.0))
+    feed(upload, Start(0.0))
     gone = Failure(FailureKind.SESSION_GONE, "the upload session is gone: expired", 410)
-    upload.handle(RequestFailed(1.0, ApiCall.STATE, gone))
+    feed(upload, RequestFailed(1.0, ApiCall.STATE, gone))
     assert upload.phase is Phase.FAILED
     assert upload.view()["actions"] == ["cancel"]
 
 
 def test_pause_cancels_in_flight_parts_and_resume_asks_s3_first() -> None:
     upload, _ = started()
-    out = upload.handle(Pause(2.0))
+    out = feed(upload, Pause(2.0))
     assert of(CancelParts, out) == [CancelParts((1, 2, 3, 4))]
     assert upload.phase is Phase.PAUSED
     assert upload.view()["actions"] == ["resume", "cancel"]
     # A PUT that finished just before the pause is still recorded.
-    upload.handle(PartSent(2.1, 3, "e3"))
+    feed(upload, PartSent(2.1, 3, "e3"))
     assert upload.manifest.parts == {3: "e3"}
-    assert not of(SendPart, upload.handle(Tick(3.0)))
-    out = upload.handle(Resume(4.0))
+    assert not of(SendPart, feed(upload, Tick(3.0)))
+    out = feed(upload, Resume(4.0))
     assert of(FetchState, out) == [FetchState("S")]
 
 
 def test_cancel_aborts_the_multipart_upload_and_discards_local_state() -> None:
     upload, _ = started()
-    out = upload.handle(Cancel(2.0))
+    out = feed(upload, Cancel(2.0))
     assert of(CancelParts, out)
     assert of(AbortUpload, out) == [AbortUpload("S")]
     assert of(DiscardLocal, out) == [DiscardLocal("L")]
@@ -249,9 +294,9 @@ def test_cancel_aborts_the_multipart_upload_and_discards_local_state() -> None:
 
 def test_cancel_before_the_session_exists_aborts_it_when_it_arrives() -> None:
     upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
-    upload.handle(Start(0.0))
-    upload.handle(Cancel(0.5))
-    out = upload.handle(created(1.0))
+    feed(upload, Start(0.0))
+    feed(upload, Cancel(0.5))
+    out = feed(upload, created(1.0))
     assert of(AbortUpload, out) == [AbortUpload("S")]
     assert not of(SendPart, out)
 
@@ -265,7 +310,7 @@ def test_cancel_before_the_session_exists_aborts_it_when_it_arrives() -> None:
 )
 def test_non_retriable_part_failures_need_the_user(failure: Failure, actions: list[str]) -> None:
     upload, _ = started()
-    out = upload.handle(PartFailed(2.0, 1, failure))
+    out = feed(upload, PartFailed(2.0, 1, failure))
     assert upload.phase is Phase.FAILED
     assert of(CancelParts, out) == [CancelParts((2, 3, 4))]
     view = upload.view()
@@ -275,23 +320,23 @@ def test_non_retriable_part_failures_need_the_user(failure: Failure, actions: li
 
 def test_transient_service_failure_is_retried_after_backoff() -> None:
     upload = Upload(new_manifest(), EngineConfig(backoff=Backoff(base=1.0)), random.Random(1))
-    upload.handle(Start(0.0))
-    out = upload.handle(RequestFailed(1.0, ApiCall.CREATE, TRANSIENT))
+    feed(upload, Start(0.0))
+    out = feed(upload, RequestFailed(1.0, ApiCall.CREATE, TRANSIENT))
     (wake,) = of(Wakeup, out)
-    assert not of(CreateSession, upload.handle(Tick(wake.at - 0.01))) or wake.at - 0.01 < 1.0
-    assert of(CreateSession, upload.handle(Tick(wake.at)))
+    assert not of(CreateSession, feed(upload, Tick(wake.at - 0.01))) or wake.at - 0.01 < 1.0
+    assert of(CreateSession, feed(upload, Tick(wake.at)))
 
 
 def test_saving_creates_the_session_meanwhile_and_sends_only_once_staged() -> None:
     upload = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1))
-    out = upload.handle(Start(0.0))
+    out = feed(upload, Start(0.0))
     assert upload.phase is Phase.SAVING
     assert upload.view()["label"] == "Saving to this browser"
     assert of(CreateSession, out)
-    out = upload.handle(created(1.0))
+    out = feed(upload, created(1.0))
     assert not of(SendPart, out)
     assert upload.phase is Phase.SAVING
-    out = upload.handle(Staged(2.0))
+    out = feed(upload, Staged(2.0))
     assert json.loads(of(PersistManifest, out)[0].manifest_json)["staged"] is True
     assert len(of(SendPart, out)) == 4
 
@@ -302,16 +347,16 @@ def test_lost_source_needs_the_user() -> None:
         EngineConfig(),
         random.Random(1),
     )
-    upload.handle(Start(0.0))
-    upload.handle(SourceLost(1.0, "the browser's copy is incomplete; pick the file again"))
+    feed(upload, Start(0.0))
+    feed(upload, SourceLost(1.0, "the browser's copy is incomplete; pick the file again"))
     assert upload.phase is Phase.FAILED
     assert "pick the file again" in upload.view()["label"]
 
 
 def test_impossible_plan_from_the_server_fails_clearly() -> None:
     upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
-    upload.handle(Start(0.0))
-    upload.handle(SessionCreated(1.0, "S", "k", PART, 3, {}, 1_000))  # 10 parts are needed, not 3
+    feed(upload, Start(0.0))
+    feed(upload, SessionCreated(1.0, "S", "k", PART, 3, {}, 1_000))  # 10 parts are needed, not 3
     assert upload.phase is Phase.FAILED
     assert "impossible part plan" in (upload.view()["error"] or "")
 
@@ -351,11 +396,14 @@ def test_chaos_always_completes_with_every_part_and_never_overlaps(seed: int) ->
         for c in out:
             if isinstance(c, CreateSession):
                 queue.append(SessionCreated(now, "S", "k", PART, 24, {}, now + 30))
+            elif isinstance(c, HashPart):
+                queue.append(PartHashed(now, c.number, f"c{c.number}"))
             elif isinstance(c, RequestUrls):
                 assert c.part_numbers, "never ask for nothing"
                 queue.append(UrlsReceived(now, urls(c.part_numbers), now + rng.choice([5, 30, 300])))
             elif isinstance(c, SendPart):
                 assert c.number not in in_flight, "a part is never sent twice at once"
+                assert c.checksum_sha256 == f"c{c.number}", "every PUT carries its part's checksum"
                 in_flight.add(c.number)
                 assert len(in_flight) <= config.concurrency
                 roll = rng.random()
@@ -384,19 +432,19 @@ def test_chaos_always_completes_with_every_part_and_never_overlaps(seed: int) ->
 def test_urls_shorter_lived_than_the_refresh_margin_are_still_used() -> None:
     """A 10 s presign TTL with a 60 s margin must not starve the upload (the margin shrinks to a quarter of the TTL)."""
     upload = Upload(new_manifest(), EngineConfig(concurrency=2, url_refresh_margin=60), random.Random(1))
-    upload.handle(Start(0.0))
-    out = upload.handle(created(1.0, expires=11.0))
+    feed(upload, Start(0.0))
+    out = feed(upload, created(1.0, expires=11.0))
     assert [s.number for s in of(SendPart, out)] == [1, 2]
     # 8.6 s later only 1.4 s are left of the 10 s: below a quarter, so fresh URLs are asked for instead.
-    out = upload.handle(PartSent(9.6, 1, "e1"))
+    out = feed(upload, PartSent(9.6, 1, "e1"))
     assert not of(SendPart, out)
     assert of(RequestUrls, out)
 
 
 def test_long_wait_is_flagged_when_the_eta_passes_the_threshold() -> None:
     upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
-    upload.handle(PartSent(2.0, 1, "e1"))  # 8 MiB/s: 99 parts left is about 99 s
+    feed(upload, PartSent(2.0, 1, "e1"))  # 8 MiB/s: 99 parts left is about 99 s
     assert upload.view()["long_wait"] is True
     fast, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=3 * PART)
-    fast.handle(PartSent(1.1, 1, "e1"))
+    feed(fast, PartSent(1.1, 1, "e1"))
     assert fast.view()["long_wait"] is False

@@ -189,3 +189,41 @@ def test_command_line_refuses_a_missing_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "is not a readable file" in done.stderr
+
+
+class CorruptingTransport(CountingTransport):
+    """Flips one byte of the first PUT of ``part``: S3 must refuse it (BadDigest) and the engine send it again."""
+
+    def __init__(self, part: int) -> None:
+        super().__init__()
+        self.part = part
+        self.corrupted = 0
+        self.refused: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and int(request.url.params["partNumber"]) == self.part and not self.corrupted:
+            self.corrupted += 1
+            body = bytearray(request.content)
+            body[len(body) // 2] ^= 0x01
+            request = httpx.Request(request.method, request.url, headers=request.headers, content=bytes(body))
+        response = await super().handle_async_request(request)
+        if response.status_code == 400:
+            await response.aread()
+            if b"BadDigest" in response.content:
+                self.refused.append(int(request.url.params["partNumber"]))
+        return response
+
+
+async def test_bytes_damaged_in_flight_are_refused_and_sent_again(
+    make_live_server: Any, s3: S3Client, tmp_path: Path
+) -> None:
+    server: LiveServer = make_live_server()
+    source = make_file(tmp_path / "f.bin", 3 * PART + 5)
+    flipper = CorruptingTransport(part=2)
+    config = EngineConfig(concurrency=2, backoff=Backoff(base=0.01, cap=0.05))
+    result = await upload_file(source, server.base_url, tmp_path / "s", config=config, storage_transport=flipper)
+    assert result.ok, result.view
+    assert flipper.refused == [2], "S3 refused the damaged part"
+    assert sorted(n for n, _ in flipper.sent) == [1, 2, 3, 4]
+    bucket = server.settings.s3_bucket
+    assert sha256_of_object(s3, bucket, only_object(s3, bucket)) == hashlib.sha256(source.read_bytes()).hexdigest()

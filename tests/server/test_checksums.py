@@ -81,7 +81,8 @@ def test_checksummed_session_wants_checksums(live_server: LiveServer) -> None:
         assert bare.status_code == 422
         assert "checksummed" in bare.json()["detail"]
         for bad in ("not base64!", base64.b64encode(b"short").decode()):
-            wrong = client.post(f"/api/uploads/{sid}/urls", json={"parts": [{"part_number": 1, "checksum_sha256": bad}]})
+            parts = [{"part_number": 1, "checksum_sha256": bad}]
+            wrong = client.post(f"/api/uploads/{sid}/urls", json={"parts": parts})
             assert wrong.status_code == 422, wrong.text
         both = client.post(
             f"/api/uploads/{sid}/urls",
