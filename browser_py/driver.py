@@ -64,6 +64,10 @@ class UploadDriver:
         """Feed an event from outside (pause, resume, cancel, staged)."""
         self._queue.put_nowait(event)
 
+    async def deliver(self, event: Event) -> None:
+        """Handle an event right now, before (or instead of) running: e.g. refuse an upload before it starts."""
+        await self._execute(self.upload.handle(event))
+
     def now(self) -> float:
         return self._clock()
 

@@ -20,6 +20,8 @@ port.onmessage = (event) => {
   } else if (message.type === "removed") {
     views.delete(message.local_id);
     renderUploads();
+  } else if (message.type === "notice") {
+    showNotice(message.message);
   } else if (message.type === "error") {
     console.error("upload engine:", message.message);
     $("#engine").textContent = message.message;
@@ -28,6 +30,16 @@ port.onmessage = (event) => {
 };
 port.postMessage({ type: "hello" });
 addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
+// The worker hears the network come and go too, but pages hear it first (and in every browser).
+addEventListener("online", () => port.postMessage({ type: "connectivity", online: true }));
+addEventListener("offline", () => port.postMessage({ type: "connectivity", online: false }));
+
+function showNotice(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  $("#notices").append(item);
+  setTimeout(() => item.remove(), 10_000);
+}
 
 function renderEngine(message) {
   const el = $("#engine");

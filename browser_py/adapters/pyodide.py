@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_proxy, to_js
+from pyodide.ffi import JsException, create_once_callable, create_proxy, to_js
 
 from ..api import PresignApi
 from ..driver import UploadDriver
 from ..engine.commands import HashPart, SendPart
-from ..engine.events import Cancel, Pause, Resume, SourceLost, Staged
+from ..engine.events import Cancel, Connectivity, Pause, Resume, SourceLost, Staged
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
@@ -204,19 +204,31 @@ class OpfsStore:
         return await handle.getFile()
 
 
+class MemoryStore:
+    """Manifests kept in memory only: for browsers without OPFS, where closing the tab loses the upload anyway."""
+
+    async def save(self, local_id: str, manifest_json: str) -> None:
+        return None
+
+    async def discard(self, local_id: str) -> None:
+        return None
+
+
 class Hub:
     """All uploads of this browser profile, shared by every open page of the app."""
 
-    def __init__(self, store: OpfsStore, boot_ms: float, config: EngineConfig) -> None:
-        self.store = store
+    def __init__(self, store: OpfsStore | None, boot_ms: float, config: EngineConfig) -> None:
+        self.store = store  # None: OPFS is unavailable, files upload straight from the picked File
         self.boot_ms = boot_ms
         self.config = config
-        self.api = PresignApi(FetchJson(), time.time)
+        self.http = FetchJson()
+        self.api = PresignApi(self.http, time.time)
         self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
         self.ports: list[Any] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.drivers: dict[str, UploadDriver] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Future[None]] = {}
+        self.online = True
         self._listeners: list[Any] = []
         self._background: set[asyncio.Future[None]] = set()
 
@@ -230,12 +242,20 @@ class Hub:
         self.ports.append(port)
         self._send(port, self._hello())
 
+    def listen_connectivity(self, scope: Any) -> None:
+        """The worker's own online/offline events (pages relay theirs too: either may fire first)."""
+        for kind, online in (("online", True), ("offline", False)):
+            listener = create_proxy(lambda _event, online=online: self.set_online(online))
+            self._listeners.append(listener)
+            scope.addEventListener(kind, listener)
+
     def _hello(self) -> dict[str, Any]:
         return {
             "type": "engine",
             "status": "ready",
             "boot_ms": round(self.boot_ms),
             "instance": self.instance,
+            "persistent": self.store is not None,
             "uploads": list(self.views.values()),
         }
 
@@ -245,6 +265,10 @@ class Hub:
     def broadcast(self, message: dict[str, Any]) -> None:
         for port in list(self.ports):
             self._send(port, message)
+
+    def notice(self, message: str, local_id: str | None = None) -> None:
+        """A one-off message for the user (not an upload state): "already uploaded", "not enough space"..."""
+        self.broadcast({"type": "notice", "message": message, "local_id": local_id})
 
     def _publish(self, view: dict[str, Any]) -> None:
         self.views[view["local_id"]] = view
@@ -259,13 +283,18 @@ class Hub:
             self._send(port, self._hello())
         elif kind == "add":
             for file in data.files:
-                task = asyncio.ensure_future(self._report(self.add(file)))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._background_task(self.add(file))
         elif kind == "action":
             self.act(str(data.local_id), str(data.action))
+        elif kind == "connectivity":
+            self.set_online(bool(data.online))
         else:
             self._send(port, {"type": "error", "message": f"unknown message type {kind!r}"})
+
+    def _background_task(self, work: Any) -> None:
+        task = asyncio.ensure_future(self._report(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _report(self, work: Any) -> None:
         try:
@@ -277,39 +306,76 @@ class Hub:
     # ---------------------------------------------------------------- uploads
 
     async def boot(self) -> None:
+        if self.store is None:
+            return
         manifests, damaged = await self.store.load_manifests()
         for name in damaged:
-            self.broadcast({"type": "error", "message": f"a saved upload ({name}) was damaged and was removed"})
+            self.notice(f"a saved upload ({name}) was damaged and was removed")
         await self.store.remove_orphans({m.local_id for m in manifests})
         for manifest in sorted(manifests, key=lambda m: m.created_at):
+            sender = BlobPartSender()
+            driver = self._driver(manifest, sender)
             if manifest.staged:
-                source = await self.store.staged_file(manifest.local_id)
-                self._driver(manifest, BlobPartSender(source))
-                self._run(manifest.local_id)
+                sender.blob = await self.store.staged_file(manifest.local_id)
             else:
-                driver = self._driver(manifest, BlobPartSender())
-                driver.post(
-                    SourceLost(time.time(), "the browser's copy of this file is incomplete; pick the file again")
-                )
-                self._run(manifest.local_id)
+                reason = "the browser's copy of this file is incomplete; pick the file again"
+                await driver.deliver(SourceLost(time.time(), reason))
+            self._run(manifest.local_id)
+
+    def _same_file(self, fp: str) -> UploadDriver | None:
+        for driver in self.drivers.values():
+            if driver.upload.manifest.fingerprint == fp and driver.upload.phase is not Phase.CANCELLED:
+                return driver
+        return None
+
+    async def _already_uploaded(self, fp: str) -> bool:
+        status, answer = await self.http.request("GET", f"/api/uploads?status=completed&fingerprint={fp}")
+        return status == 200 and isinstance(answer, list) and bool(answer)
 
     async def add(self, file: Any) -> None:
         size = int(file.size)
         (h0, h1), (t0, t1) = sample_ranges(size)
         head, tail = await _bytes_of(file.slice(h0, h1)), await _bytes_of(file.slice(t0, t1))
         name, modified = str(file.name), int(file.lastModified)
+        fp = fingerprint(name, size, modified, head, tail)
+        existing = self._same_file(fp)
+        if existing is not None:
+            # The same file again: continue the upload we have instead of starting a second one.
+            lost = existing.upload.error is not None and existing.upload.error.kind is FailureKind.SOURCE_LOST
+            if existing.upload.phase in (Phase.PAUSED, Phase.FAILED) and not lost:
+                existing.post(Resume(time.time()))
+                self._run(existing.upload.manifest.local_id)
+            self.notice(f"{name} is already in your uploads", existing.upload.manifest.local_id)
+            return
+        try:
+            if await self._already_uploaded(fp):
+                self.notice(f"{name} was already uploaded")
+                return
+        except TransportError:
+            pass  # offline: upload it; the server keeps both if it was a duplicate
         manifest = Manifest(
             local_id=uuid.uuid4().hex,
             file_name=name,
             size=size,
             content_type=str(file.type) or "application/octet-stream",
-            fingerprint=fingerprint(name, size, modified, head, tail),
+            fingerprint=fp,
             last_modified_ms=modified,
             created_at=time.time(),
         )
-        await self.store.save(manifest.local_id, manifest.to_json())
         sender = BlobPartSender()
         driver = self._driver(manifest, sender)
+        if self.store is None:
+            # No OPFS: upload straight from the picked file; it cannot outlive this tab.
+            manifest.staged = True
+            sender.blob = file
+            self.notice(f"{name}: this browser cannot keep a copy, so keep this tab open until the upload is done")
+            self._run(manifest.local_id)
+            return
+        shortfall = await self._space_shortfall(size)
+        if shortfall:
+            await driver.deliver(SourceLost(time.time(), shortfall))
+            return
+        await self.store.save(manifest.local_id, manifest.to_json())
         self._run(manifest.local_id)  # creates the session while the copy is made
         try:
             staged = await self.store.stage(manifest.local_id, file, lambda: driver.upload.phase is Phase.CANCELLED)
@@ -323,16 +389,41 @@ class Hub:
         driver.post(Staged(time.time()))
         self._run(manifest.local_id)
 
+    async def _space_shortfall(self, size: int) -> str | None:
+        """A message when the browser's storage quota cannot hold a copy of the file, else None."""
+        try:
+            estimate = await js.navigator.storage.estimate()
+            free = int(estimate.quota) - int(estimate.usage)
+        except (JsException, AttributeError, TypeError, ValueError):
+            return None  # no estimate: try, and report a write failure if it comes
+        if size <= free:
+            return None
+        return (
+            f"not enough space in this browser to save the file: it needs {_megabytes(size)}, "
+            f"{_megabytes(max(0, free))} are free; free some space or use another browser profile"
+        )
+
+    def set_online(self, online: bool) -> None:
+        if online == self.online:
+            return
+        self.online = online
+        now = time.time()
+        for local_id, driver in list(self.drivers.items()):
+            driver.post(Connectivity(now, online))
+            self._run(local_id)
+
     def _driver(self, manifest: Manifest, sender: BlobPartSender) -> UploadDriver:
         driver = UploadDriver(
             Upload(manifest, self.config, random.Random()),
             self.api,
             sender,
-            self.store,
+            self.store if self.store is not None else MemoryStore(),
             time.time,
             self._publish,
         )
         self.drivers[manifest.local_id] = driver
+        if not self.online:
+            driver.post(Connectivity(time.time(), False))
         return driver
 
     def _run(self, local_id: str) -> None:
@@ -344,14 +435,33 @@ class Hub:
         self.tasks[local_id] = asyncio.ensure_future(self._report(self._drive(local_id, driver)))
 
     async def _drive(self, local_id: str, driver: UploadDriver) -> None:
-        view = await driver.run()
-        if view["phase"] in (Phase.COMPLETED.value, Phase.CANCELLED.value):
-            self.drivers.pop(local_id, None)
+        """Run the driver while holding this upload's Web Lock: two workers (an old and a new version, or a
+        fallback worker) must never send the same upload at once. The lock waits while another holds it."""
+
+        async def under_lock() -> None:
+            view = await driver.run()
+            if view["phase"] in (Phase.COMPLETED.value, Phase.CANCELLED.value):
+                self.drivers.pop(local_id, None)
+
+        def with_lock(_lock: Any) -> Any:
+            return asyncio.ensure_future(under_lock())
+
+        locks = getattr(js.navigator, "locks", None)
+        if locks is None:
+            await under_lock()
+            return
+        await locks.request(f"smartcat-upload:{local_id}", create_once_callable(with_lock))
 
     def act(self, local_id: str, action: str) -> None:
         driver = self.drivers.get(local_id)
+        if action == "dismiss":
+            if driver is None or driver.upload.is_idle:
+                self.views.pop(local_id, None)
+                self.drivers.pop(local_id, None)
+                self.broadcast({"type": "removed", "local_id": local_id})
+            return
         if driver is None:
-            self.broadcast({"type": "error", "message": f"no upload {local_id}"})
+            self.notice(f"no upload {local_id}")
             return
         now = time.time()
         if action == "pause":
@@ -360,21 +470,24 @@ class Hub:
             driver.post(Resume(now))
         elif action == "cancel":
             driver.post(Cancel(now))
-        elif action == "dismiss" and driver.upload.is_idle:
-            self.views.pop(local_id, None)
-            self.drivers.pop(local_id, None)
-            self.broadcast({"type": "removed", "local_id": local_id})
-            return
         else:
-            self.broadcast({"type": "error", "message": f"unknown action {action!r}"})
+            self.notice(f"unknown action {action!r}")
             return
         self._run(local_id)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
 
 
 async def start_hub(scope: Any, boot_ms: float) -> Hub:
     """Entry point called by worker.mjs once Pyodide and the engine are loaded."""
     random.seed()  # a memory snapshot would otherwise freeze the random state
-    store = await OpfsStore.open()
+    try:
+        store: OpfsStore | None = await OpfsStore.open()
+    except (JsException, AttributeError):
+        store = None
     hub = Hub(store, float(boot_ms), EngineConfig())
+    hub.listen_connectivity(scope)
     await hub.boot()
     return hub

@@ -113,6 +113,14 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class Connectivity:
+    """The browser (or OS) says the network went away or came back."""
+
+    now: float
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Pause:
     now: float
 
@@ -142,6 +150,7 @@ Event = (
     | RequestFailed
     | UploadCompleted
     | Tick
+    | Connectivity
     | Pause
     | Resume
     | Cancel

@@ -16,6 +16,7 @@ class FailureKind(StrEnum):
     URL_EXPIRED = "url_expired"  # presigned URL past its expiry: fetch fresh URLs, retry at once, not counted
     BAD_DIGEST = "bad_digest"  # S3 saw other bytes than were checksummed: re-read the slice and retry
     SESSION_GONE = "session_gone"  # the multipart upload no longer exists: only starting over helps
+    SOURCE_LOST = "source_lost"  # the file's bytes cannot be read here any more (or never could be saved)
     FATAL = "fatal"  # any other client error: retrying cannot help
 
 

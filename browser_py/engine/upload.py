@@ -31,6 +31,7 @@ from .commands import (
 from .events import (
     ApiCall,
     Cancel,
+    Connectivity,
     Event,
     PartFailed,
     PartHashed,
@@ -62,6 +63,7 @@ class Phase(StrEnum):
     COMPLETING = "completing"
     COMPLETED = "completed"
     PAUSED = "paused"
+    OFFLINE = "offline"  # waiting for the network; continues by itself when it is back
     FAILED = "failed"  # "Action needed": the user decides (retry, start over, cancel)
     CANCELLED = "cancelled"
 
@@ -76,6 +78,11 @@ class EngineConfig:
     url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
     leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
     hash_concurrency: int = 2  # parts hashed at once (CPU-bound: more would only slow the PUTs)
+    # A PUT is stalled (aborted and retried) when it takes stall_factor times what the measured throughput
+    # predicts, and never sooner than stall_min; before anything was measured, stall_initial applies.
+    stall_factor: float = 4.0
+    stall_min: float = 30.0
+    stall_initial: float = 120.0
     backoff: Backoff = field(default_factory=Backoff)
 
     def __post_init__(self) -> None:
@@ -160,7 +167,7 @@ class Upload:
             case Staged():
                 self._on_staged(out)
             case SourceLost(reason=reason):
-                self._fail(out, Failure(FailureKind.FATAL, reason))
+                self._fail(out, Failure(FailureKind.SOURCE_LOST, reason))
             case SessionCreated():
                 self._on_session_created(event, out)
             case StateFetched():
@@ -184,6 +191,9 @@ class Upload:
                 self._on_completed(out)
             case Tick():
                 self._on_tick(out)
+                self._abort_stalled(out)
+            case Connectivity(online=online):
+                self._on_connectivity(online, out)
             case Pause():
                 self._on_pause(out)
             case Resume():
@@ -332,7 +342,40 @@ class Upload:
                 if call is not ApiCall.URLS:  # URL requests are re-issued by the pump when needed
                     self._issue(call, out)
 
+    def stall_bound(self, number: int) -> float:
+        """Seconds part ``number`` may take before it counts as stalled, from the throughput measured so far."""
+        plan = self.plan
+        rate = self.meter.rate(self._now)
+        if plan is None or not rate:
+            return self.config.stall_initial
+        sharing = max(1, len(self._in_flight))  # parts in flight share the measured rate
+        expected = plan.length_of(number) * sharing / rate
+        return max(self.config.stall_min, self.config.stall_factor * expected)
+
+    def _abort_stalled(self, out: list[Command]) -> None:
+        if self.phase is not Phase.UPLOADING:
+            return
+        stalled = [n for n, started in self._in_flight.items() if self._now - started >= self.stall_bound(n)]
+        if not stalled:
+            return
+        out.append(CancelParts(tuple(stalled)))
+        for number in stalled:
+            waited = self._now - self._in_flight[number]
+            failure = Failure(FailureKind.TRANSIENT, f"part {number} stalled ({waited:.0f} s without an answer)")
+            self._on_part_failed(number, failure, out)
+
+    def _on_connectivity(self, online: bool, out: list[Command]) -> None:
+        if not online and self.phase in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING):
+            self._stop_sending(out)
+            self.phase = Phase.OFFLINE
+        elif online and self.phase is Phase.OFFLINE:
+            self.phase = Phase.NEW
+            self._on_start(out)  # ask S3 what it holds: PUTs cut by the outage may or may not have landed
+
     def _on_pause(self, out: list[Command]) -> None:
+        if self.phase is Phase.OFFLINE:
+            self.phase = Phase.PAUSED
+            return
         if self.phase not in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING):
             return
         self._stop_sending(out)
@@ -465,6 +508,8 @@ class Upload:
     def _schedule_wakeup(self, out: list[Command]) -> None:
         times = [t for t in self._retry_at.values() if t > self._now]
         times += [t for t in self._api_retry.values() if t > self._now]
+        if self.phase is Phase.UPLOADING:
+            times += [started + self.stall_bound(n) for n, started in self._in_flight.items()]
         at = min(times) if times else None
         if at is not None and at != self._wakeup_at:
             self._wakeup_at = at
@@ -522,17 +567,18 @@ class Upload:
             Phase.COMPLETING: "Finishing",
             Phase.COMPLETED: "Completed",
             Phase.PAUSED: "Paused",
+            Phase.OFFLINE: "Waiting for network",
             Phase.FAILED: f"Action needed: {self.error.message if self.error else 'unknown error'}",
             Phase.CANCELLED: "Cancelled",
         }.get(self.phase, self.phase.value)
 
     def _actions(self) -> list[str]:
-        if self.phase in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING):
+        if self.phase in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING, Phase.OFFLINE):
             return ["pause", "cancel"]
         if self.phase is Phase.PAUSED:
             return ["resume", "cancel"]
         if self.phase is Phase.FAILED:
-            if self.error is not None and self.error.kind is FailureKind.SESSION_GONE:
+            if self.error is not None and self.error.kind in (FailureKind.SESSION_GONE, FailureKind.SOURCE_LOST):
                 return ["cancel"]
             return ["retry", "cancel"]
         if self.phase is Phase.SAVING:

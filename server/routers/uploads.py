@@ -486,9 +486,15 @@ def list_uploads(
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status_filter: Annotated[UploadStatus | None, Query(alias="status")] = None,
+    fingerprint: Annotated[str | None, Query(max_length=256)] = None,
 ) -> list[SessionView]:
-    """The caller's sessions, newest first, without their parts (that needs S3 calls per session)."""
+    """The caller's sessions, newest first, without their parts (that needs S3 calls per session).
+
+    ``fingerprint`` finds earlier uploads of the same file (the client reports "already uploaded").
+    """
     query = select(UploadSession).where(UploadSession.owner_id == owner)
+    if fingerprint is not None:
+        query = query.where(UploadSession.fingerprint == fingerprint)
     if status_filter is not None:
         query = query.where(UploadSession.status == status_filter.value)
     query = query.order_by(UploadSession.created_at.desc(), UploadSession.id).limit(limit)

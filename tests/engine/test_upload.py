@@ -27,6 +27,7 @@ from browser_py.engine.commands import (
 from browser_py.engine.events import (
     ApiCall,
     Cancel,
+    Connectivity,
     PartFailed,
     PartHashed,
     PartSent,
@@ -448,3 +449,48 @@ def test_long_wait_is_flagged_when_the_eta_passes_the_threshold() -> None:
     fast, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=3 * PART)
     feed(fast, PartSent(1.1, 1, "e1"))
     assert fast.view()["long_wait"] is False
+
+
+def test_a_stalled_part_is_aborted_and_retried() -> None:
+    config = EngineConfig(concurrency=2, stall_factor=4.0, stall_min=5.0, stall_initial=60.0,
+                          backoff=Backoff(base=0.01, cap=0.01))
+    upload, out = started(config, size=10 * PART)
+    assert {s.number for s in of(SendPart, out)} == {1, 2}
+    # Before anything is measured, the initial bound applies: a wakeup is asked for at 1 + 60 s.
+    assert any(w.at == pytest.approx(61.0) for w in of(Wakeup, out))
+    assert not of(CancelParts, feed(upload, Tick(30.0))), "not stalled yet"
+    # One part in the last 10 s window: 0.8 MiB/s shared by 2 PUTs, so a part should take 20 s; 4x is 80 s.
+    out = feed(upload, PartSent(31.0, 1, "e1"))
+    assert [s.number for s in of(SendPart, out)] == [3]
+    assert upload.stall_bound(3) == pytest.approx(80.0)
+    out = feed(upload, Tick(82.0))  # part 2 (started at 1 s) is past its bound; part 3 (started at 31 s) is not
+    assert [n for c in of(CancelParts, out) for n in c.numbers] == [2]
+    assert upload.phase is Phase.UPLOADING
+    assert [s.number for s in of(SendPart, out)] == [4], "the freed slot is used while part 2 backs off"
+    out = feed(upload, PartSent(84.0, 3, "e3"))  # the next free slot goes to part 2 again, lowest first
+    assert [s.number for s in of(SendPart, out)] == [2]
+
+
+def test_offline_waits_for_the_network_then_asks_s3_and_continues() -> None:
+    upload, _ = started()
+    out = feed(upload, Connectivity(2.0, online=False))
+    assert of(CancelParts, out) == [CancelParts((1, 2, 3, 4))]
+    assert upload.phase is Phase.OFFLINE
+    view = upload.view()
+    assert view["label"] == "Waiting for network"
+    assert not upload.is_idle, "it continues by itself, no click needed"
+    assert not of(SendPart, feed(upload, Tick(50.0)))
+    out = feed(upload, Connectivity(60.0, online=True))
+    assert of(FetchState, out) == [FetchState("S")]
+    out = feed(upload, StateFetched(61.0, "uploading", (RemotePart(1, "s3-1", PART),)))
+    assert upload.manifest.parts == {1: "s3-1"}
+    assert upload.phase is Phase.UPLOADING
+    assert [s.number for s in of(SendPart, out)] == [2, 3, 4, 5]
+
+
+def test_pause_while_offline_stays_paused_when_the_network_returns() -> None:
+    upload, _ = started()
+    feed(upload, Connectivity(2.0, online=False))
+    feed(upload, Pause(3.0))
+    feed(upload, Connectivity(4.0, online=True))
+    assert upload.phase is Phase.PAUSED
