@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.db import Database
 from server.identity import Identity
+from server.janitor import Janitor
 from server.notify.service import NotificationService
 from server.routers import files, notifications, uploads
 from server.settings import Settings, resolve_secret_key
@@ -48,9 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Events and notifications: the outbox dispatcher and notifier run as background tasks of this process.
         app.state.notifications = NotificationService(settings, database)
         await app.state.notifications.start()
+        janitor = Janitor(
+            database, storage, timedelta(seconds=settings.session_max_idle_seconds), settings.janitor_interval_seconds
+        )
+        await janitor.start()
         try:
             yield
         finally:
+            await janitor.stop()
             await app.state.notifications.stop()
             database.dispose()
 

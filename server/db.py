@@ -45,6 +45,7 @@ class UploadStatus(StrEnum):
     UPLOADING = "uploading"
     COMPLETED = "completed"
     ABORTED = "aborted"
+    EXPIRED = "expired"  # idle too long: the janitor aborted its multipart upload
 
 
 class Base(DeclarativeBase):

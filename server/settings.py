@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     part_size_bytes: int = Field(default=DEFAULT_PART_SIZE, gt=0)
     #: How many part URLs come with a new session; the client asks for the rest in batches.
     url_batch_size: int = Field(default=16, ge=1, le=100)
+    #: A session with no activity for this long is expired and its multipart upload aborted on S3.
+    session_max_idle_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    #: How often the janitor looks for idle sessions.
+    janitor_interval_seconds: float = Field(default=600.0, gt=0)
 
     #: ``python -m server`` starts SeaweedFS itself (the dev and default runtime).
     embedded_s3: bool = True

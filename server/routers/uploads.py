@@ -552,6 +552,8 @@ def presign_parts(
         checksums = {p.part_number: p.checksum_sha256 for p in body.parts}
         _record_checksums(db, row, checksums)
     urls, expires_at = _presign(storage, settings, row, numbers, checksums)
+    row.updated_at = utcnow()  # the client is alive: the janitor measures idleness from here
+    db.commit()
     return PresignResponse(urls=urls, expires_at=expires_at)
 
 
