@@ -40,7 +40,7 @@ $(PYODIDE): web/package.json web/package-lock.json
 
 assets: $(RUNTIME)
 
-$(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py $(ENGINE_SOURCES)
+$(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py web/snapshot.mjs $(ENGINE_SOURCES)
 	$(PY) web/build_runtime.py
 
 # Debian's Chromium for the e2e tests (Playwright's own browser download is not used).

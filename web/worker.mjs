@@ -1,4 +1,5 @@
-// SharedWorker glue: boot Pyodide from this origin, install the engine wheel, hand every page port to Python.
+// SharedWorker glue: boot Pyodide from this origin (from a memory snapshot with the engine already imported when the
+// build made one, else plainly with the engine wheel), hand every page port to Python.
 // Decisions live in Python (browser_py); this file only loads and relays.
 const ports = [];
 let hub = null;
@@ -15,22 +16,131 @@ function broadcast(message) {
   for (const port of ports) port.postMessage(JSON.stringify(message));
 }
 
-async function boot() {
-  const started = performance.now();
-  const runtime = await (await fetch("/api/runtime", { credentials: "same-origin" })).json();
-  const { loadPyodide } = await import(runtime.pyodide_url + "pyodide.mjs");
-  const wheel = fetch(runtime.engine_wheel_url).then((r) => {
-    if (!r.ok) throw new Error(`engine wheel: HTTP ${r.status}`);
-    return r.arrayBuffer();
+// ---------------------------------------------------------------- booting Python (startPython is self-contained)
+
+// Asked for before anything else, so the snapshot download starts while this module is still settling.
+const runtimeManifest = fetch("/api/runtime", { credentials: "same-origin" }).then((r) => {
+  if (!r.ok) throw new Error(`runtime manifest: HTTP ${r.status}`);
+  return r.json();
+});
+
+// How this worker booted, for tests and the benchmark (see the diagnostics channel below).
+const bootInfo = { mode: null, fallback: null, python_ms: null, ready_ms: null, error: null, phases: {} };
+const phase = (name) => { bootInfo.phases[name] = Math.round(performance.now()); };
+let python = null;
+
+async function fetchBytes(url, what) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${what}: HTTP ${response.status}`);
+  return response;
+}
+
+// The snapshot is served gzip-compressed as a plain file (cacheable as immutable): only its non-zero pages, about 6 MB
+// for a 31 MB heap; `pages` lists where they go ([first page, count] runs) in an otherwise zeroed buffer.
+// Decoding keeps this thread busy for ~100 ms, so it waits for `go`: loadPyodide must have started its own downloads.
+async function snapshotBytes(snapshot, go) {
+  const response = await fetchBytes(snapshot.url, "memory snapshot");
+  phase("snapshot_headers");
+  await go;
+  const out = new Uint8Array(snapshot.size);
+  const segments = snapshot.pages.map(([first, count]) => {
+    const start = first * snapshot.page_size;
+    return [start, Math.min(count * snapshot.page_size, snapshot.size - start)];
   });
-  const pyodide = await loadPyodide({ indexURL: runtime.pyodide_url });
+  let seg = 0;
+  let filled = 0;
+  const reader = response.body.pipeThrough(new DecompressionStream("gzip")).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    for (let pos = 0; pos < value.length;) {
+      if (seg >= segments.length) throw new Error("memory snapshot: more bytes than its page map");
+      const [start, length] = segments[seg];
+      const n = Math.min(length - filled, value.length - pos);
+      out.set(value.subarray(pos, pos + n), start + filled);
+      pos += n;
+      filled += n;
+      if (filled === length) { seg += 1; filled = 0; }
+    }
+  }
+  if (seg !== segments.length) throw new Error("memory snapshot: truncated");
+  phase("snapshot_decoded");
+  return out;
+}
+
+function snapshotUsable(runtime) {
+  const s = runtime.snapshot;
+  if (!s) return "the build made no snapshot";
+  if (s.encoding !== "gzip" || !s.pages || typeof DecompressionStream !== "function") return "cannot decode it";
+  return null;
+}
+
+// Pyodide with the engine importable. Tries the memory snapshot (about 1 s cold) and falls back to a plain boot plus
+// the engine wheel (about 5 s) when there is none or it does not match this runtime. Returns {pyodide, mode, fallback}.
+async function startPython(runtime) {
+  const indexURL = runtime.pyodide_url;
+  let fallback = snapshotUsable(runtime);
+  let go;
+  const snapshot = fallback ? null : snapshotBytes(runtime.snapshot, new Promise((resolve) => { go = resolve; }));
+  snapshot?.catch(() => {}); // reported through loadPyodide's rejection below
+  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+  phase("pyodide_mjs");
+  if (snapshot) {
+    try {
+      const loading = loadPyodide({ indexURL, _loadSnapshot: snapshot });
+      setTimeout(go, 0); // by now loadPyodide has asked for the wasm and the stdlib
+      const pyodide = await loading;
+      const key = pyodide.runPython("import sys; getattr(sys, '_smartcat_snapshot_key', None)");
+      if (key !== runtime.snapshot.key) throw new Error(`snapshot holds ${key}, the runtime wants ${runtime.snapshot.key}`);
+      return { pyodide, mode: "snapshot", fallback: null };
+    } catch (error) {
+      fallback = String((error && error.message) || error).split("\n")[0];
+      console.warn("memory snapshot not usable, booting without it:", error);
+    }
+  }
+  const wheel = fetchBytes(runtime.engine_wheel_url, "engine wheel").then((r) => r.arrayBuffer());
+  const pyodide = await loadPyodide({ indexURL });
   pyodide.unpackArchive(await wheel, "wheel");
+  return { pyodide, mode: "plain", fallback };
+}
+
+async function boot() {
+  const runtime = await runtimeManifest;
+  phase("manifest");
+  const { pyodide, mode, fallback } = await startPython(runtime);
+  python = pyodide;
+  Object.assign(bootInfo, { mode, fallback, python_ms: Math.round(performance.now()) });
   const worker = pyodide.pyimport("browser_py.adapters.pyodide");
-  hub = await worker.start_hub(self, performance.now() - started);
+  // performance.now() counts from this worker's start: boot_ms is the whole cold start, not just loadPyodide.
+  hub = await worker.start_hub(self, performance.now());
+  bootInfo.ready_ms = Math.round(performance.now());
   for (const port of ports) hub.attach(port);
 }
 
 boot().catch((error) => {
   console.error(error);
+  bootInfo.error = String(error && error.stack || error);
   broadcast({ type: "engine", status: "failed", error: String(error && error.stack || error) });
 });
+
+// ---------------------------------------------------------------- diagnostics (tests and the benchmark)
+
+// Same-origin pages may ask how this worker booted, how big the Python heap is, and what it fetched when (Resource
+// Timing: a SharedWorker's network is otherwise invisible to page scripts and to Playwright).
+const diagnostics = new BroadcastChannel("smartcat-worker-diagnostics");
+diagnostics.onmessage = (event) => {
+  if (!event.data || event.data.type !== "request") return;
+  const resources = performance.getEntriesByType("resource").map((e) => ({
+    name: e.name, type: e.initiatorType, start: e.startTime, end: e.responseEnd,
+  }));
+  if (event.data.clear) performance.clearResourceTimings();
+  diagnostics.postMessage({
+    type: "report",
+    id: event.data.id,
+    boot: bootInfo,
+    time_origin: performance.timeOrigin,
+    now: performance.now(),
+    heap_bytes: python ? python._module.HEAPU8.buffer.byteLength : null,
+    resources,
+  });
+};
