@@ -66,10 +66,11 @@ def verify(
 ) -> None:
     """Raise :class:`WebhookVerificationError` unless ``body`` was signed with ``secret`` within ``tolerance``.
 
-    ``headers`` must look names up case-insensitively (httpx, Starlette and ``email.message`` headers do).
+    Header names are matched case-insensitively, whatever mapping ``headers`` is.
     """
-    raw_timestamp = headers.get(TIMESTAMP_HEADER)
-    raw_signature = headers.get(SIGNATURE_HEADER)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    raw_timestamp = lowered.get(TIMESTAMP_HEADER.lower())
+    raw_signature = lowered.get(SIGNATURE_HEADER.lower())
     if not raw_timestamp or not raw_signature:
         raise WebhookVerificationError("missing signature or timestamp header")
     try:
