@@ -11,6 +11,7 @@ from .engine.failures import Failure, FailureKind, classify_api_response, networ
 from .ports import CallFailed, JsonHttp, TransportError
 
 UPLOADS = "/api/uploads"
+UPLOAD_TOKEN_HEADER = "X-Upload-Token"
 
 
 class PresignApi:
@@ -39,10 +40,11 @@ class PresignApi:
             part_count=int(body["part_count"]),
             urls=_urls(body["urls"]),
             expires_at=float(body["urls_expire_at"]),
+            upload_token=str(body.get("upload_token") or ""),
         )
 
     async def fetch_state(self, cmd: FetchState) -> StateFetched:
-        body = await self._call(ApiCall.STATE, "GET", f"{UPLOADS}/{cmd.session_id}")
+        body = await self._call(ApiCall.STATE, "GET", f"{UPLOADS}/{cmd.session_id}", token=cmd.upload_token)
         parts = tuple(RemotePart(int(p["part_number"]), str(p["etag"]), int(p["size"])) for p in body.get("parts", []))
         return StateFetched(now=self._clock(), status=str(body["status"]), parts=parts)
 
@@ -52,6 +54,7 @@ class PresignApi:
             "POST",
             f"{UPLOADS}/{cmd.session_id}/urls",
             {"parts": [{"part_number": n, "checksum_sha256": checksum} for n, checksum in cmd.parts]},
+            token=cmd.upload_token,
         )
         return UrlsReceived(now=self._clock(), urls=_urls(body["urls"]), expires_at=float(body["expires_at"]))
 
@@ -61,15 +64,17 @@ class PresignApi:
             "POST",
             f"{UPLOADS}/{cmd.session_id}/complete",
             {"parts": [{"part_number": n, "etag": etag} for n, etag in cmd.parts]},
+            token=cmd.upload_token,
         )
         return UploadCompleted(now=self._clock(), etag=str(body.get("etag", "")))
 
-    async def abort(self, session_id: str) -> None:
-        await self._call(ApiCall.ABORT, "DELETE", f"{UPLOADS}/{session_id}")
+    async def abort(self, session_id: str, upload_token: str = "") -> None:
+        await self._call(ApiCall.ABORT, "DELETE", f"{UPLOADS}/{session_id}", token=upload_token)
 
-    async def _call(self, call: ApiCall, method: str, path: str, body: Any | None = None) -> Any:
+    async def _call(self, call: ApiCall, method: str, path: str, body: Any | None = None, token: str = "") -> Any:
+        headers = {UPLOAD_TOKEN_HEADER: token} if token else None
         try:
-            status, answer = await self._http.request(method, path, body)
+            status, answer = await self._http.request(method, path, body, headers)
         except TransportError as exc:
             raise CallFailed(call, network_failure(str(exc))) from exc
         if 200 <= status < 300:

@@ -114,8 +114,8 @@ class UploadDriver:
                     self._spawn(ApiCall.URLS, self._api.request_urls(command))
                 case CompleteUpload():
                     self._spawn(ApiCall.COMPLETE, self._api.complete(command))
-                case AbortUpload(session_id=session_id):
-                    await self._abort(session_id)
+                case AbortUpload(session_id=session_id, upload_token=token):
+                    await self._abort(session_id, token)
                 case Wakeup(at=at):
                     self._set_timer(at)
                 case Publish(view=view):
@@ -169,9 +169,9 @@ class UploadDriver:
         task = asyncio.ensure_future(wrapped())
         self._calls.add(task)
 
-    async def _abort(self, session_id: str) -> None:
+    async def _abort(self, session_id: str, token: str) -> None:
         try:
-            await self._api.abort(session_id)
+            await self._api.abort(session_id, token)
         except CallFailed as exc:
             # A multipart upload left behind is reclaimed by the server's janitor; the user's cancel still stands.
             log.warning("abort of session %s failed: %s", session_id, exc.failure.message)

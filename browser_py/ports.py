@@ -33,7 +33,9 @@ class SendFailed(Exception):
 class JsonHttp(Protocol):
     """JSON over HTTP to the presign service (httpx in CPython, fetch in the browser)."""
 
-    async def request(self, method: str, path: str, body: Any | None = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """Return (status, decoded JSON or None); raise TransportError when there is no answer."""
         ...
 

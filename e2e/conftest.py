@@ -6,6 +6,7 @@ is how "close every tab and come back" is tested.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -94,12 +95,25 @@ def runtime_built() -> None:
 
 
 @pytest.fixture
-def app(
+def make_app(
     runtime_built: None, seaweed: SeaweedService, make_live_server: Callable[..., LiveServer]
-) -> Iterator[AppUnderTest]:
-    with s3_proxy(seaweed.endpoint_url) as proxy:
-        server = make_live_server(web_dir=WEB_DIR, runtime_dir=RUNTIME_DIR, s3_public_endpoint_url=proxy.url)
-        yield AppUnderTest(server, proxy, seaweed.client)
+) -> Iterator[Callable[..., AppUnderTest]]:
+    """``make_app(**settings)``: the app with custom server settings (e.g. ``presign_ttl_seconds=3``)."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> AppUnderTest:
+            proxy = stack.enter_context(s3_proxy(seaweed.endpoint_url))
+            server = make_live_server(
+                web_dir=WEB_DIR, runtime_dir=RUNTIME_DIR, s3_public_endpoint_url=proxy.url, **overrides
+            )
+            return AppUnderTest(server, proxy, seaweed.client)
+
+        yield make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., AppUnderTest]) -> AppUnderTest:
+    return make_app()
 
 
 @pytest.fixture(scope="session")

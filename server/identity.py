@@ -9,7 +9,9 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from dataclasses import dataclass
+
+from fastapi import Depends, Header, Request, Response
 from itsdangerous import BadSignature, Signer
 
 COOKIE_NAME = "uid"
@@ -22,7 +24,24 @@ class Identity:
 
     def __init__(self, secret_key: str, *, secure: bool = False) -> None:
         self._signer = Signer(secret_key, salt="smartcat.identity.uid")
+        self._uploads = Signer(secret_key, salt="smartcat.upload.token")
         self.secure = secure
+
+    def upload_token(self, session_id: str) -> str:
+        """A capability for one upload session, kept by the client beside its resume state.
+
+        Browsers write cookies to disk lazily: after a crash the identity cookie may be gone while the staged file
+        and manifest survived. The token lets that client resume its own upload; it grants nothing else.
+        """
+        return self._uploads.sign(session_id).decode("ascii")
+
+    def grants(self, token: str | None, session_id: str) -> bool:
+        if not token:
+            return False
+        try:
+            return self._uploads.unsign(token).decode("ascii") == session_id
+        except (BadSignature, UnicodeDecodeError):
+            return False
 
     def new_user(self) -> tuple[str, str]:
         """Return a fresh ``(user_id, cookie_value)``."""
@@ -65,3 +84,28 @@ def current_user(request: Request, response: Response, identity: Annotated[Ident
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
+
+UPLOAD_TOKEN_HEADER = "X-Upload-Token"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks about an upload session: a user (cookie) and possibly the session's own upload token."""
+
+    user_id: str
+    upload_token: str | None
+    identity: Identity
+
+    def may_use(self, owner_id: str, session_id: str) -> bool:
+        return owner_id == self.user_id or self.identity.grants(self.upload_token, session_id)
+
+
+def caller(
+    user_id: CurrentUser,
+    identity: Annotated[Identity, Depends(get_identity)],
+    upload_token: Annotated[str | None, Header(alias=UPLOAD_TOKEN_HEADER)] = None,
+) -> Caller:
+    return Caller(user_id, upload_token, identity)
+
+
+SessionCaller = Annotated[Caller, Depends(caller)]

@@ -37,9 +37,11 @@ class HttpxJson:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def request(self, method: str, path: str, body: Any | None = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         try:
-            response = await self._client.request(method, path, json=body)
+            response = await self._client.request(method, path, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise TransportError(str(exc) or type(exc).__name__) from exc
         if not response.content:

@@ -52,10 +52,13 @@ async def _bytes_of(blob: Any) -> bytes:
 
 
 class FetchJson:
-    async def request(self, method: str, path: str, body: Any | None = None) -> tuple[int, Any]:
-        init: dict[str, Any] = {"method": method, "credentials": "same-origin"}
+    async def request(
+        self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        sent_headers = dict(headers or {})
+        init: dict[str, Any] = {"method": method, "credentials": "same-origin", "headers": sent_headers}
         if body is not None:
-            init["headers"] = {"content-type": "application/json"}
+            sent_headers["content-type"] = "application/json"
             init["body"] = json.dumps(body)
         try:
             response = await js.fetch(path, _obj(init))

@@ -20,6 +20,7 @@ class CreateSession:
 @dataclass(frozen=True, slots=True)
 class FetchState:
     session_id: str
+    upload_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class RequestUrls:
 
     session_id: str
     parts: tuple[tuple[int, str], ...]
+    upload_token: str = ""
 
     @property
     def part_numbers(self) -> tuple[int, ...]:
@@ -71,11 +73,13 @@ class PersistManifest:
 class CompleteUpload:
     session_id: str
     parts: tuple[tuple[int, str], ...]
+    upload_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AbortUpload:
     session_id: str
+    upload_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ class SessionCreated:
     part_count: int
     urls: Mapping[int, str] = field(default_factory=dict)
     expires_at: float = 0.0
+    upload_token: str = ""  # a capability for this session, kept with the manifest (survives a lost cookie)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class Manifest:
     created_at: float = 0.0
     staged: bool = False  # the local copy (OPFS) holds every byte; until then only the picked file does
     session_id: str | None = None
+    upload_token: str = ""
     object_key: str | None = None
     part_size: int | None = None
     part_count: int | None = None
@@ -62,6 +63,7 @@ class Manifest:
             "created_at": self.created_at,
             "staged": self.staged,
             "session_id": self.session_id,
+            "upload_token": self.upload_token,
             "object_key": self.object_key,
             "part_size": self.part_size,
             "part_count": self.part_count,
@@ -92,6 +94,7 @@ class Manifest:
                 created_at=float(_typed(data, "created_at", (int, float))),
                 staged=_typed(data, "staged", bool),
                 session_id=_optional(data, "session_id", str),
+                upload_token=str(data.get("upload_token") or ""),
                 object_key=_optional(data, "object_key", str),
                 part_size=_optional(data, "part_size", int),
                 part_count=_optional(data, "part_count", int),

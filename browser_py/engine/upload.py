@@ -234,7 +234,7 @@ class Upload:
         self._creating = False
         self._api_attempts = 0
         if self.phase is Phase.CANCELLED:
-            out.append(AbortUpload(event.session_id))  # the user cancelled while we were asking
+            out.append(AbortUpload(event.session_id, event.upload_token))  # the user cancelled while we were asking
             return
         try:
             PartPlan(self.manifest.size, event.part_size, event.part_count)
@@ -242,7 +242,7 @@ class Upload:
             self._fail(out, Failure(FailureKind.FATAL, f"the server proposed an impossible part plan: {exc}"))
             return
         m = self.manifest
-        m.session_id, m.object_key = event.session_id, event.object_key
+        m.session_id, m.object_key, m.upload_token = event.session_id, event.object_key, event.upload_token
         m.part_size, m.part_count = event.part_size, event.part_count
         for number, url in event.urls.items():
             self._urls[number] = _Url(url, event.expires_at, self._now)
@@ -398,7 +398,7 @@ class Upload:
         self._stop_sending(out)
         self.phase = Phase.CANCELLED
         if self.manifest.session_id is not None:
-            out.append(AbortUpload(self.manifest.session_id))
+            out.append(AbortUpload(self.manifest.session_id, self.manifest.upload_token))
         out.append(DiscardLocal(self.manifest.local_id))
 
     # ----------------------------------------------------------------------------------------------- helpers
@@ -435,10 +435,10 @@ class Upload:
                 out.append(CreateSession(m.file_name, m.size, m.content_type, m.fingerprint))
         elif call is ApiCall.STATE:
             assert m.session_id is not None
-            out.append(FetchState(m.session_id))
+            out.append(FetchState(m.session_id, m.upload_token))
         elif call is ApiCall.COMPLETE:
             assert m.session_id is not None
-            out.append(CompleteUpload(m.session_id, tuple(sorted(m.parts.items()))))
+            out.append(CompleteUpload(m.session_id, tuple(sorted(m.parts.items())), m.upload_token))
 
     def _pump(self, out: list[Command]) -> None:
         """Keep ``concurrency`` parts in flight, lowest part numbers first; ask for URLs just in time."""
@@ -484,7 +484,7 @@ class Upload:
         if wanted and (need_urls or len(wanted) >= max(1, self.config.url_batch // 2)):
             self._api_retry.pop(ApiCall.URLS, None)
             self._urls_requested = True
-            out.append(RequestUrls(self.manifest.session_id, tuple(wanted)))
+            out.append(RequestUrls(self.manifest.session_id, tuple(wanted), self.manifest.upload_token))
 
     def _hash_ahead(self, pending: list[int], out: list[Command]) -> None:
         """Hash the next parts before their turn: a URL can only be signed once the part's checksum is known.

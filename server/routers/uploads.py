@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from browser_py.engine.plan import MAX_PARTS, PartPlan, PlanError, plan_parts
 from server.db import PartChecksum, UploadSession, UploadStatus, new_session_id, utcnow
 from server.dependencies import DbSession, SettingsDep, StorageDep
-from server.identity import CurrentUser
+from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_identity
 from server.outbox import EventType, record_upload_event, record_upload_event_once
 from server.settings import Settings
 from server.storage import InvalidParts, ObjectNotFound, Storage, StoredPart, UploadNotFound
@@ -75,6 +75,10 @@ class CreateUploadResponse(BaseModel):
     status: str
     urls: list[PartUrl]
     urls_expire_at: float = Field(description="Epoch seconds after which the URLs are refused.")
+    upload_token: str = Field(
+        description="Send as X-Upload-Token on this session's calls: lets the client resume even if it lost its "
+        "identity cookie (browsers can lose recent cookies in a crash)."
+    )
 
 
 class PartToSign(BaseModel):
@@ -197,10 +201,11 @@ def _completed(row: UploadSession) -> CompleteResponse:
     )
 
 
-def _owned(db: Session, owner_id: str, session_id: str) -> UploadSession:
-    """The caller's session; someone else's answers 404 exactly like a missing one, so ids reveal nothing."""
+def _owned(db: Session, who: Caller, session_id: str) -> UploadSession:
+    """The caller's session (by cookie, or by the session's upload token); someone else's answers 404 exactly like
+    a missing one, so ids reveal nothing."""
     row = db.get(UploadSession, session_id, populate_existing=True)
-    if row is None or row.owner_id != owner_id:
+    if row is None or not who.may_use(row.owner_id, session_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "upload session not found")
     return row
 
@@ -433,7 +438,12 @@ def _check_parts(plan: PartPlan, stored: list[StoredPart], given: dict[int, str]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CreateUploadResponse)
 def create_upload(
-    body: CreateUploadRequest, owner: CurrentUser, db: DbSession, storage: StorageDep, settings: SettingsDep
+    body: CreateUploadRequest,
+    owner: CurrentUser,
+    db: DbSession,
+    storage: StorageDep,
+    settings: SettingsDep,
+    identity: Annotated[Identity, Depends(get_identity)],
 ) -> CreateUploadResponse:
     """Plan the parts, start the S3 multipart upload, and sign the first batch of part URLs."""
     try:
@@ -477,6 +487,7 @@ def create_upload(
         status=row.status,
         urls=urls,
         urls_expire_at=expires_at,
+        upload_token=identity.upload_token(row.id),
     )
 
 
@@ -502,9 +513,9 @@ def list_uploads(
 
 
 @router.get("/{session_id}", response_model=SessionState)
-def get_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: StorageDep) -> SessionState:
+def get_upload(session_id: str, who: SessionCaller, db: DbSession, storage: StorageDep) -> SessionState:
     """The session and the parts S3 already holds: what a resuming client needs to skip finished parts."""
-    row = _owned(db, owner, session_id)
+    row = _owned(db, who, session_id)
     parts: list[StoredPart] = []
     if row.status == UploadStatus.UPLOADING.value:
         try:
@@ -527,13 +538,13 @@ def get_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: Stor
 def presign_parts(
     session_id: str,
     body: PresignRequest,
-    owner: CurrentUser,
+    who: SessionCaller,
     db: DbSession,
     storage: StorageDep,
     settings: SettingsDep,
 ) -> PresignResponse:
     """Sign more part URLs (or fresh ones for parts whose URLs expired)."""
-    row = _owned(db, owner, session_id)
+    row = _owned(db, who, session_id)
     if row.status != UploadStatus.UPLOADING.value:
         raise HTTPException(status.HTTP_409_CONFLICT, f"upload is {row.status}; no more parts can be sent")
     outside = sorted({n for n in body.numbers() if not 1 <= n <= row.part_count})
@@ -559,10 +570,10 @@ def presign_parts(
 
 @router.post("/{session_id}/complete", response_model=CompleteResponse)
 def complete_upload(
-    session_id: str, body: CompleteRequest, owner: CurrentUser, db: DbSession, storage: StorageDep
+    session_id: str, body: CompleteRequest, who: SessionCaller, db: DbSession, storage: StorageDep
 ) -> CompleteResponse:
     """Assemble the object. Idempotent: once completed, every call answers the same, whatever its body."""
-    row = _owned(db, owner, session_id)
+    row = _owned(db, who, session_id)
     if row.status == UploadStatus.COMPLETED.value:
         return _completed(row)
     if row.status == UploadStatus.ABORTED.value:
@@ -631,9 +642,9 @@ def complete_upload(
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-def abort_upload(session_id: str, owner: CurrentUser, db: DbSession, storage: StorageDep) -> None:
+def abort_upload(session_id: str, who: SessionCaller, db: DbSession, storage: StorageDep) -> None:
     """Abort the multipart upload and drop its parts. Idempotent; a completed upload cannot be aborted."""
-    row = _owned(db, owner, session_id)
+    row = _owned(db, who, session_id)
     if row.status == UploadStatus.ABORTED.value:
         return
     if row.status == UploadStatus.COMPLETED.value:

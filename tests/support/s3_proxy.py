@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
@@ -39,11 +39,21 @@ class PartPut:
     done: bool = False  # the proxy has finished with this request (forwarded and answered, or abandoned)
 
 
+#: What to do to one part PUT: None (forward it), "corrupt" (flip a byte on the way: S3 answers BadDigest),
+#: or an HTTP status to answer instead of S3 (500, 503 ...), with an S3-style XML error body.
+Fault = str | int | None
+FaultRule = Callable[[PartPut], Fault]
+
+S3_ERRORS = {500: "InternalError", 503: "SlowDown", 502: "BadGateway"}
+
+
 @dataclass
 class ProxyState:
     rate_bytes_per_s: float | None = None  # shared by all connections; None: full speed
     puts: list[PartPut] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fault: FaultRule | None = None
+    injected: list[tuple[int, Fault]] = field(default_factory=list)  # (part number, fault) as applied
 
     def completed(self) -> list[PartPut]:
         with self.lock:
@@ -90,35 +100,74 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
             bucket = _Bucket(state)
         query = parse_qs(request.url.query)
         part = int(query["partNumber"][0]) if request.method == "PUT" and "partNumber" in query else None
-        started = time.time()
-        body = bytearray()
-        record = None
-        if part is not None:
-            record = PartPut(part, query.get("uploadId", [""])[0], 0, None, started, started)
-            with state.lock:
-                state.puts.append(record)
-        try:
-            async for chunk in request.stream():
-                await bucket.take(len(chunk))
-                body.extend(chunk)
-                if record is not None:
-                    record.received = len(body)
-        except ClientDisconnect:
-            if record is not None:
-                record.ended = time.time()
-                record.done = True
-            return Response(status_code=499)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream_response = await client.request(
-            request.method, request.url.path, params=request.url.query, headers=headers, content=bytes(body)
-        )
-        if record is not None:
+        if part is None:
+            body = await request.body()
+            upstream_response = await client.request(
+                request.method, request.url.path, params=request.url.query, headers=headers, content=body
+            )
+            return _relay(upstream_response)
+
+        started = time.time()
+        record = PartPut(part, query.get("uploadId", [""])[0], 0, None, started, started)
+        with state.lock:
+            state.puts.append(record)
+        fault = state.fault(record) if state.fault is not None else None
+        if fault is not None:
+            with state.lock:
+                state.injected.append((part, fault))
+        length = int(request.headers.get("content-length", "0"))
+        flip_at = length // 2 if fault == "corrupt" else -1
+        disconnected = False
+
+        async def stream_body() -> AsyncIterator[bytes]:
+            """Stream the body upstream as it arrives (S3 checks the signature on the headers, as it would)."""
+            nonlocal disconnected
+            try:
+                async for chunk in request.stream():
+                    assert bucket is not None
+                    await bucket.take(len(chunk))
+                    if record.received <= flip_at < record.received + len(chunk):
+                        data = bytearray(chunk)
+                        data[flip_at - record.received] ^= 0x01
+                        chunk = bytes(data)
+                    record.received += len(chunk)
+                    yield chunk
+            except ClientDisconnect:
+                disconnected = True
+                raise
+
+        try:
+            if isinstance(fault, int):
+                async for _ in stream_body():  # take the body, then answer in S3's place
+                    pass
+                record.status = fault
+                code = S3_ERRORS.get(fault, "InjectedFault")
+                xml = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+                return Response(xml, fault, media_type="application/xml", headers=_cors(request))
+            upstream_response = await client.request(
+                request.method, request.url.path, params=request.url.query, headers=headers, content=stream_body()
+            )
             record.status = upstream_response.status_code
+            return _relay(upstream_response)
+        except (ClientDisconnect, httpx.HTTPError) as error:
+            if disconnected or isinstance(error, ClientDisconnect):
+                return Response(status_code=499)
+            record.status = 502  # the store is down (restarting): the browser sees a gateway error, as via a CDN
+            return Response("storage unreachable", 502, headers=_cors(request))
+        finally:
             record.ended = time.time()
             record.done = True
+
+    def _relay(upstream_response: httpx.Response) -> Response:
         out_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in HOP_BY_HOP}
         out_headers.pop("content-encoding", None)
         return Response(upstream_response.content, upstream_response.status_code, headers=out_headers)
+
+    def _cors(request: Request) -> dict[str, str]:
+        """Injected answers must still pass the browser's CORS check, or the page only sees a network error."""
+        origin = request.headers.get("origin")
+        return {"access-control-allow-origin": origin} if origin else {}
 
     methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(routes=[Route("/{path:path}", forward, methods=methods)])

@@ -1,0 +1,208 @@
+"""The fault matrix: whatever the network, the browser or the servers do, the object ends up with the exact bytes.
+
+Each test uploads a random file through the real app in Chromium, injects one fault mid-upload, and asserts: the S3
+object's SHA-256 equals the source's, exactly one object exists, no multipart upload is left behind, and the bytes
+sent beyond the file's size are bounded. Figures (bytes re-sent, time to recover) go to e2e/artifacts/metrics.json.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from browser_py.engine.plan import MiB
+
+from .conftest import (
+    AppUnderTest,
+    Browser,
+    open_app,
+    random_file,
+    record_metric,
+    screenshot,
+    sha256_file,
+    wait_for,
+)
+
+PART = 8 * MiB
+CONCURRENCY = 4
+SLOW = 16e6  # bytes/s through the proxy: a 64 MiB file takes about 4 s, time enough to strike mid-upload
+
+
+def card(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(".upload", has_text=name)
+
+
+def start_upload(app: AppUnderTest, page: Page, source: Path, parts_first: int = 2) -> None:
+    app.proxy.state.rate_bytes_per_s = SLOW
+    page.set_input_files("#file-input", str(source))
+    wait_for(lambda: len(app.proxy.state.completed()) >= parts_first, 60, f"{parts_first} parts on S3")
+
+
+def finish_and_check(app: AppUnderTest, page: Page, source: Path, name: str, struck_at: float,
+                     resend_bound: int) -> dict[str, float]:
+    upload = card(page, source.name)
+    expect(upload).to_have_attribute("data-phase", "completed", timeout=180_000)
+    recovered_s = time.monotonic() - struck_at
+    assert app.only_object_sha256() == sha256_file(source)
+    assert app.multipart_uploads() == [], "no multipart upload is left behind"
+    wait_for(app.proxy.state.settled, 30, "the proxy to settle")
+    sent = sum(p.received for p in app.proxy.state.snapshot())
+    resent = sent - source.stat().st_size
+    assert 0 <= resent <= resend_bound, f"{resent} bytes re-sent, bound {resend_bound}"
+    figures = {"resent_bytes": resent, "resent_parts": round(resent / PART, 2), "complete_after_fault_s":
+               round(recovered_s, 2)}
+    record_metric(f"fault_{name}", figures)
+    return figures
+
+
+def test_browser_killed_mid_upload_resumes_after_relaunch(
+    app: AppUnderTest, browser: Browser, tmp_path: Path
+) -> None:
+    source = random_file(tmp_path / "killed.bin", 64 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    start_upload(app, page, source)
+    killed = kill_chromium(browser.profile)
+    assert killed, "a Chromium process was killed"
+    struck = time.monotonic()
+    browser.context = None  # its browser is gone; relaunch on the same profile, like a user after a crash
+    wait_for(app.proxy.state.settled, 30, "the proxy to notice the dead browser")
+    app.proxy.state.rate_bytes_per_s = None
+    page = open_app(browser.launch(), app)
+    finish_and_check(app, page, source, "browser_killed", struck, CONCURRENCY * PART)
+
+
+def kill_chromium(profile: Path) -> list[int]:
+    """SIGKILL every Chromium process of this profile (the browser and its children), like a crash."""
+    killed = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "chrom" in cmdline and str(profile) in cmdline:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def test_storage_restarted_mid_upload(app: AppUnderTest, browser: Browser, tmp_path: Path, seaweed) -> None:  # type: ignore[no-untyped-def]
+    source = random_file(tmp_path / "storage-restart.bin", 64 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    start_upload(app, page, source)
+    struck = time.monotonic()
+    seaweed.restart()
+    app.proxy.state.rate_bytes_per_s = None
+    finish_and_check(app, page, source, "storage_restarted", struck, CONCURRENCY * PART * 3)
+
+
+def test_presign_server_restarted_mid_upload(app: AppUnderTest, browser: Browser, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "server-restart.bin", 64 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    start_upload(app, page, source, parts_first=1)
+    struck = time.monotonic()
+    app.server.restart()
+    finish_and_check(app, page, source, "server_restarted", struck, CONCURRENCY * PART)
+
+
+def test_offline_for_ten_seconds(app: AppUnderTest, browser: Browser, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "offline.bin", 64 * MiB)
+    context = browser.context
+    assert context is not None
+    page = open_app(context, app)
+    start_upload(app, page, source)
+    struck = time.monotonic()
+    context.set_offline(True)
+    expect(card(page, source.name).locator(".upload-status")).to_have_text("Waiting for network", timeout=10_000)
+    screenshot(page, "waiting-for-network")
+    time.sleep(10)  # the outage itself, not a wait for a condition
+    context.set_offline(False)
+    app.proxy.state.rate_bytes_per_s = None
+    figures = finish_and_check(app, page, source, "offline_10s", struck, CONCURRENCY * PART)
+    assert figures["complete_after_fault_s"] >= 10
+
+
+def test_one_in_ten_part_puts_fails(make_app: Callable[..., AppUnderTest], browser: Browser, tmp_path: Path) -> None:
+    app = make_app(part_size_bytes=5 * MiB)
+    attempts = {"n": 0}
+
+    def every_tenth(_put: object) -> int | None:
+        attempts["n"] += 1
+        if attempts["n"] % 10 == 3:
+            return 503 if attempts["n"] % 20 == 3 else 500
+        return None
+
+    app.proxy.state.fault = every_tenth
+    source = random_file(tmp_path / "flaky.bin", 100 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    page.set_input_files("#file-input", str(source))
+    struck = time.monotonic()
+    failures = lambda: len(app.proxy.state.injected)  # noqa: E731
+    finish_and_check(app, page, source, "ten_percent_failures", struck, 4 * 5 * MiB)
+    assert failures() >= 2, "faults were really injected"
+
+
+def test_presigned_urls_expire_during_the_upload(
+    make_app: Callable[..., AppUnderTest], browser: Browser, tmp_path: Path
+) -> None:
+    app = make_app(presign_ttl_seconds=3)
+    source = random_file(tmp_path / "short-ttl.bin", 64 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    app.proxy.state.rate_bytes_per_s = 8e6  # about 8 s in all: each URL lives 3 s
+    page.set_input_files("#file-input", str(source))
+    struck = time.monotonic()
+    finish_and_check(app, page, source, "short_url_ttl", struck, CONCURRENCY * PART * 2)
+    assert time.monotonic() - struck > 3, "the upload outlived its first URLs"
+
+
+def test_two_tabs_and_the_same_file_twice(app: AppUnderTest, browser: Browser, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "twice.bin", 64 * MiB)
+    context = browser.context
+    assert context is not None
+    first = open_app(context, app)
+    second = open_app(context, app)
+    start_upload(app, first, source, parts_first=1)
+    second.set_input_files("#file-input", str(source))  # the same file, dropped again in the other tab
+    expect(second.locator("#notices")).to_contain_text("already in your uploads")
+    struck = time.monotonic()
+    expect(card(second, source.name)).to_have_count(1)
+    expect(card(first, source.name)).to_have_count(1)
+    app.proxy.state.rate_bytes_per_s = None
+    finish_and_check(app, second, source, "two_tabs_same_file", struck, 0)
+    assert len({p.upload_id for p in app.proxy.state.snapshot()}) == 1, "one multipart upload, not two"
+    expect(card(first, source.name)).to_have_attribute("data-phase", "completed")
+
+
+def test_a_byte_flipped_in_flight_is_refused_and_resent(app: AppUnderTest, browser: Browser, tmp_path: Path) -> None:
+    corrupted: set[int] = set()
+
+    def flip_part_three_once(put: object) -> str | None:
+        number = getattr(put, "part_number", 0)
+        if number == 3 and number not in corrupted:
+            corrupted.add(number)
+            return "corrupt"
+        return None
+
+    app.proxy.state.fault = flip_part_three_once
+    source = random_file(tmp_path / "flipped.bin", 64 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    page.set_input_files("#file-input", str(source))
+    struck = time.monotonic()
+    finish_and_check(app, page, source, "byte_flipped", struck, PART)
+    statuses = [p.status for p in app.proxy.state.snapshot() if p.part_number == 3]
+    assert statuses[0] == 400 and statuses[-1] == 200, statuses
