@@ -7,9 +7,8 @@ gets a fresh id, so forging one never reaches anybody else's sessions.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
-
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 from itsdangerous import BadSignature, Signer
