@@ -1,13 +1,53 @@
 // Page glue: start the upload worker at once, post picks and clicks, render the view models it sends.
 // Wording and state decisions come from the Python engine; this file only renders them.
-const worker = new SharedWorker("/static/worker.mjs", { type: "module", name: "smartcat-uploader" });
-const port = worker.port;
+const WORKER_URL = "/static/worker.mjs";
+const WORKER_NAME = "smartcat-uploader";
 const views = new Map();
 
 const $ = (selector) => document.querySelector(selector);
 
-port.onmessage = (event) => {
-  const message = JSON.parse(event.data);
+// One engine per origin. Normally a SharedWorker that every tab talks to. Without SharedWorker, the tabs elect one
+// of them with a Web Lock to run the engine in a dedicated Worker; the others talk to it over a BroadcastChannel,
+// and when that tab closes the next one takes over (and resumes from OPFS).
+function connectEngine(onMessage) {
+  if (typeof SharedWorker === "function") {
+    try {
+      const shared = new SharedWorker(WORKER_URL, { type: "module", name: WORKER_NAME });
+      shared.port.onmessage = (event) => onMessage(event.data);
+      $("#engine").dataset.mode = "shared";
+      return (message) => shared.port.postMessage(message);
+    } catch (error) {
+      console.warn("SharedWorker failed to start; using a dedicated worker", error);
+    }
+  }
+  $("#engine").dataset.mode = "dedicated";
+  const channel = new BroadcastChannel(WORKER_NAME);
+  let dedicated = null;
+  channel.onmessage = (event) => {
+    const { to, data } = event.data;
+    if (to === "pages") onMessage(data);
+    else if (to === "engine" && dedicated) dedicated.postMessage(data);
+  };
+  navigator.locks.request(`${WORKER_NAME}-engine`, () => new Promise(() => {
+    // Held until this tab closes: this tab now runs the engine for all of them.
+    dedicated = new Worker(WORKER_URL, { type: "module", name: WORKER_NAME });
+    dedicated.onmessage = (event) => {
+      onMessage(event.data);
+      channel.postMessage({ to: "pages", data: event.data });
+    };
+    dedicated.postMessage({ type: "hello" });
+  }));
+  return (message) => {
+    if (message.type === "bye") return; // the engine has one port here (its own scope): never detach it
+    if (dedicated) dedicated.postMessage(message);
+    else channel.postMessage({ to: "engine", data: message });
+  };
+}
+
+const port = { postMessage: connectEngine(receive) };
+
+function receive(data) {
+  const message = JSON.parse(data);
   if (message.type === "engine") {
     renderEngine(message);
     for (const view of message.uploads || []) views.set(view.local_id, view);
@@ -27,7 +67,7 @@ port.onmessage = (event) => {
     $("#engine").textContent = message.message;
     $("#engine").dataset.state = "error";
   }
-};
+}
 port.postMessage({ type: "hello" });
 addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
 // The worker hears the network come and go too, but pages hear it first (and in every browser).

@@ -12,6 +12,12 @@ self.addEventListener("connect", (event) => {
   else port.postMessage(JSON.stringify({ type: "engine", status: "starting" }));
 });
 
+// Fallback for browsers without SharedWorker: the page runs this as a dedicated Worker and is its only port.
+if (!("onconnect" in self)) {
+  ports.push(self);
+  self.postMessage(JSON.stringify({ type: "engine", status: "starting" }));
+}
+
 function broadcast(message) {
   for (const port of ports) port.postMessage(JSON.stringify(message));
 }

@@ -241,7 +241,9 @@ class Hub:
         listener = create_proxy(lambda event: self._on_message(port, event.data))
         self._listeners.append(listener)  # kept alive for as long as the worker lives
         port.addEventListener("message", listener)
-        port.start()
+        start = getattr(port, "start", None)  # a MessagePort needs start(); a dedicated worker's scope has none
+        if start is not None:
+            start()
         self.ports.append(port)
         self._send(port, self._hello())
 
