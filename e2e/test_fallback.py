@@ -46,4 +46,5 @@ def test_dedicated_worker_fallback_hands_over_between_tabs(
     wait_for(app.proxy.state.settled, 30, "the proxy to settle")
     resent = sum(p.received for p in app.proxy.state.snapshot()) - source.stat().st_size
     assert resent <= 4 * PART
-    record_metric("fallback_handover", {"resent_bytes": resent, "close_to_completed_s": round(time.monotonic() - closed, 2)})
+    figures = {"resent_bytes": resent, "close_to_completed_s": round(time.monotonic() - closed, 2)}
+    record_metric("fallback_handover", figures)
