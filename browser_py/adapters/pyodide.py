@@ -32,6 +32,7 @@ from ..engine.events import Cancel, Connectivity, Pause, Resume, SourceLost, Sta
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
+from ..engine.space import space_shortfall
 from ..engine.upload import EngineConfig, Phase, Upload
 from ..ports import SendFailed, TransportError
 
@@ -398,15 +399,10 @@ class Hub:
         """A message when the browser's storage quota cannot hold a copy of the file, else None."""
         try:
             estimate = await js.navigator.storage.estimate()
-            free = int(estimate.quota) - int(estimate.usage)
+            quota, usage = int(estimate.quota), int(estimate.usage)
         except (JsException, AttributeError, TypeError, ValueError):
             return None  # no estimate: try, and report a write failure if it comes
-        if size <= free:
-            return None
-        return (
-            f"not enough space in this browser to save the file: it needs {_megabytes(size)}, "
-            f"{_megabytes(max(0, free))} are free; free some space or use another browser profile"
-        )
+        return space_shortfall(size, quota, usage)
 
     def set_online(self, online: bool) -> None:
         if online == self.online:
@@ -479,10 +475,6 @@ class Hub:
             self.notice(f"unknown action {action!r}")
             return
         self._run(local_id)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:,.0f} MB"
 
 
 async def start_hub(scope: Any, boot_ms: float) -> Hub:
