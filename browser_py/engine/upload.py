@@ -52,6 +52,12 @@ from .failures import Failure, FailureKind
 from .manifest import Manifest
 from .plan import PartPlan, PlanError
 from .throughput import ThroughputMeter
+from .wording import eta_text, size_text, speed_text
+
+LEAVE_BANNER = (
+    "Saved. You can keep working — we're uploading in the background. "
+    "You can even close this tab; we'll pick up where we left off next time."
+)
 
 
 class Phase(StrEnum):
@@ -533,6 +539,8 @@ class Upload:
         percent = 100.0 if self.phase is Phase.COMPLETED else (confirmed / m.size * 100.0 if m.size else 0.0)
         rate = self.meter.rate(self._now) if self.phase is Phase.UPLOADING else None
         eta = self.meter.eta(self._now, m.size - confirmed) if self.phase is Phase.UPLOADING else None
+        eta_range = self.meter.eta_range(self._now, m.size - confirmed) if self.phase is Phase.UPLOADING else None
+        long_wait = eta is not None and eta > self.config.leave_threshold
         return {
             "local_id": m.local_id,
             "session_id": m.session_id,
@@ -550,7 +558,13 @@ class Upload:
             "error": self.error.message if self.error else None,
             "error_kind": self.error.kind.value if self.error else None,
             "resumed": self._resumed_from is not None,
-            "long_wait": eta is not None and eta > self.config.leave_threshold,
+            "long_wait": long_wait,
+            "eta_text": eta_text(eta_range),
+            "speed_text": speed_text(rate),
+            "bytes_text": f"{size_text(confirmed)} of {size_text(m.size)}",
+            "size_text": size_text(m.size),
+            # Once the file is safe in the browser and the wait is long, tell the user they need not stay.
+            "banner": LEAVE_BANNER if long_wait and m.staged else None,
             "bytes_sent_this_run": self.bytes_sent_this_run,
             "actions": self._actions(),
         }
@@ -560,13 +574,13 @@ class Upload:
         if self.phase in (Phase.RESUMING, Phase.UPLOADING) and self._resumed_from is not None:
             return f"Resuming upload… {whole}% complete"
         return {
-            Phase.NEW: "Waiting",
+            Phase.NEW: "Queued",
             Phase.SAVING: "Saving to this browser",
             Phase.CREATING: "Starting upload",
             Phase.UPLOADING: "Uploading",
             Phase.COMPLETING: "Finishing",
             Phase.COMPLETED: "Completed",
-            Phase.PAUSED: "Paused",
+            Phase.PAUSED: "Paused (by you)",
             Phase.OFFLINE: "Waiting for network",
             Phase.FAILED: f"Action needed: {self.error.message if self.error else 'unknown error'}",
             Phase.CANCELLED: "Cancelled",
@@ -581,6 +595,6 @@ class Upload:
             if self.error is not None and self.error.kind in (FailureKind.SESSION_GONE, FailureKind.SOURCE_LOST):
                 return ["cancel"]
             return ["retry", "cancel"]
-        if self.phase is Phase.SAVING:
+        if self.phase in (Phase.SAVING, Phase.NEW):
             return ["cancel"]
         return []

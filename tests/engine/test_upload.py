@@ -494,3 +494,18 @@ def test_pause_while_offline_stays_paused_when_the_network_returns() -> None:
     feed(upload, Pause(3.0))
     feed(upload, Connectivity(4.0, online=True))
     assert upload.phase is Phase.PAUSED
+
+
+def test_view_words_and_banner_once_saved_and_slow() -> None:
+    upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
+    feed(upload, PartSent(2.0, 1, "e1"))
+    view = upload.view()
+    assert view["banner"] and view["banner"].startswith("Saved. You can keep working")
+    assert view["eta_text"].startswith("about ")
+    assert view["bytes_text"] == "8.4 MB of 839 MB"
+    assert view["speed_text"].endswith("MB/s")
+    unsaved = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1))
+    unsaved.handle(Start(0.0))
+    assert unsaved.view()["banner"] is None, "no banner before the file is safe in the browser"
+    queued = Upload(new_manifest(), EngineConfig(), random.Random(1))
+    assert queued.view()["label"] == "Queued"

@@ -1,0 +1,43 @@
+"""The words users read: sizes, speeds and time estimates, decided once in Python so every page says the same."""
+
+from __future__ import annotations
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def size_text(n: float) -> str:
+    """Decimal units, as file managers show them: 1.5 GB, 640 MB, 12 KB."""
+    i = 0
+    while n >= 1000 and i < len(_UNITS) - 1:
+        n /= 1000
+        i += 1
+    return f"{n:.1f} {_UNITS[i]}" if i and n < 10 else f"{n:.0f} {_UNITS[i]}"
+
+
+def speed_text(bytes_per_s: float | None) -> str:
+    return f"{size_text(bytes_per_s)}/s" if bytes_per_s else ""
+
+
+def _unit(seconds: float) -> tuple[float, str]:
+    if seconds < 90:
+        return 1.0, "s"
+    if seconds < 90 * 60:
+        return 60.0, "min"
+    return 3600.0, "h"
+
+
+def eta_text(eta: tuple[float, float, float] | None) -> str:
+    """ "about 4 min (3–6)": the likely time, and the range while it is still uncertain."""
+    if eta is None:
+        return ""
+    low, likely, high = eta
+    if likely < 5:
+        return "a few seconds left"
+    scale, unit = _unit(likely)
+    lo, mid, hi = (max(1, round(v / scale)) for v in (low, likely, high))
+    if unit == "h":
+        lo_s, mid_s, hi_s = (f"{v / scale:.1f}".rstrip("0").rstrip(".") for v in (low, likely, high))
+        return f"about {mid_s} h ({lo_s}–{hi_s})" if lo_s != hi_s else f"about {mid_s} h"
+    if lo == hi:
+        return f"about {mid} {unit}"
+    return f"about {mid} {unit} ({lo}–{hi})"
