@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     url_batch_size: int = Field(default=16, ge=1, le=100)
     #: A session with no activity for this long is expired and its multipart upload aborted on S3.
     session_max_idle_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    #: Above this estimated time (seconds) users are told they can leave, and asked about notifications.
+    leave_threshold_seconds: float = Field(default=45.0, ge=0)
+    #: Files uploading at once per browser; more wait as "Queued" (their copy is saved in the browser meanwhile).
+    parallel_uploads: int = Field(default=2, ge=1, le=16)
     #: How often the janitor looks for idle sessions.
     janitor_interval_seconds: float = Field(default=600.0, gt=0)
 

@@ -7,11 +7,13 @@ decompresses them), never as ``Content-Encoding: gzip``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, Response
@@ -106,14 +108,20 @@ async def index(
 
 @router.get("/api/runtime", tags=["runtime"])
 async def runtime_manifest(settings: SettingsDep) -> Response:
-    """The runtime manifest written by the build (Pyodide files, engine wheel, snapshot), always revalidated."""
+    """The runtime manifest written by the build (Pyodide files, engine wheel, snapshot), always revalidated,
+    plus the engine settings this deployment chose (``engine``)."""
     path = settings.runtime_dir / "runtime.json"
     if not path.is_file():
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             f"runtime assets are missing ({path} does not exist): run `make assets`",
         )
-    return FileResponse(path, media_type="application/json", headers={"Cache-Control": REVALIDATE})
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["engine"] = {
+        "leave_threshold": settings.leave_threshold_seconds,
+        "parallel_uploads": settings.parallel_uploads,
+    }
+    return JSONResponse(manifest, headers={"Cache-Control": REVALIDATE})
 
 
 def mount_web(app: FastAPI, web_dir: Path, runtime_dir: Path) -> None:

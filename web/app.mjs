@@ -62,6 +62,10 @@ function receive(data) {
     renderUploads();
   } else if (message.type === "notice") {
     showNotice(message.message);
+  } else if (message.type === "summary") {
+    renderSummary(message);
+  } else if (message.type === "completed") {
+    showToast(message);
   } else if (message.type === "error") {
     console.error("upload engine:", message.message);
     $("#engine").textContent = message.message;
@@ -115,20 +119,75 @@ drop.addEventListener("drop", (event) => {
 
 // ---------------------------------------------------------------- rendering uploads
 
-const units = ["B", "KB", "MB", "GB", "TB"];
-function bytes(n) {
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
-}
-function duration(seconds) {
-  if (seconds == null) return "";
-  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s left`;
-  if (seconds < 3600) return `about ${Math.round(seconds / 60)} min left`;
-  return `about ${(seconds / 3600).toFixed(1)} h left`;
+const actionText = {
+  pause: "Pause", resume: "Resume", retry: "Retry", cancel: "Cancel", dismiss: "Dismiss", copy: "Copy link",
+};
+const announced = new Map(); // local_id -> [phase, quarter] last read out by the live region
+
+function announce(text) {
+  const el = $("#announcer");
+  el.textContent = "";
+  requestAnimationFrame(() => { el.textContent = text; });
 }
 
-const actionText = { pause: "Pause", resume: "Resume", retry: "Retry", cancel: "Cancel", dismiss: "Dismiss" };
+// Screen readers hear state changes and every quarter of progress, not every part.
+function announceProgress(view) {
+  const quarter = Math.floor(view.percent / 25);
+  const [phase, lastQuarter] = announced.get(view.local_id) || [null, 0];
+  if (phase !== view.phase) announce(`${view.file_name}: ${view.label}`);
+  else if (view.phase === "uploading" && quarter > lastQuarter && quarter < 4) announce(`${view.file_name}: ${view.percent}%`);
+  announced.set(view.local_id, [view.phase, quarter]);
+}
+
+function statusLink(view) {
+  return view.session_id ? `${location.origin}/files/${view.session_id}` : null;
+}
+
+async function copyLink(view, button) {
+  const link = statusLink(view);
+  try {
+    await navigator.clipboard.writeText(link);
+    button.textContent = "Link copied";
+  } catch {
+    prompt("Copy this link", link); // clipboard refused (no permission): let the user copy it by hand
+  }
+  setTimeout(() => { button.textContent = actionText.copy; }, 2000);
+}
+
+function renderBanner() {
+  const banner = $("#leave-banner");
+  const view = [...views.values()].find((v) => v.banner && !dismissedBanners.has(v.local_id));
+  banner.hidden = !view;
+  if (view) {
+    banner.dataset.localId = view.local_id;
+    $("#leave-banner-text").textContent = view.banner;
+  }
+}
+const dismissedBanners = new Set();
+$("#leave-banner-dismiss").addEventListener("click", () => {
+  dismissedBanners.add($("#leave-banner").dataset.localId);
+  renderBanner();
+});
+
+function renderSummary(summary) {
+  const indicator = $("#indicator");
+  indicator.hidden = !summary.text;
+  indicator.textContent = summary.text;
+}
+
+function showToast(message) {
+  const item = document.createElement("li");
+  item.className = "toast";
+  item.textContent = message.message;
+  if (message.link) {
+    const open = document.createElement("a");
+    open.href = message.link;
+    open.textContent = "Open";
+    item.append(" ", open);
+  }
+  $("#toasts").append(item);
+  setTimeout(() => item.remove(), 15_000);
+}
 
 function renderUploads() {
   const list = $("#upload-list");
@@ -143,23 +202,26 @@ function renderUploads() {
         <div class="row"><strong class="upload-name"></strong><span class="upload-size muted"></span></div>
         <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"><div class="fill"></div></div>
         <div class="row"><span class="upload-status"></span><span class="upload-percent"></span></div>
-        <div class="row muted"><span class="upload-speed"></span><span class="upload-eta"></span></div>
+        <div class="row muted"><span class="upload-bytes"></span><span class="upload-speed"></span><span class="upload-eta"></span></div>
         <div class="actions"></div>`;
       list.prepend(item);
     }
     item.dataset.phase = view.phase;
     item.querySelector(".upload-name").textContent = view.file_name;
-    item.querySelector(".upload-size").textContent = bytes(view.size);
+    item.querySelector(".upload-size").textContent = view.size_text;
     item.querySelector(".upload-status").textContent = view.label;
     item.querySelector(".upload-percent").textContent = `${view.percent}%`;
-    item.querySelector(".upload-speed").textContent = view.speed_bps ? `${bytes(view.speed_bps)}/s` : "";
-    item.querySelector(".upload-eta").textContent = duration(view.eta_seconds);
+    item.querySelector(".upload-bytes").textContent = view.bytes_text;
+    item.querySelector(".upload-speed").textContent = view.speed_text;
+    item.querySelector(".upload-eta").textContent = view.eta_text;
     const bar = item.querySelector(".bar");
     bar.setAttribute("aria-valuenow", String(view.percent));
     bar.setAttribute("aria-label", `${view.file_name}: ${view.percent}%`);
     item.querySelector(".fill").style.width = `${view.percent}%`;
     const actions = item.querySelector(".actions");
-    const wanted = view.actions.concat(["completed", "cancelled", "failed"].includes(view.phase) ? ["dismiss"] : []);
+    const wanted = view.actions
+      .concat(view.session_id && view.phase !== "cancelled" ? ["copy"] : [])
+      .concat(["completed", "cancelled", "failed"].includes(view.phase) ? ["dismiss"] : []);
     if (actions.dataset.actions !== wanted.join()) {
       actions.dataset.actions = wanted.join();
       actions.replaceChildren(...wanted.map((action) => {
@@ -167,7 +229,11 @@ function renderUploads() {
         button.type = "button";
         button.dataset.action = action;
         button.textContent = actionText[action] || action;
-        button.addEventListener("click", () => port.postMessage({ type: "action", local_id: view.local_id, action }));
+        button.addEventListener("click", () => {
+          const current = views.get(view.local_id) || view;
+          if (action === "copy") copyLink(current, button);
+          else port.postMessage({ type: "action", local_id: view.local_id, action });
+        });
         return button;
       }));
     }
@@ -175,6 +241,8 @@ function renderUploads() {
   for (const item of list.querySelectorAll("[data-local-id]")) {
     if (!views.has(item.dataset.localId)) item.remove();
   }
+  for (const view of views.values()) announceProgress(view);
+  renderBanner();
 }
 
 // ---------------------------------------------------------------- two app pages, one document
@@ -197,6 +265,7 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   history.pushState({}, "", link.getAttribute("href"));
   showPage(location.pathname);
+  if (link.hash) document.querySelector(link.hash)?.scrollIntoView();
 });
 addEventListener("popstate", () => showPage(location.pathname));
 showPage(location.pathname);

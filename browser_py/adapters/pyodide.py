@@ -32,8 +32,10 @@ from ..engine.events import Cancel, Connectivity, Pause, Resume, SourceLost, Sta
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
+from ..engine.queue import Entry, to_start
 from ..engine.space import space_shortfall
 from ..engine.upload import EngineConfig, Phase, Upload
+from ..engine.wording import completed_text, summary_text
 from ..ports import SendFailed, TransportError
 
 log = logging.getLogger(__name__)
@@ -277,8 +279,32 @@ class Hub:
         self.broadcast({"type": "notice", "message": message, "local_id": local_id})
 
     def _publish(self, view: dict[str, Any]) -> None:
+        before = self.views.get(view["local_id"])
         self.views[view["local_id"]] = view
         self.broadcast({"type": "upload", "view": view})
+        if view["phase"] == Phase.COMPLETED.value and (before is None or before["phase"] != Phase.COMPLETED.value):
+            link = f"/files/{view['session_id']}" if view["session_id"] else None
+            self.broadcast({"type": "completed", "local_id": view["local_id"], "message":
+                            completed_text(view["file_name"]), "link": link})
+        self.broadcast(self._summary())
+        self._schedule()
+
+    def _summary(self) -> dict[str, Any]:
+        finished = (Phase.COMPLETED.value, Phase.CANCELLED.value)
+        active = [v for v in self.views.values() if v["phase"] not in finished]
+        size = sum(v["size"] for v in active)
+        percent = 100.0 * sum(v["bytes_confirmed"] for v in active) / size if size else 0.0
+        return {"type": "summary", "active": len(active), "percent": round(percent, 1),
+                "text": summary_text(len(active), percent)}
+
+    def _schedule(self) -> None:
+        """Start queued uploads while fewer than ``parallel_uploads`` run (the policy is in the engine)."""
+        entries = [
+            Entry(local_id, driver.upload.phase, driver.upload.manifest.created_at)
+            for local_id, driver in self.drivers.items()
+        ]
+        for local_id in to_start(entries, self.config.parallel_uploads):
+            self._run(local_id)
 
     def _on_message(self, port: Any, data: Any) -> None:
         kind = str(getattr(data, "type", ""))
@@ -323,10 +349,11 @@ class Hub:
             driver = self._driver(manifest, sender)
             if manifest.staged:
                 sender.blob = await self.store.staged_file(manifest.local_id)
+                self._publish(driver.upload.view())
             else:
                 reason = "the browser's copy of this file is incomplete; pick the file again"
                 await driver.deliver(SourceLost(time.time(), reason))
-            self._run(manifest.local_id)
+        self._schedule()
 
     def _same_file(self, fp: str) -> UploadDriver | None:
         for driver in self.drivers.values():
@@ -368,32 +395,40 @@ class Hub:
             last_modified_ms=modified,
             created_at=time.time(),
         )
+        shortfall = await self._space_shortfall(size) if self.store is not None else None
         sender = BlobPartSender()
         driver = self._driver(manifest, sender)
+        if shortfall:
+            await driver.deliver(SourceLost(time.time(), shortfall))
+            return
+        self._publish(driver.upload.view())  # a card at once, even while queued
         if self.store is None:
             # No OPFS: upload straight from the picked file; it cannot outlive this tab.
             manifest.staged = True
             sender.blob = file
             self.notice(f"{name}: this browser cannot keep a copy, so keep this tab open until the upload is done")
-            self._run(manifest.local_id)
-            return
-        shortfall = await self._space_shortfall(size)
-        if shortfall:
-            await driver.deliver(SourceLost(time.time(), shortfall))
+            self._schedule()
             return
         await self.store.save(manifest.local_id, manifest.to_json())
-        self._run(manifest.local_id)  # creates the session while the copy is made
+        self._schedule()  # when it may start now, the session is created while the copy is made
         try:
             staged = await self.store.stage(manifest.local_id, file, lambda: driver.upload.phase is Phase.CANCELLED)
         except JsException as exc:
-            driver.post(SourceLost(time.time(), f"could not save the file in this browser: {exc}"))
-            self._run(manifest.local_id)
+            await self._deliver(driver, SourceLost(time.time(), f"could not save the file in this browser: {exc}"))
             return
         if staged is None:
             return
         sender.blob = staged
-        driver.post(Staged(time.time()))
-        self._run(manifest.local_id)
+        await self._deliver(driver, Staged(time.time()))
+
+    async def _deliver(self, driver: UploadDriver, event: Any) -> None:
+        """A queued upload handles the event in place (it must not start); a running one gets it in its loop."""
+        if driver.upload.phase is Phase.NEW:
+            await driver.deliver(event)
+            self._schedule()
+        else:
+            driver.post(event)
+            self._run(driver.upload.manifest.local_id)
 
     async def _space_shortfall(self, size: int) -> str | None:
         """A message when the browser's storage quota cannot hold a copy of the file, else None."""
@@ -465,6 +500,9 @@ class Hub:
             self.notice(f"no upload {local_id}")
             return
         now = time.time()
+        if action == "cancel" and driver.upload.phase is Phase.NEW:
+            self._background_task(self._deliver(driver, Cancel(now)))
+            return
         if action == "pause":
             driver.post(Pause(now))
         elif action in ("resume", "retry"):
@@ -477,14 +515,21 @@ class Hub:
         self._run(local_id)
 
 
-async def start_hub(scope: Any, boot_ms: float) -> Hub:
-    """Entry point called by worker.mjs once Pyodide and the engine are loaded."""
+async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> Hub:
+    """Entry point called by worker.mjs once Pyodide and the engine are loaded; ``engine_settings`` is the JSON the
+    server chose (leave threshold, parallel uploads)."""
     random.seed()  # a memory snapshot would otherwise freeze the random state
     try:
         store: OpfsStore | None = await OpfsStore.open()
     except (JsException, AttributeError):
         store = None
-    hub = Hub(store, float(boot_ms), EngineConfig())
+    chosen = json.loads(engine_settings or "{}")
+    defaults = EngineConfig()
+    config = EngineConfig(
+        leave_threshold=float(chosen.get("leave_threshold", defaults.leave_threshold)),
+        parallel_uploads=int(chosen.get("parallel_uploads", defaults.parallel_uploads)),
+    )
+    hub = Hub(store, float(boot_ms), config)
     hub.listen_connectivity(scope)
     await hub.boot()
     return hub

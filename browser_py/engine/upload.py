@@ -84,6 +84,7 @@ class EngineConfig:
     url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
     leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
     hash_concurrency: int = 2  # parts hashed at once (CPU-bound: more would only slow the PUTs)
+    parallel_uploads: int = 2  # files uploading at once; more wait as "Queued" (their copy is saved meanwhile)
     # A PUT is stalled (aborted and retried) when it takes stall_factor times what the measured throughput
     # predicts, and never sooner than stall_min; before anything was measured, stall_initial applies.
     stall_factor: float = 4.0

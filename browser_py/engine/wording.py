@@ -41,3 +41,15 @@ def eta_text(eta: tuple[float, float, float] | None) -> str:
     if lo == hi:
         return f"about {mid} {unit}"
     return f"about {mid} {unit} ({lo}–{hi})"
+
+
+def summary_text(active: int, percent: float) -> str:
+    """The header indicator: "2 uploads · 45%"; empty when nothing is going on."""
+    if active == 0:
+        return ""
+    noun = "upload" if active == 1 else "uploads"
+    return f"{active} {noun} · {int(percent)}%"
+
+
+def completed_text(file_name: str) -> str:
+    return f"{file_name} has been uploaded"

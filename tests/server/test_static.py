@@ -117,7 +117,11 @@ def test_runtime_manifest(web_server: LiveServer) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "no-cache"
-    assert response.json() == RUNTIME_JSON
+    served = response.json()
+    engine = served.pop("engine")
+    assert served == RUNTIME_JSON
+    settings = web_server.settings
+    assert engine == {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads}
 
 
 def test_without_a_build_the_api_still_works(client: httpx.Client, live_server: LiveServer) -> None:
