@@ -1,0 +1,253 @@
+// Completion notifications, page side. Listens to the "upload-view" events app.mjs dispatches (detail: the engine's
+// view model) and:
+//  - once an upload's view says long_wait (its ETA passed the "you can leave" threshold), offers to notify the user
+//    when it is done: browser notifications (Web Push) if the browser can, else — or if refused — email;
+//  - shows a toast when an upload finishes while this tab is open.
+// Permission is requested only from a click on that offer: never on page load, and browsers ignore or quieten
+// prompts that no user gesture asked for. Decisions about uploads stay in the engine; this only relays choices to
+// the server (/api/profile, /api/notifications/...).
+
+// Offline, or without a reachable push service, subscribe() may never settle: give up and offer email instead.
+// (Tests shorten the wait through globalThis.__notifyConfig.)
+const SUBSCRIBE_TIMEOUT_MS = globalThis.__notifyConfig?.subscribeTimeoutMs ?? 15000;
+
+const pushSupported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+const phases = new Map(); // local_id -> last phase seen in this tab
+let offered = false;
+let profile = null;
+
+// ---------------------------------------------------------------- page elements
+
+const style = document.createElement("style");
+style.textContent = `
+  .notify { border: 1px solid #c9d7f0; background: #f3f7ff; border-radius: 8px; padding: .75rem 1rem; margin: 1rem 0; }
+  .notify p { margin: .25rem 0 .5rem; }
+  .notify form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
+  .notify input[type=email] { min-width: 16rem; padding: .3rem .4rem; }
+  .notify button { margin-right: .5rem; }
+  .notify .notify-error { color: #a40000; }
+  .toasts { position: fixed; right: 1rem; bottom: 1rem; display: flex; flex-direction: column; gap: .5rem; z-index: 10; }
+  .toast { background: #1d2b3a; color: #fff; border-radius: 6px; padding: .6rem .9rem; box-shadow: 0 2px 8px #0003; }
+  .toast a { color: #9cd0ff; margin-left: .5rem; }
+`;
+document.head.append(style);
+
+const region = document.createElement("section");
+region.id = "notify";
+region.className = "notify";
+region.hidden = true;
+region.setAttribute("aria-live", "polite");
+region.setAttribute("aria-label", "Completion notifications");
+const uploads = document.querySelector("section.uploads");
+if (uploads) uploads.before(region);
+else document.body.append(region);
+
+const toasts = document.createElement("div");
+toasts.className = "toasts";
+toasts.setAttribute("role", "status");
+document.body.append(toasts);
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function show(state, ...children) {
+  region.dataset.state = state;
+  region.replaceChildren(...children);
+  region.hidden = false;
+}
+
+// ---------------------------------------------------------------- server calls
+
+async function api(path, init = {}) {
+  const response = await fetch(path, {
+    ...init,
+    headers: { "Content-Type": "application/json", ...(init.headers || {}) },
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    const error = new Error(`${init.method || "GET"} ${path}: ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+async function loadProfile() {
+  if (!profile) profile = await api("/api/profile").catch(() => ({ email: null, email_notifications: true }));
+  return profile;
+}
+
+// ---------------------------------------------------------------- Web Push
+
+function fromBase64Url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+function sameBytes(buffer, bytes) {
+  if (!buffer) return false;
+  const a = new Uint8Array(buffer);
+  return a.length === bytes.length && a.every((value, i) => value === bytes[i]);
+}
+
+function registerWorker() {
+  return navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => navigator.serviceWorker.ready);
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Subscribe with the server's VAPID key (replacing a subscription made with another key) and hand it to the server.
+async function subscribe() {
+  const registration = await registerWorker();
+  const { public_key: publicKey } = await api("/api/notifications/vapid-public-key");
+  const key = fromBase64Url(publicKey);
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
+    await subscription.unsubscribe();
+    subscription = null;
+  }
+  if (!subscription) {
+    subscription = await withTimeout(
+      registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }),
+      SUBSCRIBE_TIMEOUT_MS,
+      "push subscription",
+    );
+  }
+  await api("/api/notifications/push-subscriptions", { method: "POST", body: JSON.stringify(subscription.toJSON()) });
+}
+
+async function turnOnPush() {
+  show("working", el("p", { textContent: "Turning on browser notifications…" }));
+  try {
+    await subscribe();
+  } catch (error) {
+    console.warn("push subscription failed:", error);
+    return offerEmail("Browser notifications aren't available here.");
+  }
+  show("push-on", el("p", { textContent: "We'll notify you in this browser when your upload is done. You can close this tab." }));
+}
+
+// ---------------------------------------------------------------- the offer
+
+function offerPush() {
+  const allow = el("button", { type: "button", className: "notify-push", textContent: "Notify me in this browser" });
+  const email = el("button", { type: "button", className: "notify-email", textContent: "Email me instead" });
+  allow.addEventListener("click", async () => {
+    allow.disabled = email.disabled = true;
+    // The one place permission is asked: a click on an offer shown for a long upload.
+    const answer = await Notification.requestPermission();
+    if (answer === "granted") return turnOnPush();
+    return offerEmail("Browser notifications are turned off for this site.");
+  });
+  email.addEventListener("click", () => offerEmail(""));
+  show(
+    "push-offer",
+    el("p", { textContent: "This upload will take a while. You can close this tab — want to hear when it's done?" }),
+    allow,
+    email,
+  );
+}
+
+async function offerEmail(reason) {
+  const known = await loadProfile();
+  const input = el("input", {
+    type: "email",
+    name: "email",
+    required: true,
+    autocomplete: "email",
+    placeholder: "you@example.com",
+    value: known.email || "",
+  });
+  input.setAttribute("aria-label", "Email address");
+  const note = el("span", { className: "notify-error" });
+  const form = el(
+    "form",
+    { className: "notify-email-form" },
+    el("label", { textContent: "Email me when it's done:" }),
+    input,
+    el("button", { type: "submit", textContent: "Email me" }),
+    note,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    note.textContent = "";
+    try {
+      profile = await api("/api/profile", {
+        method: "PUT",
+        body: JSON.stringify({ email: input.value.trim(), email_notifications: true }),
+      });
+    } catch (error) {
+      note.textContent = error.status === 422 ? "That address doesn't look right." : "Could not save; try again.";
+      return;
+    }
+    emailOn(profile.email);
+  });
+  show("email-form", ...(reason ? [el("p", { className: "notify-reason", textContent: reason })] : []), form);
+}
+
+function emailOn(address) {
+  const change = el("button", { type: "button", className: "notify-change", textContent: "Change" });
+  change.addEventListener("click", () => offerEmail(""));
+  show("email-on", el("p", { textContent: `We'll email ${address} when your upload is done. You can close this tab.` }), change);
+}
+
+async function offer() {
+  if (pushSupported && Notification.permission === "granted") return turnOnPush();
+  if (pushSupported && Notification.permission === "default") return offerPush();
+  const known = await loadProfile();
+  if (known.email && known.email_notifications) return emailOn(known.email);
+  return offerEmail(
+    pushSupported ? "Browser notifications are turned off for this site." : "This browser can't show notifications.",
+  );
+}
+
+// ---------------------------------------------------------------- toasts
+
+function toast(view) {
+  const link = el("a", { href: `/files/${encodeURIComponent(view.session_id || "")}`, textContent: "Details" });
+  const item = el("div", { className: "toast" }, `${view.file_name} is uploaded.`);
+  if (view.session_id) item.append(link);
+  toasts.append(item);
+  setTimeout(() => item.remove(), 8000);
+}
+
+// ---------------------------------------------------------------- wiring
+
+addEventListener("upload-view", (event) => {
+  const view = event.detail;
+  if (!view || !view.local_id) return;
+  const before = phases.get(view.local_id);
+  phases.set(view.local_id, view.phase);
+  if (view.phase === "completed") {
+    // Only a finish seen happening here: a page opened on an already-finished upload does not toast.
+    if (before && before !== "completed") toast(view);
+    return;
+  }
+  if (view.long_wait && !offered) {
+    offered = true;
+    offer().catch((error) => console.error("notification offer failed:", error));
+  }
+});
+
+// Keep the worker registered and the server's copy of an existing subscription current. No prompt: permission is
+// only read here, never requested.
+if (pushSupported) {
+  registerWorker()
+    .then(async (registration) => {
+      if (Notification.permission !== "granted") return;
+      const subscription = await registration.pushManager.getSubscription();
+      if (subscription) {
+        await api("/api/notifications/push-subscriptions", { method: "POST", body: JSON.stringify(subscription.toJSON()) });
+      }
+    })
+    .catch((error) => console.warn("service worker:", error));
+}
