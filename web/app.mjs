@@ -207,6 +207,7 @@ function renderUploads() {
       list.prepend(item);
     }
     item.dataset.phase = view.phase;
+    if (view.session_id) item.dataset.sessionId = view.session_id;
     item.querySelector(".upload-name").textContent = view.file_name;
     item.querySelector(".upload-size").textContent = view.size_text;
     item.querySelector(".upload-status").textContent = view.label;

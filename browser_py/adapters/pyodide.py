@@ -297,10 +297,17 @@ class Hub:
         return {"type": "summary", "active": len(active), "percent": round(percent, 1),
                 "text": summary_text(len(active), percent)}
 
+    def _phase_for_queue(self, local_id: str, driver: UploadDriver) -> Phase:
+        """A driver whose loop was just started has not handled Start yet, but it holds a place already."""
+        task = self.tasks.get(local_id)
+        if driver.upload.phase is Phase.NEW and task is not None and not task.done():
+            return Phase.CREATING
+        return driver.upload.phase
+
     def _schedule(self) -> None:
         """Start queued uploads while fewer than ``parallel_uploads`` run (the policy is in the engine)."""
         entries = [
-            Entry(local_id, driver.upload.phase, driver.upload.manifest.created_at)
+            Entry(local_id, self._phase_for_queue(local_id, driver), driver.upload.manifest.created_at)
             for local_id, driver in self.drivers.items()
         ]
         for local_id in to_start(entries, self.config.parallel_uploads):
@@ -314,8 +321,7 @@ class Hub:
         elif kind == "hello":
             self._send(port, self._hello())
         elif kind == "add":
-            for file in data.files:
-                self._background_task(self.add(file))
+            self._background_task(self.add_all(list(data.files)))
         elif kind == "action":
             self.act(str(data.local_id), str(data.action))
         elif kind == "connectivity":
@@ -365,7 +371,15 @@ class Hub:
         status, answer = await self.http.request("GET", f"/api/uploads?status=completed&fingerprint={fp}")
         return status == 200 and isinstance(answer, list) and bool(answer)
 
-    async def add(self, file: Any) -> None:
+    async def add_all(self, files: list[Any]) -> None:
+        """Register the files in the order they were dropped (cards and queue follow it); copy them concurrently."""
+        for file in files:
+            staging = await self.add(file)
+            if staging is not None:
+                self._background_task(staging)
+
+    async def add(self, file: Any) -> Any:
+        """Register one file (fingerprint, manifest, card); return the work that saves and starts it, if any."""
         size = int(file.size)
         (h0, h1), (t0, t1) = sample_ranges(size)
         head, tail = await _bytes_of(file.slice(h0, h1)), await _bytes_of(file.slice(t0, t1))
@@ -379,11 +393,11 @@ class Hub:
                 existing.post(Resume(time.time()))
                 self._run(existing.upload.manifest.local_id)
             self.notice(f"{name} is already in your uploads", existing.upload.manifest.local_id)
-            return
+            return None
         try:
             if await self._already_uploaded(fp):
                 self.notice(f"{name} was already uploaded")
-                return
+                return None
         except TransportError:
             pass  # offline: upload it; the server keeps both if it was a duplicate
         manifest = Manifest(
@@ -400,7 +414,7 @@ class Hub:
         driver = self._driver(manifest, sender)
         if shortfall:
             await driver.deliver(SourceLost(time.time(), shortfall))
-            return
+            return None
         self._publish(driver.upload.view())  # a card at once, even while queued
         if self.store is None:
             # No OPFS: upload straight from the picked file; it cannot outlive this tab.
@@ -408,9 +422,14 @@ class Hub:
             sender.blob = file
             self.notice(f"{name}: this browser cannot keep a copy, so keep this tab open until the upload is done")
             self._schedule()
-            return
+            return None
         await self.store.save(manifest.local_id, manifest.to_json())
         self._schedule()  # when it may start now, the session is created while the copy is made
+        return self._stage(driver, sender, file)
+
+    async def _stage(self, driver: UploadDriver, sender: BlobPartSender, file: Any) -> None:
+        manifest = driver.upload.manifest
+        assert self.store is not None
         try:
             staged = await self.store.stage(manifest.local_id, file, lambda: driver.upload.phase is Phase.CANCELLED)
         except JsException as exc:

@@ -140,6 +140,7 @@ class Upload:
         self._resumed_from: int | None = None  # bytes confirmed when this run resumed an earlier one
         self.bytes_sent_this_run = 0
         self._last_view: dict[str, Any] | None = None
+        self._told_to_leave = False
 
     # ----------------------------------------------------------------------------------------------- queries
 
@@ -542,6 +543,9 @@ class Upload:
         eta = self.meter.eta(self._now, m.size - confirmed) if self.phase is Phase.UPLOADING else None
         eta_range = self.meter.eta_range(self._now, m.size - confirmed) if self.phase is Phase.UPLOADING else None
         long_wait = eta is not None and eta > self.config.leave_threshold
+        if long_wait and m.staged:
+            self._told_to_leave = True  # once said, it stays said: a banner that comes and goes is noise
+        still_going = self.phase not in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
         return {
             "local_id": m.local_id,
             "session_id": m.session_id,
@@ -565,7 +569,7 @@ class Upload:
             "bytes_text": f"{size_text(confirmed)} of {size_text(m.size)}",
             "size_text": size_text(m.size),
             # Once the file is safe in the browser and the wait is long, tell the user they need not stay.
-            "banner": LEAVE_BANNER if long_wait and m.staged else None,
+            "banner": LEAVE_BANNER if self._told_to_leave and still_going else None,
             "bytes_sent_this_run": self.bytes_sent_this_run,
             "actions": self._actions(),
         }

@@ -509,3 +509,12 @@ def test_view_words_and_banner_once_saved_and_slow() -> None:
     assert unsaved.view()["banner"] is None, "no banner before the file is safe in the browser"
     queued = Upload(new_manifest(), EngineConfig(), random.Random(1))
     assert queued.view()["label"] == "Queued"
+    # Once told, the banner stays while the upload goes on, even when the estimate drops below the threshold.
+    for n in range(2, 99):
+        feed(upload, PartSent(2.0 + n * 0.001, n, f"e{n}"))
+    assert upload.view()["long_wait"] is False
+    assert upload.view()["banner"] is not None
+    feed(upload, PartSent(3.0, 99, "e99"))
+    feed(upload, PartSent(3.1, 100, "e100"))
+    feed(upload, UploadCompleted(3.2, "final"))
+    assert upload.view()["banner"] is None
