@@ -204,7 +204,7 @@ function renderUploads() {
         <div class="row"><span class="upload-status"></span><span class="upload-percent"></span></div>
         <div class="row muted"><span class="upload-bytes"></span><span class="upload-speed"></span><span class="upload-eta"></span></div>
         <div class="actions"></div>`;
-      list.prepend(item);
+      list.append(item);
     }
     item.dataset.phase = view.phase;
     if (view.session_id) item.dataset.sessionId = view.session_id;
