@@ -323,17 +323,19 @@ def test_a_known_address_is_used_when_the_browser_blocks_notifications(browser: 
     expect(region.get_by_label("Email address")).to_have_value("known@example.com")
 
 
-def test_an_upload_finishing_in_this_tab_shows_a_toast(browser: Browser, server: LiveServer) -> None:
+def test_an_unanswered_offer_goes_away_when_its_upload_finishes(browser: Browser, server: LiveServer) -> None:
     context = browser.context
     assert context is not None
+    context.add_init_script(COUNT_PERMISSION_ASKS)
     page = open_page(context, server.base_url + "/")
-    dispatch_view(page, local_id="done-before", phase="completed", long_wait=False)  # already done: no toast
-    dispatch_view(page, local_id="now", session_id="abc", file_name="fresh.txt", phase="uploading", long_wait=False)
-    dispatch_view(page, local_id="now", session_id="abc", file_name="fresh.txt", phase="completed", long_wait=False)
-    toast = page.locator(".toast")
-    expect(toast).to_have_count(1)
-    expect(toast).to_contain_text("fresh.txt is uploaded.")
-    expect(toast.get_by_role("link", name="Details")).to_have_attribute("href", "/files/abc")
+    dispatch_view(page, local_id="big")
+    region = page.locator("#notify")
+    expect(region).to_have_attribute("data-state", "push-offer")
+    dispatch_view(page, local_id="other", phase="completed", long_wait=False)
+    expect(region).to_be_visible()
+    dispatch_view(page, local_id="big", phase="completed", long_wait=False, eta_seconds=None)
+    expect(region).to_be_hidden()
+    assert page.evaluate("window.__asks") == 0
 
 
 # ---- end to end: a real upload in a tab the user is not looking at ------------------------------------------------

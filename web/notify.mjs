@@ -1,8 +1,7 @@
 // Completion notifications, page side. Listens to the "upload-view" events app.mjs dispatches (detail: the engine's
-// view model) and:
-//  - once an upload's view says long_wait (its ETA passed the "you can leave" threshold), offers to notify the user
-//    when it is done: browser notifications (Web Push) if the browser can, else — or if refused — email;
-//  - shows a toast when an upload finishes while this tab is open.
+// view model) and, once an upload's view says long_wait (its ETA passed the "you can leave" threshold), offers to
+// notify the user when it is done: browser notifications (Web Push) if the browser can, else — or if refused —
+// email. (In-app toasts for uploads finishing in an open tab are app.mjs's.)
 // Permission is requested only from a click on that offer: never on page load, and browsers ignore or quieten
 // prompts that no user gesture asked for. Decisions about uploads stay in the engine; this only relays choices to
 // the server (/api/profile, /api/notifications/...).
@@ -12,8 +11,7 @@
 const SUBSCRIBE_TIMEOUT_MS = globalThis.__notifyConfig?.subscribeTimeoutMs ?? 15000;
 
 const pushSupported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
-const phases = new Map(); // local_id -> last phase seen in this tab
-let offered = false;
+let offeredFor = null; // local_id of the upload the offer was made for; one offer per page
 let profile = null;
 
 // ---------------------------------------------------------------- page elements
@@ -26,9 +24,6 @@ style.textContent = `
   .notify input[type=email] { min-width: 16rem; padding: .3rem .4rem; }
   .notify button { margin-right: .5rem; }
   .notify .notify-error { color: #a40000; }
-  .toasts { position: fixed; right: 1rem; bottom: 1rem; display: flex; flex-direction: column; gap: .5rem; z-index: 10; }
-  .toast { background: #1d2b3a; color: #fff; border-radius: 6px; padding: .6rem .9rem; box-shadow: 0 2px 8px #0003; }
-  .toast a { color: #9cd0ff; margin-left: .5rem; }
 `;
 document.head.append(style);
 
@@ -38,14 +33,11 @@ region.className = "notify";
 region.hidden = true;
 region.setAttribute("aria-live", "polite");
 region.setAttribute("aria-label", "Completion notifications");
-const uploads = document.querySelector("section.uploads");
-if (uploads) uploads.before(region);
+// Right under the "you can leave" banner when the page has one: the offer is its natural follow-up.
+const anchor = document.querySelector("#leave-banner") || document.querySelector("section.uploads");
+if (anchor && anchor.id === "leave-banner") anchor.after(region);
+else if (anchor) anchor.before(region);
 else document.body.append(region);
-
-const toasts = document.createElement("div");
-toasts.className = "toasts";
-toasts.setAttribute("role", "status");
-document.body.append(toasts);
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -210,30 +202,19 @@ async function offer() {
   );
 }
 
-// ---------------------------------------------------------------- toasts
-
-function toast(view) {
-  const link = el("a", { href: `/files/${encodeURIComponent(view.session_id || "")}`, textContent: "Details" });
-  const item = el("div", { className: "toast" }, `${view.file_name} is uploaded.`);
-  if (view.session_id) item.append(link);
-  toasts.append(item);
-  setTimeout(() => item.remove(), 8000);
-}
-
 // ---------------------------------------------------------------- wiring
 
 addEventListener("upload-view", (event) => {
   const view = event.detail;
   if (!view || !view.local_id) return;
-  const before = phases.get(view.local_id);
-  phases.set(view.local_id, view.phase);
   if (view.phase === "completed") {
-    // Only a finish seen happening here: a page opened on an already-finished upload does not toast.
-    if (before && before !== "completed") toast(view);
+    // The upload finished while the offer was still unanswered: it is moot now.
+    const open = ["push-offer", "email-form"].includes(region.dataset.state);
+    if (view.local_id === offeredFor && open) region.hidden = true;
     return;
   }
-  if (view.long_wait && !offered) {
-    offered = true;
+  if (view.long_wait && offeredFor === null) {
+    offeredFor = view.local_id;
     offer().catch((error) => console.error("notification offer failed:", error));
   }
 });
