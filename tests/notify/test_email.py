@@ -50,7 +50,7 @@ def test_completion_email_reaches_the_smtp_server_with_file_size_and_link(
 def test_completions_within_the_batch_window_make_one_email(
     notify_server: NotifyServer, smtp: SmtpSink, database_of: DatabaseOf
 ) -> None:
-    server = notify_server(notify_batch_seconds=3.0)
+    server = notify_server(notify_batch_seconds=2.0)
     database = database_of(server)
     with server.client() as client:
         client.put("/api/profile", json={"email": "ana@example.com"})
