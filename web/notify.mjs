@@ -143,7 +143,7 @@ function offerPush() {
   email.addEventListener("click", () => offerEmail(""));
   show(
     "push-offer",
-    el("p", { textContent: "This upload will take a while. You can close this tab — want to hear when it's done?" }),
+    el("p", { textContent: "This will take a while. Want us to tell you when it's done, even if you close this tab?" }),
     allow,
     email,
   );
