@@ -9,7 +9,7 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium install clean
+.PHONY: run test unit e2e lint assets chromium install clean bench
 
 run: install assets
 	$(PY) -m server
@@ -24,7 +24,7 @@ e2e: install assets chromium
 	$(PY) -m pytest e2e
 
 lint: install
-	$(VENV)/bin/ruff check server browser_py tests e2e web/build_runtime.py
+	$(VENV)/bin/ruff check server browser_py tests e2e bench web/build_runtime.py
 	$(VENV)/bin/mypy
 
 install: $(INSTALLED)
@@ -42,6 +42,11 @@ assets: $(RUNTIME)
 
 $(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py web/snapshot.mjs $(ENGINE_SOURCES)
 	$(PY) web/build_runtime.py
+
+# Our engine against raw fetch and Uppy 5/6 in headless Chromium (about 15 min; installs the peers with npm ci).
+# Writes bench/results/latest.json, the chart and the tables in BENCHMARKS.md. ARGS='--quick' for a smoke run.
+bench: install assets chromium
+	$(PY) -m bench $(ARGS)
 
 # Debian's Chromium for the e2e tests (Playwright's own browser download is not used).
 chromium:

@@ -1,0 +1,190 @@
+"""``python -m bench``: run every scenario in one go and write ``bench/results/latest.json`` and ``BENCHMARKS.md``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import sync_playwright
+
+from browser_py.engine.plan import MiB
+from browser_py.engine.upload import EngineConfig
+from tests.support.seaweed import start_seaweed
+
+from . import assets, report, scenarios
+from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser, random_file, sha256_file
+
+ROOT = assets.ROOT
+RESULTS = ROOT / "bench" / "results"
+RUNTIME = ROOT / "build" / "runtime"
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    engine_concurrency = EngineConfig().concurrency
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--size", type=_size, default=512 * MiB, help="source file size (default 512MiB)")
+    parser.add_argument("--part-size", type=_size, default=8 * MiB, help="part size for every contender (8MiB)")
+    parser.add_argument("--concurrency", type=int, default=engine_concurrency,
+                        help=f"parts in flight for every contender (default: the engine's, {engine_concurrency})")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each: one cold and one warm run)")
+    parser.add_argument("--contenders", default=",".join((ENGINE, *PEERS)), help="comma-separated")
+    parser.add_argument("--memory-size", type=_size, default=4 << 30,
+                        help="the large file of the memory check (default 4GiB; 0 skips the check)")
+    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: ready,throughput,resume,"
+                        "sweep,memory,cpython")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 64 MiB, 1 round, small sweep, no 4 GiB")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md and the chart")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.rounds, args.memory_size = 64 * MiB, 1, 0
+    return args
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    seaweed = subprocess.run([str(Path(sys.executable).parent / "weed"), "version"], capture_output=True, text=True,
+                             check=False).stdout.strip().splitlines()
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "node": subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip(),
+        "chromium": chromium,
+        "seaweedfs": seaweed[0] if seaweed else "",
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def plain_runtime(target: Path) -> Path:
+    """The built runtime without its snapshot: what the worker boots from when there is none."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(RUNTIME, target, copy_function=link)
+    runtime = json.loads((target / "runtime.json").read_text())
+    runtime.pop("snapshot", None)
+    (target / "runtime.json").unlink()
+    (target / "runtime.json").write_text(json.dumps(runtime))
+    return target
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a `timeout`, CI) unwinds like Ctrl-C, so SeaweedFS, servers and Chromium are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    args = parse_args(argv)
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f} s] {text}", flush=True)
+
+    if not (RUNTIME / "runtime.json").exists():
+        sys.exit("build/runtime is missing: run `make assets` (make bench does it)")
+    say("installing and bundling the peers (npm ci, esbuild)")
+    assets.prepare()
+    runtime = json.loads((RUNTIME / "runtime.json").read_text())
+    data: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench" + (" ARGS='" + " ".join(argv) + "'" if argv else ""),
+        "machine": machine(),
+        "versions": {**assets.versions(), "engine_wheel": Path(runtime["engine_wheel_url"]).name,
+                     "snapshot": runtime.get("snapshot", {}).get("key")},
+        "settings": {"file_size": args.size, "part_size": args.part_size, "concurrency": args.concurrency,
+                     "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders},
+    }
+    with tempfile.TemporaryDirectory(prefix="smartcat-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        say(f"writing a {args.size >> 20} MiB random source file")
+        source = random_file(tmp / f"bench-{args.size >> 20}mib.bin", args.size)
+        source_sha = sha256_file(source)
+        seaweed = start_seaweed(tmp / "seaweedfs")
+        web = assets.web_dir(tmp / "web")
+        from tests.support.live_server import LiveServer, settings_for
+
+        server = LiveServer(settings_for(seaweed, tmp / "server", web_dir=web, runtime_dir=RUNTIME,
+                                         part_size_bytes=args.part_size)).start()
+        stack = Stack(seaweed, server, web, RUNTIME, args.part_size)
+        try:
+            with sync_playwright() as playwright:
+                if "ready" not in skip:
+                    say("worker ready: snapshot (cached, first visit) and plain boots")
+                    plain = stack.server_for(tmp / "plain-server", runtime_dir=plain_runtime(tmp / "plain-runtime"))
+                    data["worker_ready"] = scenarios.worker_ready(playwright, stack, plain, tmp,
+                                                                  rounds=args.rounds, say=say)
+                with browser(playwright, tmp / "profile") as chromium:
+                    if "throughput" not in skip:
+                        say(f"throughput: {len(contenders)} contenders x {args.rounds} rounds x (cold, warm)")
+                        runs = scenarios.throughput_rounds(chromium, stack, contenders, source, source_sha,
+                                                           rounds=args.rounds, concurrency=args.concurrency, say=say)
+                        data["runs"] = [r.as_dict() for r in runs]
+                        data["contenders"] = scenarios.summarize(runs, contenders)
+                    if "sweep" not in skip:
+                        parts = [8 * MiB, 32 * MiB] if args.quick else [8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB]
+                        concs = [2, 4] if args.quick else [2, 4, 6, 8]
+                        say(f"sweep: raw {len(parts)} part sizes x {len(concs)} concurrencies, engine x part size")
+                        data["sweep"] = scenarios.sweep(chromium, stack, source, tmp, part_sizes=parts,
+                                                        concurrencies=concs, engine_concurrency=args.concurrency,
+                                                        say=say)
+                    if "memory" not in skip:
+                        sources = [random_file(tmp / "bench-64mib.bin", 64 * MiB)]
+                        if args.memory_size:
+                            say(f"memory: writing a {args.memory_size >> 20} MiB source file")
+                            sources.append(random_file(tmp / "bench-large.bin", args.memory_size))
+                        data["memory"] = scenarios.memory(chromium, stack, sources, concurrency=args.concurrency,
+                                                          say=say)
+                        for extra in sources[1:]:
+                            extra.unlink()
+                if "resume" not in skip:
+                    say("close and resume: every contender, through the recording proxy")
+                    data["resume"] = scenarios.resume(playwright, stack, contenders, source, tmp,
+                                                      concurrency=args.concurrency, rate=60e6, say=say)
+            if "cpython" not in skip:
+                say("CPython adapter vs boto3 upload_file")
+                data["cpython"] = scenarios.cpython_vs_boto3(stack, source, tmp, rounds=args.rounds,
+                                                             concurrency=args.concurrency, say=say)
+        finally:
+            stack.stop()
+            seaweed.stop()
+    data["elapsed_s"] = round(time.monotonic() - started)
+    report.derive(data)
+    scenarios.dump(args.out, data)
+    say(f"wrote {args.out}")
+    if not args.no_report:
+        report.write(data, args.out)
+        say("wrote BENCHMARKS.md and the chart")
+    return 0

@@ -1,0 +1,278 @@
+"""The benchmark's scenarios, each returning plain JSON-able data for ``latest.json``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import shutil
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Playwright
+
+from browser_py.adapters.cpython import upload_file
+from browser_py.engine.upload import EngineConfig
+from tests.support.s3_proxy import ProxyState, s3_proxy
+
+from .harness import (
+    ENGINE,
+    Chromium,
+    Progress,
+    Stack,
+    Upload,
+    browser,
+    engine_ready,
+    interleaved,
+    measure_upload,
+    median,
+    open_contender,
+    pick,
+    wait_done,
+)
+from .procs import wait_until
+
+WARM_S = 10.0  # "the page has been open 10 s" before the pick
+
+
+def throughput_rounds(
+    chromium: Chromium, stack: Stack, contenders: Sequence[str], source: Path, source_sha256: str, *,
+    rounds: int, concurrency: int, say: Progress,
+) -> list[Upload]:
+    """Every contender, every round, once cold (picked as soon as the page can take it) and once warm (10 s)."""
+    runs: list[Upload] = []
+    checked: set[str] = set()
+    for r, contender in interleaved(contenders, rounds):
+        for warm in (0.0, WARM_S):
+            chromium.close_pages()
+            run = measure_upload(chromium, stack, stack.server, contender, source, concurrency=concurrency,
+                                 warm_s=warm)
+            verify = contender not in checked
+            stack.take_object(stack.server, run.size, source_sha256 if verify else None)
+            checked.add(contender)
+            runs.append(run)
+            say(f"round {r + 1} {contender:>10} {run.mode}: {run.throughput_mbps:6.1f} MB/s, "
+                f"pick->first byte {run.pick_to_first_byte_ms:7.0f} ms, cpu {run.cpu_s_per_gib:5.2f} s/GiB, "
+                f"renderers {run.renderer_peak_mb:6.0f} MB" + (", sha256 ok" if verify else ""))
+    return runs
+
+
+def summarize(runs: Sequence[Upload], contenders: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Medians per contender (throughput over every run; first byte per mode)."""
+    out: dict[str, dict[str, Any]] = {}
+    for contender in contenders:
+        mine = [r for r in runs if r.contender == contender]
+        cold = [r for r in mine if r.mode == "cold"]
+        warm = [r for r in mine if r.mode == "warm"]
+        out[contender] = {
+            "runs": len(mine),
+            "throughput_mbps": _round(median([r.throughput_mbps for r in mine])),
+            "throughput_mbps_min": _round(min(r.throughput_mbps for r in mine)),
+            "throughput_mbps_max": _round(max(r.throughput_mbps for r in mine)),
+            "pick_to_done_mbps": _round(median([r.size / 1e3 / r.pick_to_done_ms for r in mine])),
+            "ttfb_ms": {"cold": _round(median([r.pick_to_first_byte_ms for r in cold])),
+                        "warm": _round(median([r.pick_to_first_byte_ms for r in warm]))},
+            "safe_to_leave_ms": _round(median([r.safe_to_leave_ms for r in mine])),
+            "stage_ms": _round(median([r.stage_ms for r in mine])),
+            "cpu_s_per_gib": _round(median([r.cpu_s_per_gib for r in mine]), 2),
+            "renderer_peak_mb": _round(median([r.renderer_peak_mb for r in mine])),
+            "heap_mb": _round(median([r.heap_mb for r in mine])),
+            "worker_ready_ms": _round(median([r.worker_ready_ms for r in cold])),
+        }
+    return out
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def worker_ready(
+    playwright: Playwright, stack: Stack, plain_server: Any, tmp: Path, *, rounds: int, say: Progress
+) -> dict[str, Any]:
+    """Worker start -> ready, with no worker running: from the snapshot with the browser's cache warm (a returning
+    user), on a first visit (empty profile), and plainly (a runtime built without a snapshot)."""
+    samples: dict[str, list[dict[str, Any]]] = {"snapshot_cached": [], "snapshot_first_visit": [], "plain_cached": []}
+    for r in range(rounds):
+        with browser(playwright, tmp / f"ready-{r}") as chromium:
+            samples["snapshot_first_visit"].append(engine_ready(chromium, stack.server))
+            chromium.close_pages()
+            samples["snapshot_cached"].append(engine_ready(chromium, stack.server))
+            chromium.close_pages()
+            engine_ready(chromium, plain_server)  # fill this origin's cache, then measure
+            chromium.close_pages()
+            samples["plain_cached"].append(engine_ready(chromium, plain_server))
+        shutil.rmtree(tmp / f"ready-{r}", ignore_errors=True)
+        last = {k: v[-1] for k, v in samples.items()}
+        say("worker ready " + ", ".join(f"{k} {v['worker_ready_ms']} ms ({v['mode']})" for k, v in last.items()))
+    summary: dict[str, Any] = {}
+    for kind, values in samples.items():
+        assert all(v["mode"] == ("plain" if kind.startswith("plain") else "snapshot") for v in values), values
+        summary[kind] = {
+            "worker_ready_ms": _round(median([v["worker_ready_ms"] for v in values])),
+            "page_open_to_ready_ms": _round(median([v["page_open_to_ready_ms"] for v in values])),
+            "samples_ms": [v["worker_ready_ms"] for v in values],
+            "phases_last": values[-1]["phases"],
+        }
+    return summary
+
+
+def resume(
+    playwright: Playwright, stack: Stack, contenders: Sequence[str], source: Path, tmp: Path, *,
+    concurrency: int, rate: float, say: Progress,
+) -> dict[str, dict[str, Any]]:
+    """Close every tab a third of the way in, reopen: bytes sent again, and page open -> first resumed byte.
+
+    PUTs go through the recording proxy (tests/support/s3_proxy.py), throttled to ``rate`` until the close so the
+    close lands mid-upload. Our engine resumes by itself; the peers keep nothing across a closed tab, so the file is
+    picked again at once on the reopened page (the most favourable case for them) and starts over.
+    """
+    size = source.stat().st_size
+    results: dict[str, dict[str, Any]] = {}
+    with s3_proxy(stack.seaweed.endpoint_url) as proxy:
+        server = stack.server_for(tmp / "resume-server", s3_public_endpoint_url=proxy.url)
+        part_count = -(-size // stack.part_size)
+        for contender in contenders:
+            with browser(playwright, tmp / f"resume-{contender}") as chromium:
+                state = proxy.state
+                start_index = len(state.snapshot())
+                state.rate_bytes_per_s = rate
+                page = open_contender(chromium, stack, server, contender, concurrency, s3_endpoint=proxy.url)
+                if contender == ENGINE:
+                    page.wait_for_selector('#engine[data-state="ready"]', timeout=60_000)
+                pick(page, contender, source)
+
+                wait_until(partial(_confirmed_since, state, start_index, part_count // 3), 300,
+                           f"{contender}: a third of the parts on S3")
+                chromium.close_pages()
+                wait_until(state.settled, 60, "the proxy to finish the closed tab's requests")
+                before = state.snapshot()[start_index:]
+                confirmed_before = {p.part_number for p in before if p.status == 200}
+                attempted_before = {p.part_number for p in before}
+                state.rate_bytes_per_s = None
+                reopen_index = len(state.snapshot())
+                opened = time.time()
+                page = open_contender(chromium, stack, server, contender, concurrency, s3_endpoint=proxy.url)
+                if contender != ENGINE:
+                    pick(page, contender, source)  # peers need the file again: picked at once
+                wait_until(partial(_confirmed_since, state, reopen_index, 0, any_status=True), 120,
+                           f"{contender}: a resumed PUT")
+                first = state.snapshot()[reopen_index].started
+                wait_done(page, contender, 900)
+                wait_until(state.settled, 60, "the proxy to settle")
+                after = [p for p in state.snapshot()[reopen_index:] if p.status == 200]
+                resent = [p for p in after if p.part_number in attempted_before]
+                results[contender] = {
+                    "parts": part_count,
+                    "parts_confirmed_at_close": len(confirmed_before),
+                    "parts_in_flight_at_close": len(attempted_before - confirmed_before),
+                    "resend_bytes": sum(p.received for p in resent),
+                    "resend_confirmed_bytes": sum(p.received for p in resent if p.part_number in confirmed_before),
+                    "resume_ms": round((first - opened) * 1000, 1),
+                    "needs_repick": contender != ENGINE,
+                }
+                stack.take_object(server, size)
+                say(f"resume {contender:>10}: re-sent {results[contender]['resend_bytes'] / 2**20:6.1f} MiB, "
+                    f"page open -> first resumed byte {results[contender]['resume_ms']:6.0f} ms")
+            shutil.rmtree(tmp / f"resume-{contender}", ignore_errors=True)
+    return results
+
+
+def _confirmed_since(state: ProxyState, begin: int, at_least: int, any_status: bool = False) -> bool:
+    """More than ``at_least`` part PUTs recorded since index ``begin`` (only those S3 accepted, unless any)."""
+    return len([p for p in state.snapshot()[begin:] if any_status or p.status == 200]) > at_least
+
+
+def sweep(
+    chromium: Chromium, stack: Stack, source: Path, tmp: Path, *, part_sizes: Sequence[int],
+    concurrencies: Sequence[int], engine_concurrency: int, say: Progress,
+) -> dict[str, Any]:
+    """Raw fetch PUTs over part size x concurrency (what this browser + store can do), and our engine over part size
+    (its concurrency is its own setting). One run per cell, cells interleaved."""
+    size = source.stat().st_size
+    servers = {ps: stack.server_for(tmp / f"sweep-{ps >> 20}mib", part_size_bytes=ps) for ps in part_sizes}
+    cells: list[tuple[str, int, int]] = [("raw", ps, c) for ps in part_sizes for c in concurrencies]
+    cells += [(ENGINE, ps, engine_concurrency) for ps in part_sizes]
+    order = [cells[(i * 7) % len(cells)] for i in range(len(cells))] if len(cells) % 7 else cells
+    results: list[dict[str, Any]] = []
+    original = stack.part_size
+    try:
+        for contender, ps, conc in order:
+            stack.part_size = ps
+            chromium.close_pages()
+            run = measure_upload(chromium, stack, servers[ps], contender, source, concurrency=conc, warm_s=0.0)
+            stack.take_object(servers[ps], size)
+            results.append({"contender": contender, "part_mib": ps >> 20, "concurrency": conc,
+                            "throughput_mbps": round(run.throughput_mbps, 1), "cpu_s_per_gib":
+                            round(run.cpu_s_per_gib, 2)})
+            say(f"sweep {contender:>6} {ps >> 20:3d} MiB x {conc}: {run.throughput_mbps:6.1f} MB/s")
+    finally:
+        stack.part_size = original
+    best = max((r for r in results if r["contender"] == "raw"), key=lambda r: r["throughput_mbps"])
+    return {"file_size": size, "cells": results, "best_raw": best}
+
+
+def memory(
+    chromium: Chromium, stack: Stack, sources: Sequence[Path], *, concurrency: int, say: Progress
+) -> dict[str, Any]:
+    """Our engine's memory at very different file sizes: Pyodide's heap and the renderer processes' peak RSS."""
+    out: dict[str, Any] = {}
+    for source in sources:
+        chromium.close_pages()
+        run = measure_upload(chromium, stack, stack.server, ENGINE, source, concurrency=concurrency, warm_s=0.0,
+                             timeout_s=1800)
+        stack.take_object(stack.server, run.size)
+        label = f"{run.size >> 20}MiB"
+        out[label] = {"size": run.size, "heap_mb": run.heap_mb, "renderer_peak_mb": run.renderer_peak_mb,
+                      "renderer_processes": run.renderer_processes, "throughput_mbps": round(run.throughput_mbps, 1)}
+        say(f"memory {label:>8}: heap {run.heap_mb} MB, renderers peak {run.renderer_peak_mb} MB")
+    return out
+
+
+def cpython_vs_boto3(
+    stack: Stack, source: Path, tmp: Path, *, rounds: int, concurrency: int, say: Progress
+) -> dict[str, Any]:
+    """Our engine's CPython adapter (httpx) against boto3's managed ``upload_file``: same file, part size and
+    concurrency, straight to the store, interleaved. CPU is this process's (both run in it)."""
+    from boto3.s3.transfer import TransferConfig
+
+    size = source.stat().st_size
+    server = stack.server
+    bucket = server.settings.s3_bucket
+    transfer = TransferConfig(multipart_threshold=stack.part_size, multipart_chunksize=stack.part_size,
+                              max_concurrency=concurrency, use_threads=True)
+    samples: dict[str, list[tuple[float, float]]] = {"cpython_engine": [], "boto3_upload_file": []}
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    for r, who in interleaved(list(samples), rounds):
+        t0, c0 = time.perf_counter(), cpu()
+        if who == "cpython_engine":
+            state = tmp / f"cpython-state-{r}"
+            result = asyncio.run(upload_file(source, server.base_url, state,
+                                             config=EngineConfig(concurrency=concurrency)))
+            assert result.ok, result.view
+        else:
+            stack.s3.upload_file(str(source), bucket, f"boto3/{r}.bin", Config=transfer)
+        elapsed, used = time.perf_counter() - t0, cpu() - c0
+        stack.take_object(server, size)
+        samples[who].append((elapsed, used))
+        say(f"round {r + 1} {who:>17}: {size / 1e6 / elapsed:6.1f} MB/s, cpu {used / (size / 2**30):5.2f} s/GiB")
+    out: dict[str, Any] = {}
+    for who, values in samples.items():
+        out[who] = {
+            "throughput_mbps": _round(median([size / 1e6 / e for e, _ in values])),
+            "cpu_s_per_gib": _round(median([u / (size / 2**30) for _, u in values]), 2),
+        }
+    engine, boto = out["cpython_engine"]["throughput_mbps"], out["boto3_upload_file"]["throughput_mbps"]
+    out["ratio_engine_vs_boto3"] = round(engine / boto, 3) if engine and boto else None
+    return out
+
+
+def dump(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
