@@ -30,7 +30,7 @@ def test_steady_trace_gives_the_true_eta_and_the_range_narrows() -> None:
     late = replay(trace)
     now_early, now_late = trace[1][0], trace[-1][0]
     remaining = 800 * MB
-    low_e, mid_e, high_e = early.eta_range(now_early, remaining)  # type: ignore[misc]
+    low_e, _, high_e = early.eta_range(now_early, remaining)  # type: ignore[misc]
     low_l, mid_l, high_l = late.eta_range(now_late, remaining)  # type: ignore[misc]
     assert abs(mid_l - 100) < 5  # 800 MB at 8 MB/s
     assert low_l <= 100 <= high_l

@@ -121,7 +121,8 @@ def test_runtime_manifest(web_server: LiveServer) -> None:
     engine = served.pop("engine")
     assert served == RUNTIME_JSON
     settings = web_server.settings
-    assert engine == {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads}
+    chosen = {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads}
+    assert engine == chosen
 
 
 def test_without_a_build_the_api_still_works(client: httpx.Client, live_server: LiveServer) -> None:
