@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from browser_py.engine.plan import MiB
@@ -66,6 +67,7 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     status_page = context.new_page()
     status_page.goto(f"{app.server.base_url}/files/{session_id}")
     expect(status_page.locator("body")).to_contain_text("manual-de.pdf")
+    expect(status_page.locator(".file-facts")).to_contain_text(re.compile(r"Uploaded so far\s*\d+%"))
     screenshot(status_page, "journey-4-status-page-uploading")
     status_page.close()
 
@@ -86,6 +88,12 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     status_page = context.new_page()
     status_page.goto(f"{app.server.base_url}/files/{session_id}")
     expect(status_page.locator("body")).to_contain_text("Uploaded in full")
+    download = status_page.get_by_role("link", name="Download manual-de.pdf")
+    href = download.get_attribute("href") or ""
+    fetched = httpx.get(href, timeout=60)  # the presigned GET, straight from S3
+    assert fetched.status_code == 200
+    assert hashlib.sha256(fetched.content).hexdigest() == sha256_file(first)
+    assert "manual-de.pdf" in fetched.headers.get("content-disposition", "")
     screenshot(status_page, "journey-6-status-page-completed")
     keys = app.objects()
     assert len(keys) == 2

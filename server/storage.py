@@ -295,6 +295,22 @@ class Storage:
         with contextlib.suppress(UploadNotFound):
             self._call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
 
+    def presign_download(self, key: str, file_name: str, ttl: int) -> str:
+        """A short-lived GET URL for the finished object, saved under the user's file name."""
+        try:
+            url = self.presigner.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": content_disposition(file_name),
+                },
+                ExpiresIn=ttl,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error) from error
+        return str(url)
+
     def delete_object(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 

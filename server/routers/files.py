@@ -15,11 +15,13 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from browser_py.engine.plan import PartPlan
 from server.db import UploadSession, UploadStatus
-from server.dependencies import DbSession
+from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import COOKIE_NAME, Identity, get_identity
 from server.notify.policy import file_path, human_size
 from server.notify.service import NotificationsDep
+from server.storage import Storage, StorageError
 
 router = APIRouter(tags=["files"])
 
@@ -34,9 +36,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def _page(title: str, body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
+def _page(
+    title: str, body: str, code: int = status.HTTP_200_OK, refresh_seconds: int | None = None
+) -> HTMLResponse:
+    refresh = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if refresh_seconds else ""
     document = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">{refresh}
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} — Smartcat</title><link rel="stylesheet" href="/static/style.css"></head>
 <body><main class="file-page">{body}<p><a href="/">Back to uploads</a></p></main></body></html>"""
     return HTMLResponse(document, status_code=code, headers={"Cache-Control": "no-store"})
@@ -79,9 +85,14 @@ def file_page(
     db: DbSession,
     identity: Annotated[Identity, Depends(get_identity)],
     notifications: NotificationsDep,
+    storage: StorageDep,
+    settings: SettingsDep,
     token: Annotated[str | None, Query(max_length=128)] = None,
 ) -> HTMLResponse:
-    """One upload's status. Someone else's (without a valid link token) answers 404 like a missing one."""
+    """One upload's status. Someone else's (without a valid link token) answers 404 like a missing one.
+
+    While uploading it shows the share of the file S3 already holds and refreshes itself; once completed, a
+    download link (a short-lived presigned GET)."""
     row = db.get(UploadSession, session_id)
     allowed = row is not None and (
         row.owner_id == _viewer(request, identity) or notifications.links.allows(session_id, token)
@@ -96,9 +107,28 @@ def file_page(
     ]
     if row.completed_at:
         facts.append(("Finished", _when(row.completed_at)))
+    uploading = row.status == UploadStatus.UPLOADING.value
+    if uploading:
+        facts.append(("Uploaded so far", f"{_percent_on_storage(storage, row)}%"))
     rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts)
     body = (
         f'<h1 class="file-name">{html.escape(row.file_name)}</h1>'
         f'<dl class="file-facts" data-status="{html.escape(row.status)}">{rows}</dl>'
     )
-    return _page(row.file_name, body)
+    if row.status == UploadStatus.COMPLETED.value:
+        url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds)
+        name = html.escape(row.file_name)
+        body += f'<p><a class="download" href="{html.escape(url)}" download>Download {name}</a></p>'
+    return _page(row.file_name, body, refresh_seconds=5 if uploading else None)
+
+
+def _percent_on_storage(storage: Storage, row: UploadSession) -> int:
+    """The share of the file S3 already holds (whole parts only), from ListParts: true even with no tab open."""
+    try:
+        parts = storage.list_parts(row.object_key, row.upload_id)
+    except StorageError:
+        return 0
+    plan = PartPlan(row.size, row.part_size, row.part_count)
+    held = {p.number for p in parts if 1 <= p.number <= plan.part_count and p.size == plan.length_of(p.number)}
+    done = sum(plan.length_of(n) for n in held)
+    return int(100 * done / row.size) if row.size else 0
