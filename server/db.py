@@ -46,6 +46,7 @@ class UploadStatus(StrEnum):
     COMPLETED = "completed"
     ABORTED = "aborted"
     EXPIRED = "expired"  # idle too long: the janitor aborted its multipart upload
+    FAILED = "failed"  # S3 assembled other bytes than were verified; the object was deleted
 
 
 class Base(DeclarativeBase):

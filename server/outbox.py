@@ -37,6 +37,8 @@ class EventType(StrEnum):
     UPLOAD_ABORTED = "upload_aborted"
     #: S3 no longer has the multipart upload of a session nobody finished (a lifecycle rule removed it).
     UPLOAD_EXPIRED = "upload_expired"
+    #: The end-to-end checksum check failed at completion: the object was deleted, the upload must start over.
+    UPLOAD_FAILED = "upload_failed"
 
 
 class DeliveryStatus(StrEnum):

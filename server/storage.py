@@ -125,7 +125,8 @@ def _translate(error: Exception) -> Exception:
         code = _code(error)
         if code == "NoSuchUpload":
             return UploadNotFound(_message(error) or code)
-        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
+        # BadDigest at completion: a part checksum given does not match the bytes S3 verified for that part.
+        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "BadDigest", "InvalidDigest"}:
             return InvalidParts(code, _message(error))
         if code in {"NoSuchKey", "404", "NotFound"}:
             return ObjectNotFound(_message(error) or code)

@@ -312,14 +312,18 @@ def _signed_checksums(db: Session, row: UploadSession) -> dict[int, str] | None:
     return checksums
 
 
-def _verify_composite(storage: Storage, row: UploadSession, checksums: Mapping[int, str], reported: str | None) -> None:
+def _verify_composite(
+    db: Session, storage: Storage, row: UploadSession, checksums: Mapping[int, str], reported: str | None
+) -> None:
     """End-to-end check: S3's composite checksum must be the one our recorded part checksums make.
 
-    A mismatch means S3 assembled other bytes than were verified: the object is deleted rather than trusted.
+    A mismatch means S3 assembled other bytes than were verified: the object is deleted rather than trusted, and
+    the session is marked failed (with its event) so the client starts over instead of retrying forever.
     """
     expected = composite_sha256([checksums[n] for n in sorted(checksums)])
     if reported is not None and reported != expected:
         storage.delete_object(row.object_key)
+        _finish(db, row, UploadStatus.FAILED, None, reported)
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY,
             {"message": "storage assembled bytes that do not match the verified parts; the object was deleted",
@@ -328,7 +332,11 @@ def _verify_composite(storage: Storage, row: UploadSession, checksums: Mapping[i
 
 
 #: The outbox event each final state is announced with.
-_EVENT_FOR = {UploadStatus.COMPLETED: EventType.UPLOAD_COMPLETED, UploadStatus.ABORTED: EventType.UPLOAD_ABORTED}
+_EVENT_FOR = {
+    UploadStatus.COMPLETED: EventType.UPLOAD_COMPLETED,
+    UploadStatus.ABORTED: EventType.UPLOAD_ABORTED,
+    UploadStatus.FAILED: EventType.UPLOAD_FAILED,
+}
 
 
 def _finish(
@@ -576,6 +584,8 @@ def complete_upload(
     row = _owned(db, who, session_id)
     if row.status == UploadStatus.COMPLETED.value:
         return _completed(row)
+    if row.status in (UploadStatus.FAILED.value, UploadStatus.EXPIRED.value):
+        raise HTTPException(status.HTTP_410_GONE, f"upload {row.status}; start a new one")
     if row.status == UploadStatus.ABORTED.value:
         raise HTTPException(status.HTTP_409_CONFLICT, "upload was aborted; start a new one")
 
@@ -618,7 +628,7 @@ def complete_upload(
             assembled = storage.complete(row.object_key, row.upload_id, list(given.items()), checksums)
             etag, composite = assembled.etag, assembled.checksum_sha256
             if checksums is not None:
-                _verify_composite(storage, row, checksums, composite)
+                _verify_composite(db, storage, row, checksums, composite)
         except UploadNotFound as error:
             # An earlier attempt may have completed it and lost its answer: the key is this session's alone.
             try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from browser_py.engine.plan import MiB
+from server.db import PartChecksum
 from server.routers.uploads import composite_sha256
 from tests.support.live_server import LiveServer
 from tests.support.uploads import create_session, part_bytes, sha256
@@ -95,3 +96,31 @@ def test_composite_matches_s3_definition() -> None:
     parts = [b"a" * 10, b"b" * 3]
     raw = hashlib.sha256(hashlib.sha256(parts[0]).digest() + hashlib.sha256(parts[1]).digest()).digest()
     assert composite_sha256([b64sha(p) for p in parts]) == base64.b64encode(raw).decode() + "-2"
+
+
+def test_complete_with_a_checksum_s3_did_not_verify_is_refused(live_server: LiveServer, s3: S3Client) -> None:
+    """If our record of a part's checksum disagrees with what S3 verified, S3 refuses to assemble the object
+    (BadDigest at completion): the server answers 409 with S3's code, and no object appears. (The composite check
+    after completion is a second line of defence for stores that would not refuse.)"""
+    assert live_server.app is not None
+    database = live_server.app.state.database
+    data = os.urandom(PART + 100)
+    with live_server.client() as client:
+        session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
+        sid = session["session_id"]
+        parts = {n: part_bytes(data, PART, n) for n in (1, 2)}
+        urls = sign(client, sid, parts)
+        etags = {}
+        for n, chunk in parts.items():
+            put = httpx.put(urls[n], content=chunk, headers={"x-amz-checksum-sha256": b64sha(chunk)})
+            etags[n] = put.headers["etag"]
+        with database.sessions() as db:  # the record disagrees with what S3 verified
+            db.merge(PartChecksum(session_id=sid, part_number=2, sha256=b64sha(b"other bytes")))
+            db.commit()
+        body = {"parts": [{"part_number": n, "etag": e} for n, e in etags.items()]}
+        done = client.post(f"/api/uploads/{sid}/complete", json=body)
+        assert done.status_code == 409, done.text
+        assert done.json()["detail"]["code"] == "BadDigest"
+        assert client.get(f"/api/uploads/{sid}").json()["status"] == "uploading"
+    objects = s3.list_objects_v2(Bucket=live_server.settings.s3_bucket).get("Contents", [])
+    assert session["object_key"] not in [o["Key"] for o in objects], "an unverified object never appears"
