@@ -47,6 +47,8 @@ PEERS = ("raw", "raw-sha256", "uppy5", "uppy6")
 
 # In every page: when the file was picked, and every upload view the app dispatches (our engine's phases).
 INIT_SCRIPT = """
+performance.setResourceTimingBufferSize(100000);  // thousands of parts: keep every entry, not the first 250
+window.__done = null;
 window.__pick = null;
 window.__views = [];
 document.addEventListener("change", (event) => {
@@ -54,13 +56,16 @@ document.addEventListener("change", (event) => {
 }, true);
 addEventListener("upload-view", (event) => {
   const v = event.detail;
-  window.__views.push({ t: performance.now(), phase: v.phase, confirmed: v.bytes_confirmed, staged: v.staged });
+  const t = performance.now();
+  window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, staged: v.staged });
+  if (v.phase === "completed" && window.__done === null) window.__done = t;
 });
 """
 
 PAGE_RESOURCES_JS = """() => ({
   time_origin: performance.timeOrigin,
   pick: window.__pick,
+  done: window.__bench ? window.__bench.doneAt : window.__done,
   views: window.__views,
   bench: window.__bench || null,
   resources: performance.getEntriesByType("resource").map((e) => ({
@@ -115,6 +120,7 @@ class Upload:
     worker_ready_ms: float | None  # engine: worker start -> hub ready
     worker_mode: str | None
     phases_ms: dict[str, float] = field(default_factory=dict)  # engine: first view of each phase, after the pick
+    mean_in_flight: float = 0.0  # summed part PUT durations / transfer time: how full the PUT slots were kept
 
     @property
     def throughput_mbps(self) -> float:
@@ -137,13 +143,14 @@ def _is_upload_request(name: str) -> bool:
     return "partNumber=" in query or path.endswith("/complete") or "uploadId=" in query
 
 
-def _timeline(pick: float, entries: list[tuple[str, float, float]]) -> tuple[float, float]:
-    """(first part PUT start, end of the last upload request), wall-clock ms, from (name, start, end) entries."""
-    puts = [start for name, start, _ in entries if "partNumber=" in name and start >= pick - 1]
+def _timeline(pick: float, entries: list[tuple[str, float, float]]) -> tuple[float, float, float]:
+    """(first part PUT start, end of the last upload request, summed PUT time), wall-clock ms, from
+    (name, start, end) entries."""
+    puts = [(start, end) for name, start, end in entries if "partNumber=" in name and start >= pick - 1]
     ends = [end for name, start, end in entries if _is_upload_request(name) and start >= pick - 1]
     if not puts or not ends:
         raise AssertionError(f"no part PUTs recorded after the pick ({len(entries)} resources)")
-    return min(puts), max(ends)
+    return min(s for s, _ in puts), max(ends), sum(e - s for s, e in puts)
 
 
 @dataclass
@@ -334,6 +341,8 @@ def measure_upload(
     page = open_contender(chromium, stack, server, contender, concurrency)
     if warm_s:
         time.sleep(warm_s)
+    if contender == ENGINE:
+        worker_report(page, wait_ready=False, buffer=100_000)  # keep every PUT's timing, past the default 250
     procs = chromium.procs
     procs.reset_peak()
     cpu0 = procs.cpu()
@@ -359,7 +368,9 @@ def measure_upload(
             phases.setdefault(view["phase"], round(origin + view["t"] - pick_at, 1))
     else:
         entries = [(r["name"], origin + r["start"], origin + r["end"]) for r in seen["resources"]]
-    first, done = _timeline(pick_at, entries)
+    first, _last, busy = _timeline(pick_at, entries)
+    # Done: when the contender's own code learned it (the engine's "completed" view, the peer's promise).
+    done = origin + float(seen["done"])
     page.close()
     pick_to_done = done - pick_at
     return Upload(
@@ -380,6 +391,7 @@ def measure_upload(
         worker_ready_ms=ready,
         worker_mode=mode,
         phases_ms=phases,
+        mean_in_flight=round(busy / (done - first), 2),
     )
 
 
@@ -393,6 +405,8 @@ def engine_ready(chromium: Chromium, server: LiveServer) -> dict[str, Any]:
     page.close()
     return {
         "mode": boot["mode"],
+        "load_average": round(os.getloadavg()[0], 1),
+        "python_ms": boot["python_ms"],
         "worker_ready_ms": boot["ready_ms"],
         "page_open_to_ready_ms": round(float(report["time_origin"]) + boot["ready_ms"] - page_origin, 1),
         "phases": boot["phases"],

@@ -25,6 +25,13 @@ LABELS = {
 }
 
 
+READY_LABELS = {
+    "snapshot_cached": "memory snapshot, returning visit (runtime in the HTTP cache)",
+    "snapshot_first_visit": "memory snapshot, first visit (empty browser profile)",
+    "plain_cached": "plain boot + engine wheel (no snapshot), returning visit",
+}
+
+
 def _get(data: dict[str, Any], *path: str) -> Any:
     for key in path:
         if not isinstance(data, dict) or key not in data:
@@ -82,15 +89,37 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         None if first is None else first <= 1000)
     warm = _get(data, "ttfb_ms", "engine", "warm")
     add("pick -> first byte, page open 10 s", "<= 300 ms", warm, None if warm is None else warm <= 300)
-    mem = data.get("memory") or {}
-    if len(mem) >= 2:
-        small, large = sorted(mem.values(), key=lambda m: m["size"])[:: len(mem) - 1]
-        grew = round(large["renderer_peak_mb"] - small["renderer_peak_mb"], 1)
-        heap = round((large["heap_mb"] or 0) - (small["heap_mb"] or 0), 1)
-        add(f"memory flat ({large['size'] >> 20} MiB vs {small['size'] >> 20} MiB)", "peak within 50 MB",
-            {"renderer_growth_mb": grew, "heap_growth_mb": heap}, grew <= 50 and heap <= 50)
+    growth = memory_growth(data)
+    if growth is not None:
+        add(f"engine memory flat ({growth['large_mib']} MiB vs {growth['small_mib']} MiB)", "peak within 50 MB",
+            {k: v for k, v in growth.items() if k.endswith("_mb")},
+            growth["renderer_growth_mb"] <= 50 and growth["heap_growth_mb"] <= 50)
     else:
-        add("memory flat (4 GiB vs 64 MiB)", "peak within 50 MB", None, None)
+        add("engine memory flat (4 GiB vs 64 MiB)", "peak within 50 MB", None, None)
+    return out
+
+
+def memory_growth(data: dict[str, Any]) -> dict[str, Any] | None:
+    """Peak growth from the smallest to the largest file: the engine's heap and renderer, and raw's renderer."""
+    mem = data.get("memory") or {}
+
+    def ends(contender: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        runs = sorted((m for m in mem.values() if m.get("contender", "engine") == contender), key=lambda m: m["size"])
+        return (runs[0], runs[-1]) if len(runs) >= 2 else None
+
+    engine = ends("engine")
+    if engine is None:
+        return None
+    small, large = engine
+    out: dict[str, Any] = {
+        "small_mib": small["size"] >> 20,
+        "large_mib": large["size"] >> 20,
+        "renderer_growth_mb": round(large["renderer_peak_mb"] - small["renderer_peak_mb"], 1),
+        "heap_growth_mb": round((large["heap_mb"] or 0) - (small["heap_mb"] or 0), 1),
+    }
+    raw = ends("raw")
+    if raw is not None:
+        out["raw_renderer_growth_mb"] = round(raw[1]["renderer_peak_mb"] - raw[0]["renderer_peak_mb"], 1)
     return out
 
 
@@ -190,9 +219,10 @@ def section(data: dict[str, Any]) -> str:
         "",
         "### Contenders (medians)",
         "",
-        "| contender | MB/s (min-max) | pick→done MB/s | pick→first byte cold / warm | safe to leave | "
-        "CPU s/GiB | renderer peak | Pyodide heap | re-sent after close | page open→first resumed byte |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| contender | MB/s (min-max) | PUTs in flight | pick→done MB/s | pick→first byte cold / warm | "
+        "safe to leave | CPU s/GiB | renderer peak | Pyodide heap | re-sent after close | "
+        "page open→first resumed byte |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     resume = data.get("resume") or {}
     for name, c in (data.get("contenders") or {}).items():
@@ -201,7 +231,8 @@ def section(data: dict[str, Any]) -> str:
         resumed = _fmt(r.get("resume_ms"), " ms") + (" (re-pick)" if r.get("needs_repick") else "") if r else EMPTY
         lines.append(
             f"| {LABELS.get(name, name)} | {_fmt(c['throughput_mbps'])} ({_fmt(c['throughput_mbps_min'])}-"
-            f"{_fmt(c['throughput_mbps_max'])}) | {_fmt(c['pick_to_done_mbps'])} | "
+            f"{_fmt(c['throughput_mbps_max'])}) | {_fmt(c.get('mean_in_flight'), digits=1)} | "
+            f"{_fmt(c['pick_to_done_mbps'])} | "
             f"{_fmt(c['ttfb_ms']['cold'], ' ms')} / {_fmt(c['ttfb_ms']['warm'], ' ms')} | "
             f"{_fmt(c['safe_to_leave_ms'], ' ms')} | "
             f"{_fmt(c['cpu_s_per_gib'], digits=2)} | {_fmt(c['renderer_peak_mb'], ' MB')} | "
@@ -210,23 +241,25 @@ def section(data: dict[str, Any]) -> str:
     ready = data.get("worker_ready") or {}
     if ready:
         lines += ["", "### Worker ready (worker start → Python and the engine ready to take a file)", "",
-                  "| boot | worker ready (median) | page open → ready | samples |", "| --- | --- | --- | --- |"]
+                  "| boot | Python up (median) | worker ready (median) | page open → ready | samples | load average |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for kind, v in ready.items():
-            lines.append(f"| {kind.replace('_', ', ')} | {_fmt(v['worker_ready_ms'], ' ms')} | "
-                         f"{_fmt(v['page_open_to_ready_ms'], ' ms')} | {v['samples_ms']} |")
+            lines.append(f"| {READY_LABELS.get(kind, kind)} | {_fmt(v.get('python_ms'), ' ms')} | "
+                         f"{_fmt(v['worker_ready_ms'], ' ms')} | {_fmt(v['page_open_to_ready_ms'], ' ms')} | "
+                         f"{v['samples_ms']} | {v.get('load_average', '')} |")
     mem = data.get("memory") or {}
     if mem:
-        lines += ["", "### Engine memory by file size", "", "| file | Pyodide heap | renderer processes peak RSS |",
-                  "| --- | --- | --- |"]
+        lines += ["", "### Memory by file size (raw is the control)", "",
+                  "| run | Pyodide heap | renderer process peak RSS (page + worker) |", "| --- | --- | --- |"]
         for label, m in mem.items():
-            lines.append(f"| {label} | {_fmt(m['heap_mb'], ' MB')} | {_fmt(m['renderer_peak_mb'], ' MB')} "
-                         f"({m['renderer_processes']} processes) |")
+            lines.append(f"| {label} | {_fmt(m['heap_mb'], ' MB')} | {_fmt(m['renderer_peak_mb'], ' MB')} |")
     sweep = data.get("sweep")
     if sweep:
         cells = sweep["cells"]
         parts = sorted({c["part_mib"] for c in cells})
         concs = sorted({c["concurrency"] for c in cells if c["contender"] == "raw"})
-        lines += ["", f"### Sweep (one run per cell, {sweep['file_size'] >> 20} MiB, MB/s)", "",
+        lines += ["", f"### Sweep (median of {sweep.get('reps', 1)} runs per cell, {sweep['file_size'] >> 20} MiB, "
+                  "MB/s)", "",
                   "| | " + " | ".join(f"{p} MiB" for p in parts) + " |", "| --- |" + " --- |" * len(parts)]
         for conc in concs:
             row = {c["part_mib"]: c["throughput_mbps"] for c in cells if c["contender"] == "raw"

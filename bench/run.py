@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=engine_concurrency,
                         help=f"parts in flight for every contender (default: the engine's, {engine_concurrency})")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each: one cold and one warm run)")
+    parser.add_argument("--sweep-reps", type=int, default=2, help="runs per sweep cell (default 2)")
+    parser.add_argument("--ready-rounds", type=int, default=5, help="worker-ready samples of each kind (5)")
     parser.add_argument("--contenders", default=",".join((ENGINE, *PEERS)), help="comma-separated")
     parser.add_argument("--memory-size", type=_size, default=4 << 30,
                         help="the large file of the memory check (default 4GiB; 0 skips the check)")
@@ -57,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md and the chart")
     args = parser.parse_args(argv)
     if args.quick:
-        args.size, args.rounds, args.memory_size = 64 * MiB, 1, 0
+        args.size, args.rounds, args.memory_size, args.sweep_reps, args.ready_rounds = 64 * MiB, 1, 0, 1, 1
     return args
 
 
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {**assets.versions(), "engine_wheel": Path(runtime["engine_wheel_url"]).name,
                      "snapshot": runtime.get("snapshot", {}).get("key")},
         "settings": {"file_size": args.size, "part_size": args.part_size, "concurrency": args.concurrency,
-                     "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders},
+                     "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders,
+                     "sweep_reps": args.sweep_reps, "ready_rounds": args.ready_rounds},
     }
     with tempfile.TemporaryDirectory(prefix="smartcat-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                     say("worker ready: snapshot (cached, first visit) and plain boots")
                     plain = stack.server_for(tmp / "plain-server", runtime_dir=plain_runtime(tmp / "plain-runtime"))
                     data["worker_ready"] = scenarios.worker_ready(playwright, stack, plain, tmp,
-                                                                  rounds=args.rounds, say=say)
+                                                                  rounds=args.ready_rounds, say=say)
                 with browser(playwright, tmp / "profile") as chromium:
                     if "throughput" not in skip:
                         say(f"throughput: {len(contenders)} contenders x {args.rounds} rounds x (cold, warm)")
@@ -156,10 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                     if "sweep" not in skip:
                         parts = [8 * MiB, 32 * MiB] if args.quick else [8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB]
                         concs = [2, 4] if args.quick else [2, 4, 6, 8]
-                        say(f"sweep: raw {len(parts)} part sizes x {len(concs)} concurrencies, engine x part size")
-                        data["sweep"] = scenarios.sweep(chromium, stack, source, tmp, part_sizes=parts,
+                        sweep_source = source
+                        if args.size > 256 * MiB:  # the grid is large: a smaller file keeps it to minutes
+                            sweep_source = random_file(tmp / "bench-sweep.bin", 256 * MiB)
+                        say(f"sweep: raw {len(parts)} part sizes x {len(concs)} concurrencies, engine x part size, "
+                            f"{args.sweep_reps} runs each")
+                        data["sweep"] = scenarios.sweep(chromium, stack, sweep_source, tmp, part_sizes=parts,
                                                         concurrencies=concs, engine_concurrency=args.concurrency,
-                                                        say=say)
+                                                        reps=args.sweep_reps, say=say)
                     if "memory" not in skip:
                         sources = [random_file(tmp / "bench-64mib.bin", 64 * MiB)]
                         if args.memory_size:

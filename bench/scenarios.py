@@ -80,6 +80,7 @@ def summarize(runs: Sequence[Upload], contenders: Sequence[str]) -> dict[str, di
             "cpu_s_per_gib": _round(median([r.cpu_s_per_gib for r in mine]), 2),
             "renderer_peak_mb": _round(median([r.renderer_peak_mb for r in mine])),
             "heap_mb": _round(median([r.heap_mb for r in mine])),
+            "mean_in_flight": _round(median([r.mean_in_flight for r in mine]), 2),
             "worker_ready_ms": _round(median([r.worker_ready_ms for r in cold])),
         }
     return out
@@ -113,7 +114,9 @@ def worker_ready(
         summary[kind] = {
             "worker_ready_ms": _round(median([v["worker_ready_ms"] for v in values])),
             "page_open_to_ready_ms": _round(median([v["page_open_to_ready_ms"] for v in values])),
+            "python_ms": _round(median([v["python_ms"] for v in values])),
             "samples_ms": [v["worker_ready_ms"] for v in values],
+            "load_average": [v["load_average"] for v in values],
             "phases_last": values[-1]["phases"],
         }
     return summary
@@ -187,47 +190,58 @@ def _confirmed_since(state: ProxyState, begin: int, at_least: int, any_status: b
 
 def sweep(
     chromium: Chromium, stack: Stack, source: Path, tmp: Path, *, part_sizes: Sequence[int],
-    concurrencies: Sequence[int], engine_concurrency: int, say: Progress,
+    concurrencies: Sequence[int], engine_concurrency: int, reps: int, say: Progress,
 ) -> dict[str, Any]:
     """Raw fetch PUTs over part size x concurrency (what this browser + store can do), and our engine over part size
-    (its concurrency is its own setting). One run per cell, cells interleaved."""
+    (its concurrency is its own setting). ``reps`` runs per cell, all cells shuffled the same way each repetition."""
     size = source.stat().st_size
     servers = {ps: stack.server_for(tmp / f"sweep-{ps >> 20}mib", part_size_bytes=ps) for ps in part_sizes}
     cells: list[tuple[str, int, int]] = [("raw", ps, c) for ps in part_sizes for c in concurrencies]
     cells += [(ENGINE, ps, engine_concurrency) for ps in part_sizes]
-    order = [cells[(i * 7) % len(cells)] for i in range(len(cells))] if len(cells) % 7 else cells
-    results: list[dict[str, Any]] = []
+    stride = next(k for k in (7, 5, 3, 1) if len(cells) % k)  # a fixed shuffle: neighbours are unlike cells
+    order = [cells[(i * stride) % len(cells)] for i in range(len(cells))]
+    samples: dict[tuple[str, int, int], list[Upload]] = {cell: [] for cell in cells}
     original = stack.part_size
     try:
-        for contender, ps, conc in order:
-            stack.part_size = ps
-            chromium.close_pages()
-            run = measure_upload(chromium, stack, servers[ps], contender, source, concurrency=conc, warm_s=0.0)
-            stack.take_object(servers[ps], size)
-            results.append({"contender": contender, "part_mib": ps >> 20, "concurrency": conc,
-                            "throughput_mbps": round(run.throughput_mbps, 1), "cpu_s_per_gib":
-                            round(run.cpu_s_per_gib, 2)})
-            say(f"sweep {contender:>6} {ps >> 20:3d} MiB x {conc}: {run.throughput_mbps:6.1f} MB/s")
+        for rep in range(reps):
+            for cell in order if rep % 2 == 0 else order[::-1]:
+                contender, ps, conc = cell
+                stack.part_size = ps
+                chromium.close_pages()
+                run = measure_upload(chromium, stack, servers[ps], contender, source, concurrency=conc, warm_s=0.0)
+                stack.take_object(servers[ps], size)
+                samples[cell].append(run)
+                say(f"sweep {contender:>6} {ps >> 20:3d} MiB x {conc}: {run.throughput_mbps:6.1f} MB/s")
     finally:
         stack.part_size = original
-    best = max((r for r in results if r["contender"] == "raw"), key=lambda r: r["throughput_mbps"])
-    return {"file_size": size, "cells": results, "best_raw": best}
+    results = [
+        {"contender": c, "part_mib": ps >> 20, "concurrency": conc,
+         "throughput_mbps": _round(median([r.throughput_mbps for r in runs])),
+         "samples_mbps": [round(r.throughput_mbps, 1) for r in runs],
+         "cpu_s_per_gib": _round(median([r.cpu_s_per_gib for r in runs]), 2),
+         "mean_in_flight": _round(median([r.mean_in_flight for r in runs]), 2)}
+        for (c, ps, conc), runs in samples.items()
+    ]
+    best = max((r for r in results if r["contender"] == "raw"), key=lambda r: r["throughput_mbps"] or 0)
+    return {"file_size": size, "reps": reps, "cells": results, "best_raw": best}
 
 
 def memory(
     chromium: Chromium, stack: Stack, sources: Sequence[Path], *, concurrency: int, say: Progress
 ) -> dict[str, Any]:
-    """Our engine's memory at very different file sizes: Pyodide's heap and the renderer processes' peak RSS."""
+    """Our engine's memory at very different file sizes (Pyodide's heap, the renderer process's peak RSS), with the
+    raw loop as a control: growth that raw shows too is the browser's, not the engine's."""
     out: dict[str, Any] = {}
     for source in sources:
-        chromium.close_pages()
-        run = measure_upload(chromium, stack, stack.server, ENGINE, source, concurrency=concurrency, warm_s=0.0,
-                             timeout_s=1800)
-        stack.take_object(stack.server, run.size)
-        label = f"{run.size >> 20}MiB"
-        out[label] = {"size": run.size, "heap_mb": run.heap_mb, "renderer_peak_mb": run.renderer_peak_mb,
-                      "renderer_processes": run.renderer_processes, "throughput_mbps": round(run.throughput_mbps, 1)}
-        say(f"memory {label:>8}: heap {run.heap_mb} MB, renderers peak {run.renderer_peak_mb} MB")
+        for contender in (ENGINE, "raw"):
+            chromium.close_pages()
+            run = measure_upload(chromium, stack, stack.server, contender, source, concurrency=concurrency,
+                                 warm_s=0.0, timeout_s=1800)
+            stack.take_object(stack.server, run.size)
+            label = f"{contender} {run.size >> 20}MiB"
+            out[label] = {"contender": contender, "size": run.size, "heap_mb": run.heap_mb,
+                          "renderer_peak_mb": run.renderer_peak_mb, "throughput_mbps": round(run.throughput_mbps, 1)}
+            say(f"memory {label:>14}: heap {run.heap_mb} MB, renderer peak {run.renderer_peak_mb} MB")
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 # Retries until the worker's module has run (a request sent earlier is lost) and, if asked, until Python is ready.
-REPORT_JS = """async ([waitReady, clear, timeoutMs]) => {
+REPORT_JS = """async ([waitReady, clear, timeoutMs, buffer]) => {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const report = await new Promise((resolve) => {
@@ -26,7 +26,7 @@ REPORT_JS = """async ([waitReady, clear, timeoutMs]) => {
           resolve(event.data);
         }
       };
-      channel.postMessage({ type: "request", id, clear });
+      channel.postMessage({ type: "request", id, clear, buffer });
     });
     if (report && (!waitReady || report.boot.ready_ms != null || report.boot.error)) return report;
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -39,8 +39,13 @@ class _Evaluates(Protocol):
     def evaluate(self, expression: str, arg: Any = None) -> Any: ...
 
 
-def worker_report(page: _Evaluates, *, wait_ready: bool = True, clear: bool = False, timeout_s: float = 60) -> Any:
-    """The worker's diagnostics report (a dict), or AssertionError when it never answers."""
-    report = page.evaluate(REPORT_JS, [wait_ready, clear, timeout_s * 1000])
+def worker_report(
+    page: _Evaluates, *, wait_ready: bool = True, clear: bool = False, timeout_s: float = 60, buffer: int = 0
+) -> Any:
+    """The worker's diagnostics report (a dict), or AssertionError when it never answers.
+
+    ``clear`` empties the worker's Resource Timing buffer after the report; ``buffer`` enlarges it (entries).
+    """
+    report = page.evaluate(REPORT_JS, [wait_ready, clear, timeout_s * 1000, buffer])
     assert report is not None, "the upload worker did not answer on its diagnostics channel"
     return report
