@@ -52,6 +52,7 @@ from .failures import Failure, FailureKind
 from .manifest import Manifest
 from .plan import PartPlan, PlanError
 from .throughput import ThroughputMeter
+from .tuning import ConcurrencyTuner, TuningConfig
 from .wording import eta_text, size_text, speed_text
 
 LEAVE_BANNER = (
@@ -85,6 +86,8 @@ class EngineConfig:
     leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
     hash_concurrency: int = 2  # parts hashed at once (CPU-bound: more would only slow the PUTs)
     parallel_uploads: int = 2  # files uploading at once; more wait as "Queued" (their copy is saved meanwhile)
+    # Adapt parts in flight to measured goodput and failures (engine/tuning.py), starting at `concurrency`.
+    adaptive_concurrency: bool = False
     # A PUT is stalled (aborted and retried) when it takes stall_factor times what the measured throughput
     # predicts, and never sooner than stall_min; before anything was measured, stall_initial applies.
     stall_factor: float = 4.0
@@ -141,6 +144,16 @@ class Upload:
         self.bytes_sent_this_run = 0
         self._last_view: dict[str, Any] | None = None
         self._told_to_leave = False
+        self.tuner: ConcurrencyTuner | None = None
+        if self.config.adaptive_concurrency:
+            top = max(TuningConfig().max_concurrency, self.config.concurrency)
+            tuning = TuningConfig(initial_concurrency=self.config.concurrency, max_concurrency=top)
+            self.tuner = ConcurrencyTuner(tuning)
+
+    @property
+    def concurrency(self) -> int:
+        """Parts in flight allowed now: fixed, or what the tuner learned from this link."""
+        return self.tuner.concurrency if self.tuner is not None else self.config.concurrency
 
     # ----------------------------------------------------------------------------------------------- queries
 
@@ -280,7 +293,7 @@ class Upload:
             self._begin_uploading()
 
     def _on_part_sent(self, number: int, etag: str, out: list[Command]) -> None:
-        self._in_flight.pop(number, None)
+        started = self._in_flight.pop(number, None)
         self._retry_at.pop(number, None)
         self._attempts.pop(number, None)
         plan = self.plan
@@ -291,6 +304,8 @@ class Upload:
         length = plan.length_of(number)
         self.bytes_sent_this_run += length
         self.meter.record(self._now, length)
+        if self.tuner is not None and started is not None:
+            self.tuner.part_sent(self._now, length, self._now - started)
         self._resumed_from = None if self.phase is Phase.UPLOADING else self._resumed_from
         self._persist(out)
 
@@ -312,6 +327,8 @@ class Upload:
             # S3 saw other bytes than were hashed: hash the slice again and sign a new URL with that checksum.
             self.manifest.checksums.pop(number, None)
             self._urls.pop(number, None)
+        if self.tuner is not None:
+            self.tuner.part_failed(self._now)  # lost to the link or the store: fewer connections may fare better
         attempt = self._attempts.get(number, 0) + 1
         self._attempts[number] = attempt
         if self.config.backoff.exhausted(attempt):
@@ -431,6 +448,8 @@ class Upload:
         self._api_retry.clear()
         self._urls_requested = False
         self.meter.stop()
+        if self.tuner is not None:
+            self.tuner.pause(self._now)  # idle time must not read as a slow link
 
     def _persist(self, out: list[Command]) -> None:
         out.append(PersistManifest(self.manifest.local_id, self.manifest.to_json()))
@@ -465,7 +484,7 @@ class Upload:
         self._hash_ahead(pending, out)
         need_urls: list[int] = []
         for number in pending:
-            if len(self._in_flight) >= self.config.concurrency:
+            if len(self._in_flight) >= self.concurrency:
                 break
             if self._retry_at.get(number, 0.0) > self._now or number not in checksums:
                 continue
@@ -503,7 +522,7 @@ class Upload:
         assert plan is not None
         checksums = self.manifest.checksums
         ready = sum(1 for n in pending if n in checksums)
-        window = self.config.concurrency + self.config.url_batch
+        window = self.concurrency + self.config.url_batch
         for number in pending:
             if len(self._hashing) >= self.config.hash_concurrency or ready + len(self._hashing) >= window:
                 return
@@ -558,6 +577,7 @@ class Upload:
             "parts_done": len(m.parts),
             "part_count": m.part_count,
             "in_flight": len(self._in_flight),
+            "concurrency": self.concurrency,
             "speed_bps": rate,
             "eta_seconds": eta,
             "error": self.error.message if self.error else None,

@@ -518,3 +518,23 @@ def test_view_words_and_banner_once_saved_and_slow() -> None:
     feed(upload, PartSent(3.1, 100, "e100"))
     feed(upload, UploadCompleted(3.2, "final"))
     assert upload.view()["banner"] is None
+
+
+def test_adaptive_concurrency_halves_when_many_puts_fail() -> None:
+    backoff = Backoff(base=0.01, cap=0.01, max_attempts=50)
+    config = EngineConfig(concurrency=4, adaptive_concurrency=True, backoff=backoff)
+    upload, out = started(config, size=40 * PART)
+    assert upload.concurrency == 4 and len(of(SendPart, out)) == 4
+    now = 2.0
+    for n in (1, 2, 3, 4):  # every PUT of the epoch fails: back off (AIMD), do not wait for the epoch's end
+        out = feed(upload, PartFailed(now, n, TRANSIENT))
+        now += 0.1
+    assert upload.concurrency == 2
+    assert upload.view()["concurrency"] == 2
+    # PUTs already in flight finish; new ones start only below the lowered level.
+    flying = sorted(upload.in_flight)
+    assert len(flying) == 3
+    out = feed(upload, PartSent(now + 1, flying[0], "e"))
+    assert not of(SendPart, out), "two still in flight: that is the level now"
+    out = feed(upload, PartSent(now + 2, flying[1], "e"))
+    assert len(of(SendPart, out)) == 1
