@@ -32,6 +32,7 @@ def test_dedicated_worker_fallback_hands_over_between_tabs(
     source = random_file(tmp_path / "fallback.bin", 64 * MiB)
     app.proxy.state.rate_bytes_per_s = 16e6
     leader.set_input_files("#file-input", str(source))
+    expect(leader.locator(".upload", has_text="fallback.bin")).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: len(app.proxy.state.completed()) >= 2, 60, "two parts on S3")
     expect(follower.locator(".upload", has_text="fallback.bin")).to_be_visible()  # the other tab sees it too
     leader.close()  # the engine's tab goes: the follower must take over

@@ -40,6 +40,7 @@ def card(page: Page, name: str):  # type: ignore[no-untyped-def]
 def start_upload(app: AppUnderTest, page: Page, source: Path, parts_first: int = 2) -> None:
     app.proxy.state.rate_bytes_per_s = SLOW
     page.set_input_files("#file-input", str(source))
+    expect(card(page, source.name)).to_have_attribute("data-saved", "true", timeout=60_000)  # safe to leave
     wait_for(lambda: len(app.proxy.state.completed()) >= parts_first, 60, f"{parts_first} parts on S3")
 
 

@@ -72,6 +72,8 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     status_page.close()
 
     # Close the tab mid-upload, come back: "Resuming…", then the completion toast.
+    for name in ("manual-de.pdf", "glossary.xlsx"):
+        expect(card(page, name)).to_have_attribute("data-saved", "true", timeout=60_000)
     page.close()
     wait_for(app.proxy.state.settled, 30, "the closed tab's requests to settle")
     app.proxy.state.rate_bytes_per_s = 20e6

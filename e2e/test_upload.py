@@ -59,6 +59,7 @@ def test_closing_every_tab_mid_upload_resumes_on_the_next_visit(
     page = open_app(context, app)
     first_instance = page.get_attribute("#engine", "data-instance")
     page.set_input_files("#file-input", str(source))
+    expect(card(page, "resume-me.bin")).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: len(app.proxy.state.completed()) >= 2, 60, "two parts on S3")
     page.close()  # every tab of the app is gone: the SharedWorker ends with it
     closed_at = time.monotonic()

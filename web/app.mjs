@@ -207,6 +207,7 @@ function renderUploads() {
       list.append(item);
     }
     item.dataset.phase = view.phase;
+    item.dataset.saved = String(view.saved);
     if (view.session_id) item.dataset.sessionId = view.session_id;
     item.querySelector(".upload-name").textContent = view.file_name;
     item.querySelector(".upload-size").textContent = view.size_text;

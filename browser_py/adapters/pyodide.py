@@ -410,7 +410,7 @@ class Hub:
             created_at=time.time(),
         )
         shortfall = await self._space_shortfall(size) if self.store is not None else None
-        sender = BlobPartSender()
+        sender = BlobPartSender(file)  # the picked file is read until the browser's copy is complete
         driver = self._driver(manifest, sender)
         if shortfall:
             await driver.deliver(SourceLost(time.time(), shortfall))
@@ -469,7 +469,7 @@ class Hub:
 
     def _driver(self, manifest: Manifest, sender: BlobPartSender) -> UploadDriver:
         driver = UploadDriver(
-            Upload(manifest, self.config, random.Random()),
+            Upload(manifest, self.config, random.Random(), source_readable=sender.blob is not None),
             self.api,
             sender,
             self.store if self.store is not None else MemoryStore(),

@@ -122,8 +122,12 @@ class Upload:
         manifest: Manifest,
         config: EngineConfig | None = None,
         rng: random.Random | None = None,
+        source_readable: bool = False,
     ) -> None:
         self.manifest = manifest
+        # The picked file can be read while its copy is saved: parts go at once instead of after the whole copy
+        # (pick → first byte in a fraction of a second). Resuming later still needs the complete copy.
+        self.source_readable = source_readable
         self.config = config or EngineConfig()
         self._rng = rng or random.Random()
         self.phase = Phase.NEW
@@ -234,7 +238,8 @@ class Upload:
             out.append(DiscardLocal(self.manifest.local_id))
             return
         if self.manifest.session_id is None:
-            self.phase = Phase.CREATING if self.manifest.staged else Phase.SAVING
+            readable = self.manifest.staged or self.source_readable
+            self.phase = Phase.CREATING if readable else Phase.SAVING
             self._issue(ApiCall.CREATE, out)
         elif not self.manifest.staged:
             self.phase = Phase.SAVING
@@ -583,6 +588,7 @@ class Upload:
             "error": self.error.message if self.error else None,
             "error_kind": self.error.kind.value if self.error else None,
             "resumed": self._resumed_from is not None,
+            "saved": m.staged,  # the browser holds a complete copy: closing every tab is safe from here on
             "long_wait": long_wait,
             "eta_text": eta_text(eta_range),
             "speed_text": speed_text(rate),

@@ -538,3 +538,15 @@ def test_adaptive_concurrency_halves_when_many_puts_fail() -> None:
     assert not of(SendPart, out), "two still in flight: that is the level now"
     out = feed(upload, PartSent(now + 2, flying[1], "e"))
     assert len(of(SendPart, out)) == 1
+
+
+def test_a_readable_source_uploads_while_its_copy_is_saved() -> None:
+    upload = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1), source_readable=True)
+    upload.handle(Start(0.0))
+    assert upload.phase is Phase.CREATING
+    out = feed(upload, created(1.0))
+    assert len(of(SendPart, out)) == 4, "no waiting for the whole copy"
+    assert upload.view()["banner"] is None, "not 'saved' until the copy is complete"
+    out = feed(upload, Staged(2.0))
+    assert json.loads(of(PersistManifest, out)[0].manifest_json)["staged"] is True
+    assert upload.phase is Phase.UPLOADING
