@@ -114,7 +114,8 @@ class Upload:
     safe_to_leave_ms: float  # engine: the file is staged in the browser; peers: the upload is done
     stage_ms: float | None
     cpu_s: float  # every Chromium process, pick -> done
-    renderer_peak_mb: float
+    transfer_cpu_s: float  # the same, first part PUT -> done (the engine's staging copy left out)
+    renderer_peak_mb: float  # the largest renderer process (the page and its worker)
     renderer_processes: int
     heap_mb: float | None  # Pyodide's wasm memory (engine only)
     worker_ready_ms: float | None  # engine: worker start -> hub ready
@@ -130,10 +131,15 @@ class Upload:
     def cpu_s_per_gib(self) -> float:
         return self.cpu_s / (self.size / 2**30)
 
+    @property
+    def transfer_cpu_s_per_gib(self) -> float:
+        return self.transfer_cpu_s / (self.size / 2**30)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["throughput_mbps"] = round(self.throughput_mbps, 1)
         data["cpu_s_per_gib"] = round(self.cpu_s_per_gib, 2)
+        data["transfer_cpu_s_per_gib"] = round(self.transfer_cpu_s_per_gib, 2)
         return data
 
 
@@ -385,6 +391,7 @@ def measure_upload(
         safe_to_leave_ms=round(stage_ms if stage_ms is not None else pick_to_done, 1),
         stage_ms=round(stage_ms, 1) if stage_ms is not None else None,
         cpu_s=round(cpu, 2),
+        transfer_cpu_s=round(procs.cpu_at(done / 1000) - procs.cpu_at(first / 1000), 2),
         renderer_peak_mb=round(peak_rss / 1e6, 1),
         renderer_processes=renderers,
         heap_mb=round(heap_mb, 1) if heap_mb is not None else None,

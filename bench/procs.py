@@ -1,9 +1,11 @@
 """CPU time and memory of Chromium's processes, read from /proc by a sampling thread (Linux only).
 
 CPU is a monotone counter (the last utime+stime seen of every process of the browser, alive or gone), so the CPU
-of an interval is the difference of two readings. Memory is the peak, over samples, of the largest renderer
-process's RSS: a page of our origin and its SharedWorker share one renderer process, while the others are idle
-helpers (a spare renderer, the browser's own WebUI), so the largest one is the contender's. Reset per interval.
+of an interval is the difference of two readings; a timeline of readings gives the CPU between any two moments.
+Memory is the peak, over samples, of the largest renderer process's RSS: a page of our origin and its SharedWorker
+share one renderer process, while the others are idle helpers (a spare renderer, one lingering from a closed tab;
+the browser's own WebUI renderer is left out), so the largest one is the contender's. A sum would count the helpers,
+which come and go between runs.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ProcessSampler:
     _kind: dict[int, str] = field(default_factory=dict)
     _peak_rss: int = 0
     _peak_renderers: int = 0
+    _timeline: list[tuple[float, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -118,7 +121,24 @@ class ProcessSampler:
                     renderers += 1
             self._peak_rss = max(self._peak_rss, rss)
             self._peak_renderers = max(self._peak_renderers, renderers)
-            return Sample(sum(self._cpu.values()), rss, renderers)
+            total = sum(self._cpu.values())
+            self._timeline.append((time.time(), total))
+            if len(self._timeline) > 100_000:
+                del self._timeline[:50_000]
+            return Sample(total, rss, renderers)
+
+    def cpu_at(self, when: float) -> float:
+        """The CPU counter at wall-clock time ``when`` (epoch seconds), interpolated between samples."""
+        with self._lock:
+            line = list(self._timeline)
+        before = [(t, c) for t, c in line if t <= when]
+        after = [(t, c) for t, c in line if t >= when]
+        if not before:
+            return after[0][1] if after else 0.0
+        if not after:
+            return before[-1][1]
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        return c0 if t1 == t0 else c0 + (c1 - c0) * (when - t0) / (t1 - t0)
 
     def cpu(self) -> float:
         """Fresh reading of the CPU counter (seconds)."""

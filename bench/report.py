@@ -94,6 +94,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"engine memory flat ({growth['large_mib']} MiB vs {growth['small_mib']} MiB)", "peak within 50 MB",
             {k: v for k, v in growth.items() if k.endswith("_mb")},
             growth["renderer_growth_mb"] <= 50 and growth["heap_growth_mb"] <= 50)
+        data["memory_growth"] = growth
     else:
         add("engine memory flat (4 GiB vs 64 MiB)", "peak within 50 MB", None, None)
     return out
@@ -117,9 +118,11 @@ def memory_growth(data: dict[str, Any]) -> dict[str, Any] | None:
         "renderer_growth_mb": round(large["renderer_peak_mb"] - small["renderer_peak_mb"], 1),
         "heap_growth_mb": round((large["heap_mb"] or 0) - (small["heap_mb"] or 0), 1),
     }
-    raw = ends("raw")
-    if raw is not None:
-        out["raw_renderer_growth_mb"] = round(raw[1]["renderer_peak_mb"] - raw[0]["renderer_peak_mb"], 1)
+    for control in ("raw", "raw-sha256"):
+        ends_of = ends(control)
+        if ends_of is not None:
+            key = control.replace("-", "_")
+            out[f"{key}_renderer_growth_mb"] = round(ends_of[1]["renderer_peak_mb"] - ends_of[0]["renderer_peak_mb"], 1)
     return out
 
 
@@ -220,7 +223,7 @@ def section(data: dict[str, Any]) -> str:
         "### Contenders (medians)",
         "",
         "| contender | MB/s (min-max) | PUTs in flight | pick→done MB/s | pick→first byte cold / warm | "
-        "safe to leave | CPU s/GiB | renderer peak | Pyodide heap | re-sent after close | "
+        "safe to leave | CPU s/GiB (transfer only) | renderer peak | Pyodide heap | re-sent after close | "
         "page open→first resumed byte |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -235,7 +238,8 @@ def section(data: dict[str, Any]) -> str:
             f"{_fmt(c['pick_to_done_mbps'])} | "
             f"{_fmt(c['ttfb_ms']['cold'], ' ms')} / {_fmt(c['ttfb_ms']['warm'], ' ms')} | "
             f"{_fmt(c['safe_to_leave_ms'], ' ms')} | "
-            f"{_fmt(c['cpu_s_per_gib'], digits=2)} | {_fmt(c['renderer_peak_mb'], ' MB')} | "
+            f"{_fmt(c['cpu_s_per_gib'], digits=1)} ({_fmt(c.get('transfer_cpu_s_per_gib'), digits=1)}) | "
+            f"{_fmt(c['renderer_peak_mb'], ' MB')} | "
             f"{_fmt(c['heap_mb'], ' MB')} | {resent} | {resumed} |"
         )
     ready = data.get("worker_ready") or {}
