@@ -57,7 +57,7 @@ document.addEventListener("change", (event) => {
 addEventListener("upload-view", (event) => {
   const v = event.detail;
   const t = performance.now();
-  window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, staged: v.staged });
+  window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, saved: v.saved });
   if (v.phase === "completed" && window.__done === null) window.__done = t;
 });
 """
@@ -368,7 +368,10 @@ def measure_upload(
         entries = [(r["name"], worker_origin + r["start"], worker_origin + r["end"]) for r in report["resources"]]
         heap_mb = report["heap_bytes"] / 1e6
         ready, mode = report["boot"]["ready_ms"], report["boot"]["mode"]
-        staged = [v["t"] for v in seen["views"] if v.get("staged") or v["phase"] not in ("new", "saving")]
+        # "saved": the browser holds the whole file, so every tab may close (older engines: past "saving").
+        has_flag = any("saved" in v and v["saved"] is not None for v in seen["views"])
+        staged = [v["t"] for v in seen["views"]
+                  if (v.get("saved") if has_flag else v["phase"] not in ("new", "saving", "queued"))]
         stage_ms = origin + min(staged) - pick_at if staged else None
         for view in seen["views"]:
             phases.setdefault(view["phase"], round(origin + view["t"] - pick_at, 1))

@@ -65,7 +65,6 @@ class ProcessSampler:
     root: int
     interval: float = 0.1
     _cpu: dict[int, float] = field(default_factory=dict)
-    _kind: dict[int, str] = field(default_factory=dict)
     _peak_rss: int = 0
     _peak_renderers: int = 0
     _timeline: list[tuple[float, float]] = field(default_factory=list)
@@ -112,11 +111,10 @@ class ProcessSampler:
         with self._lock:
             for pid, (_, cpu, resident) in tree.items():
                 self._cpu[pid] = max(cpu, self._cpu.get(pid, 0.0))
-                if pid not in self._kind:
-                    line = _cmdline(pid)
-                    helper = "--top-chrome-webui" in line or "--extension-process" in line
-                    self._kind[pid] = "renderer" if "--type=renderer" in line and not helper else "other"
-                if self._kind[pid] == "renderer":
+                # Read every time: a renderer forked from the zygote shows the zygote's command line at first.
+                line = _cmdline(pid)
+                helper = "--top-chrome-webui" in line or "--extension-process" in line
+                if "--type=renderer" in line and not helper:
                     rss = max(rss, resident)
                     renderers += 1
             self._peak_rss = max(self._peak_rss, rss)

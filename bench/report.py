@@ -279,6 +279,10 @@ def section(data: dict[str, Any]) -> str:
             lines.append(f"| {who} | {_fmt(cpython[who]['throughput_mbps'])} | "
                          f"{_fmt(cpython[who]['cpu_s_per_gib'], digits=2)} |")
         lines.append(f"| ratio | {_fmt(cpython['ratio_engine_vs_boto3'], digits=3)} | |")
+    errors = data.get("errors") or {}
+    if errors:
+        lines += ["", "### Scenarios that failed in this run", ""]
+        lines += [f"- **{name}**: `{text.strip().splitlines()[-1][:200]}`" for name, text in errors.items()]
     lines += ["", END]
     return "\n".join(lines)
 

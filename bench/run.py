@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,15 +86,21 @@ def machine() -> dict[str, Any]:
     }
 
 
-def plain_runtime(target: Path) -> Path:
-    """The built runtime without its snapshot: what the worker boots from when there is none."""
+def copy_runtime(target: Path, source: Path = RUNTIME) -> Path:
+    """A copy of the built runtime (hard links where possible: the build replaces files, never edits them)."""
     def link(src: str, dst: str) -> None:
         try:
             os.link(src, dst)
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(RUNTIME, target, copy_function=link)
+    shutil.copytree(source, target, copy_function=link)
+    return target
+
+
+def plain_runtime(target: Path, source: Path) -> Path:
+    """The runtime without its snapshot: what the worker boots from when there is none."""
+    copy_runtime(target, source)
     runtime = json.loads((target / "runtime.json").read_text())
     runtime.pop("snapshot", None)
     (target / "runtime.json").unlink()
@@ -119,44 +127,66 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("build/runtime is missing: run `make assets` (make bench does it)")
     say("installing and bundling the peers (npm ci, esbuild)")
     assets.prepare()
-    runtime = json.loads((RUNTIME / "runtime.json").read_text())
     data: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "make bench" + (" ARGS='" + " ".join(argv) + "'" if argv else ""),
         "machine": machine(),
-        "versions": {**assets.versions(), "engine_wheel": Path(runtime["engine_wheel_url"]).name,
-                     "snapshot": runtime.get("snapshot", {}).get("key")},
+        "versions": assets.versions(),
         "settings": {"file_size": args.size, "part_size": args.part_size, "concurrency": args.concurrency,
                      "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders,
                      "sweep_reps": args.sweep_reps, "ready_rounds": args.ready_rounds},
     }
+    errors: dict[str, str] = {}
+
+    def attempt(name: str, work: Callable[[], None]) -> None:
+        """One scenario; a failure is recorded (and the run fails at the end) but the others still run."""
+        if name in skip:
+            return
+        try:
+            work()
+        except Exception:
+            errors[name] = traceback.format_exc(limit=6)
+            say(f"{name} FAILED:\n{errors[name]}")
+
     with tempfile.TemporaryDirectory(prefix="smartcat-bench-") as tmp_name:
         tmp = Path(tmp_name)
         say(f"writing a {args.size >> 20} MiB random source file")
         source = random_file(tmp / f"bench-{args.size >> 20}mib.bin", args.size)
         source_sha = sha256_file(source)
+        # A private copy: a build (make assets, an e2e session) replacing build/runtime mid-run must not swap the
+        # engine or delete its snapshot under the bench.
+        runtime_dir = copy_runtime(tmp / "runtime")
+        runtime = json.loads((runtime_dir / "runtime.json").read_text())
+        data["versions"].update(engine_wheel=Path(runtime["engine_wheel_url"]).name,
+                                snapshot=runtime.get("snapshot", {}).get("key"))
         seaweed = start_seaweed(tmp / "seaweedfs")
         web = assets.web_dir(tmp / "web")
         from tests.support.live_server import LiveServer, settings_for
 
-        server = LiveServer(settings_for(seaweed, tmp / "server", web_dir=web, runtime_dir=RUNTIME,
+        server = LiveServer(settings_for(seaweed, tmp / "server", web_dir=web, runtime_dir=runtime_dir,
                                          part_size_bytes=args.part_size)).start()
-        stack = Stack(seaweed, server, web, RUNTIME, args.part_size)
+        stack = Stack(seaweed, server, web, runtime_dir, args.part_size)
         try:
             with sync_playwright() as playwright:
-                if "ready" not in skip:
+
+                def ready() -> None:
                     say("worker ready: snapshot (cached, first visit) and plain boots")
-                    plain = stack.server_for(tmp / "plain-server", runtime_dir=plain_runtime(tmp / "plain-runtime"))
+                    plain = stack.server_for(tmp / "plain-server",
+                                             runtime_dir=plain_runtime(tmp / "plain-runtime", runtime_dir))
                     data["worker_ready"] = scenarios.worker_ready(playwright, stack, plain, tmp,
                                                                   rounds=args.ready_rounds, say=say)
+
+                attempt("ready", ready)
                 with browser(playwright, tmp / "profile") as chromium:
-                    if "throughput" not in skip:
+
+                    def throughput() -> None:
                         say(f"throughput: {len(contenders)} contenders x {args.rounds} rounds x (cold, warm)")
                         runs = scenarios.throughput_rounds(chromium, stack, contenders, source, source_sha,
                                                            rounds=args.rounds, concurrency=args.concurrency, say=say)
                         data["runs"] = [r.as_dict() for r in runs]
                         data["contenders"] = scenarios.summarize(runs, contenders)
-                    if "sweep" not in skip:
+
+                    def sweep() -> None:
                         parts = [8 * MiB, 32 * MiB] if args.quick else [8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB]
                         concs = [2, 4] if args.quick else [2, 4, 6, 8]
                         sweep_source = source
@@ -167,26 +197,41 @@ def main(argv: list[str] | None = None) -> int:
                         data["sweep"] = scenarios.sweep(chromium, stack, sweep_source, tmp, part_sizes=parts,
                                                         concurrencies=concs, engine_concurrency=args.concurrency,
                                                         reps=args.sweep_reps, say=say)
-                    if "memory" not in skip:
+
+                    def memory() -> None:
                         sources = [random_file(tmp / "bench-64mib.bin", 64 * MiB)]
                         if args.memory_size:
                             say(f"memory: writing a {args.memory_size >> 20} MiB source file")
                             sources.append(random_file(tmp / "bench-large.bin", args.memory_size))
-                        data["memory"] = scenarios.memory(chromium, stack, sources, concurrency=args.concurrency,
-                                                          say=say)
-                        for extra in sources[1:]:
-                            extra.unlink()
-                if "resume" not in skip:
+                        try:
+                            data["memory"] = scenarios.memory(chromium, stack, sources,
+                                                              concurrency=args.concurrency, say=say)
+                        finally:
+                            for extra in sources[1:]:
+                                extra.unlink()
+
+                    attempt("throughput", throughput)
+                    attempt("sweep", sweep)
+                    attempt("memory", memory)
+
+                def resume() -> None:
                     say("close and resume: every contender, through the recording proxy")
                     data["resume"] = scenarios.resume(playwright, stack, contenders, source, tmp,
                                                       concurrency=args.concurrency, rate=60e6, say=say)
-            if "cpython" not in skip:
+
+                attempt("resume", resume)
+
+            def cpython() -> None:
                 say("CPython adapter vs boto3 upload_file")
                 data["cpython"] = scenarios.cpython_vs_boto3(stack, source, tmp, rounds=args.rounds,
                                                              concurrency=args.concurrency, say=say)
+
+            attempt("cpython", cpython)
         finally:
             stack.stop()
             seaweed.stop()
+    if errors:
+        data["errors"] = errors
     data["elapsed_s"] = round(time.monotonic() - started)
     report.derive(data)
     scenarios.dump(args.out, data)
@@ -194,4 +239,4 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         report.write(data, args.out)
         say("wrote BENCHMARKS.md and the chart")
-    return 0
+    return 1 if errors else 0
