@@ -182,6 +182,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
         ax.plot([p for p, _ in row], [t for _, t in row], marker="s", color="#d9480f", linewidth=2,
                 label=f"engine x{cells[-1]['concurrency'] if cells else ''}")
     ax.set_xscale("log", base=2)
+    ticks = sorted({c["part_mib"] for c in cells})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("part size, MiB")
     ax.set_title("Sweep: MB/s by part size and concurrency")
     ax.legend(fontsize=8)
