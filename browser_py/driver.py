@@ -181,7 +181,10 @@ class UploadDriver:
             self._timer.cancel()
 
         async def ring() -> None:
-            await asyncio.sleep(max(0.0, at - self._clock()))
+            # The loop's timers and this clock differ (resolution, rounding to milliseconds): sleep again until
+            # the clock itself says the time has come, so the tick always carries a time at or past ``at``.
+            while (remaining := at - self._clock()) > 0:  # noqa: ASYNC110 - waiting for a time, not an event
+                await asyncio.sleep(max(remaining, 0.001))
             self._queue.put_nowait(Tick(self._clock()))
 
         self._timer = asyncio.ensure_future(ring())

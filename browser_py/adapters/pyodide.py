@@ -55,11 +55,22 @@ async def _bytes_of(blob: Any) -> bytes:
 
 
 class FetchJson:
+    """JSON calls to the presign service. Each gives up after ``timeout`` seconds: a call that never answers (a
+    server stuck behind a restarting store) must come back as a transient failure to retry, not hang the upload."""
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        self.timeout = timeout
+
     async def request(
         self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
         sent_headers = dict(headers or {})
-        init: dict[str, Any] = {"method": method, "credentials": "same-origin", "headers": sent_headers}
+        init: dict[str, Any] = {
+            "method": method,
+            "credentials": "same-origin",
+            "headers": sent_headers,
+            "signal": js.AbortSignal.timeout(int(self.timeout * 1000)),
+        }
         if body is not None:
             sent_headers["content-type"] = "application/json"
             init["body"] = json.dumps(body)
@@ -107,17 +118,14 @@ class BlobPartSender:
         }
         try:
             response = await js.fetch(command.url, _obj(init))
+            status = int(response.status)
+            text = "" if status == 200 else await _text_or_empty(response)
         except asyncio.CancelledError:
-            controller.abort()  # cancelling the task must stop the bytes too
+            controller.abort()  # cancelling the task (a stall, a pause) must stop the bytes and the answer too
             raise
         except JsException as exc:
             raise SendFailed(network_failure(str(exc))) from exc
-        status = int(response.status)
         if status != 200:
-            try:
-                text = str(await response.text())
-            except JsException:
-                text = ""
             raise SendFailed(classify_storage_response(status, text))
         etag = response.headers.get("ETag")
         if not etag:
@@ -125,6 +133,14 @@ class BlobPartSender:
                 Failure(FailureKind.FATAL, "storage did not expose the ETag (check the bucket's CORS rule)")
             )
         return str(etag)
+
+
+async def _text_or_empty(response: Any) -> str:
+    """The body of an error answer, for classifying it; an answer cut off midway says nothing more."""
+    try:
+        return str(await response.text())
+    except JsException:
+        return ""
 
 
 class OpfsStore:

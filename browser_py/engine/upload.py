@@ -51,6 +51,7 @@ from .events import (
 from .failures import Failure, FailureKind
 from .manifest import Manifest
 from .plan import PartPlan, PlanError
+from .stall import StallWatch
 from .throughput import ThroughputMeter
 from .tuning import ConcurrencyTuner, TuningConfig
 from .wording import eta_text, size_text, speed_text
@@ -88,8 +89,8 @@ class EngineConfig:
     parallel_uploads: int = 2  # files uploading at once; more wait as "Queued" (their copy is saved meanwhile)
     # Adapt parts in flight to measured goodput and failures (engine/tuning.py), starting at `concurrency`.
     adaptive_concurrency: bool = False
-    # A PUT is stalled (aborted and retried) when it takes stall_factor times what the measured throughput
-    # predicts, and never sooner than stall_min; before anything was measured, stall_initial applies.
+    # A PUT is stalled (aborted and retried) when it takes stall_factor times what finished parts took per byte,
+    # and never sooner than stall_min; before any part finished, stall_initial applies (engine/stall.py).
     stall_factor: float = 4.0
     stall_min: float = 30.0
     stall_initial: float = 120.0
@@ -133,6 +134,7 @@ class Upload:
         self.phase = Phase.NEW
         self.error: Failure | None = None
         self.meter = ThroughputMeter()
+        self.stalls = StallWatch(self.config.stall_factor, self.config.stall_min, self.config.stall_initial)
         self._now = 0.0
         self._urls: dict[int, _Url] = {}
         self._in_flight: dict[int, float] = {}  # part number -> when its PUT started
@@ -309,6 +311,8 @@ class Upload:
         length = plan.length_of(number)
         self.bytes_sent_this_run += length
         self.meter.record(self._now, length)
+        if started is not None:
+            self.stalls.part_finished(length, self._now - started)
         if self.tuner is not None and started is not None:
             self.tuner.part_sent(self._now, length, self._now - started)
         self._resumed_from = None if self.phase is Phase.UPLOADING else self._resumed_from
@@ -364,8 +368,9 @@ class Upload:
         out.append(DiscardLocal(self.manifest.local_id))
 
     def _on_tick(self, out: list[Command]) -> None:
-        if self._wakeup_at is not None and self._wakeup_at <= self._now:
-            self._wakeup_at = None
+        # A tick means the one timer rang, whatever the time it carries: a timer may ring a little early (clocks
+        # of different resolution), and a wakeup still kept here would never be asked for again.
+        self._wakeup_at = None
         for call, at in list(self._api_retry.items()):
             if at <= self._now:
                 del self._api_retry[call]
@@ -373,14 +378,11 @@ class Upload:
                     self._issue(call, out)
 
     def stall_bound(self, number: int) -> float:
-        """Seconds part ``number`` may take before it counts as stalled, from the throughput measured so far."""
+        """Seconds part ``number`` may take before it counts as stalled, from how long finished parts took."""
         plan = self.plan
-        rate = self.meter.rate(self._now)
-        if plan is None or not rate:
+        if plan is None:
             return self.config.stall_initial
-        sharing = max(1, len(self._in_flight))  # parts in flight share the measured rate
-        expected = plan.length_of(number) * sharing / rate
-        return max(self.config.stall_min, self.config.stall_factor * expected)
+        return self.stalls.bound(plan.length_of(number))
 
     def _abort_stalled(self, out: list[Command]) -> None:
         if self.phase is not Phase.UPLOADING:
@@ -389,6 +391,7 @@ class Upload:
         if not stalled:
             return
         out.append(CancelParts(tuple(stalled)))
+        self.stalls.part_stalled()
         for number in stalled:
             waited = self._now - self._in_flight[number]
             failure = Failure(FailureKind.TRANSIENT, f"part {number} stalled ({waited:.0f} s without an answer)")

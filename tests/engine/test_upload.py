@@ -456,19 +456,53 @@ def test_a_stalled_part_is_aborted_and_retried() -> None:
                           backoff=Backoff(base=0.01, cap=0.01))
     upload, out = started(config, size=10 * PART)
     assert {s.number for s in of(SendPart, out)} == {1, 2}
-    # Before anything is measured, the initial bound applies: a wakeup is asked for at 1 + 60 s.
+    # Before any part finished, the initial bound applies: a wakeup is asked for at 1 + 60 s.
     assert any(w.at == pytest.approx(61.0) for w in of(Wakeup, out))
     assert not of(CancelParts, feed(upload, Tick(30.0))), "not stalled yet"
-    # One part in the last 10 s window: 0.8 MiB/s shared by 2 PUTs, so a part should take 20 s; 4x is 80 s.
+    # Part 1 took 30 s (started at 1 s): a part of the same size may take 4x that, 120 s.
     out = feed(upload, PartSent(31.0, 1, "e1"))
     assert [s.number for s in of(SendPart, out)] == [3]
-    assert upload.stall_bound(3) == pytest.approx(80.0)
-    out = feed(upload, Tick(82.0))  # part 2 (started at 1 s) is past its bound; part 3 (started at 31 s) is not
+    assert upload.stall_bound(3) == pytest.approx(120.0)
+    out = feed(upload, Tick(122.0))  # part 2 (started at 1 s) is past its bound; part 3 (started at 31 s) is not
     assert [n for c in of(CancelParts, out) for n in c.numbers] == [2]
     assert upload.phase is Phase.UPLOADING
     assert [s.number for s in of(SendPart, out)] == [4], "the freed slot is used while part 2 backs off"
-    out = feed(upload, PartSent(84.0, 3, "e3"))  # the next free slot goes to part 2 again, lowest first
+    assert upload.stall_bound(3) == pytest.approx(240.0), "a stall widens the bound, in case the link slowed"
+    out = feed(upload, PartSent(124.0, 3, "e3"))  # the next free slot goes to part 2 again, lowest first
     assert [s.number for s in of(SendPart, out)] == [2]
+
+
+def test_the_stall_bound_does_not_drift_away_while_parts_hang() -> None:
+    """A store restart leaves every PUT hanging: the bound must not grow as the measured rate falls to nothing."""
+    config = EngineConfig(concurrency=4, stall_factor=4.0, stall_min=30.0, stall_initial=120.0,
+                          backoff=Backoff(base=0.01, cap=0.01))
+    upload, _ = started(config, size=40 * PART)
+    clock = 1.0
+    for number in range(1, 9):  # two seconds a part, four at a time
+        clock += 0.5
+        feed(upload, PartSent(clock + 1.5, number, f"e{number}"))
+    hung_at = clock + 1.5
+    bounds = [upload.stall_bound(9)]
+    for later in (5.0, 15.0, 25.0):  # nothing finishes any more; the window rate decays to nothing
+        feed(upload, Tick(hung_at + later))
+        bounds.append(upload.stall_bound(9))
+    assert bounds == [30.0] * 4, "the bound is the floor, and stays there"
+    out = feed(upload, Tick(hung_at + 31.0))
+    assert sorted(n for c in of(CancelParts, out) for n in c.numbers) == [9, 10, 11, 12], "all hung PUTs go"
+
+
+def test_a_timer_that_rings_early_is_asked_for_again() -> None:
+    """The timer and the clock may disagree by a millisecond; an early tick must not leave the upload without a
+    timer (a part hung after a store restart was then never aborted)."""
+    config = EngineConfig(concurrency=1, stall_initial=60.0, backoff=Backoff(base=0.01, cap=0.01))
+    upload, out = started(config, size=2 * PART)
+    (wake,) = of(Wakeup, out)
+    assert wake.at == pytest.approx(61.0)
+    out = feed(upload, Tick(wake.at - 0.001))
+    assert not of(CancelParts, out), "not due yet"
+    assert [w.at for w in of(Wakeup, out)] == [pytest.approx(61.0)], "the same wakeup is asked for again"
+    out = feed(upload, Tick(wake.at))
+    assert [n for c in of(CancelParts, out) for n in c.numbers] == [1]
 
 
 def test_offline_waits_for_the_network_then_asks_s3_and_continues() -> None:
