@@ -103,9 +103,12 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         if part is None:
             body = await request.body()
-            upstream_response = await client.request(
-                request.method, request.url.path, params=request.url.query, headers=headers, content=body
-            )
+            try:
+                upstream_response = await client.request(
+                    request.method, request.url.path, params=request.url.query, headers=headers, content=body
+                )
+            except httpx.HTTPError:  # the store is down (restarting): a preflight fails as it would via a CDN
+                return Response("storage unreachable", 502, headers=_cors(request))
             return _relay(upstream_response)
 
         started = time.time()
