@@ -1,13 +1,15 @@
 """The async loop that drives one :class:`~browser_py.engine.upload.Upload`: feeds events, executes commands.
 
 It is the same code in Pyodide (asyncio on the browser's event loop) and in CPython; only the role implementations
-differ. Part PUTs and service calls run as tasks that post their outcome back as events; manifest writes are awaited
-in order, so a saved manifest never runs ahead of what S3 confirmed.
+differ. Part PUTs and service calls run as tasks that post their outcome back as events. Manifests are saved in the
+background by :class:`ManifestWriter`, newest first: in the browser a save queues behind the copy being written to
+the same storage, and a PUT must never wait for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +40,52 @@ log = logging.getLogger(__name__)
 ViewListener = Callable[[dict[str, Any]], None]
 
 
+class ManifestWriter:
+    """Saves one upload's manifest in the background; a newer version replaces one not yet written.
+
+    Every saved version was true when it was made (parts S3 confirmed, the session), so a lagging save only means a
+    resume asks S3 about a few more parts. A failed save is logged and raised again by the next :meth:`flush`.
+    """
+
+    def __init__(self, store: ManifestStore, local_id: str) -> None:
+        self._store = store
+        self._local_id = local_id
+        self._pending: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, manifest_json: str) -> None:
+        self._pending = manifest_json
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending is not None:
+            text, self._pending = self._pending, None
+            try:
+                await self._store.save(self._local_id, text)
+            except Exception as exc:
+                log.warning("saving the manifest of %s failed: %s", self._local_id, exc)
+                self._error = exc
+
+    async def flush(self) -> None:
+        """Return once every submitted version is saved (or raise why one was not)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def discard(self) -> None:
+        """Drop what is not written yet, wait for a save under way, then delete: nothing may bring it back."""
+        self._pending = None
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._task)
+        self._error = None
+        await self._store.discard(self._local_id)
+
+
 class UploadDriver:
     def __init__(
         self,
@@ -51,7 +99,6 @@ class UploadDriver:
         self.upload = upload
         self._api = api
         self._sender = sender
-        self._store = store
         self._clock = clock
         self._on_view = on_view
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -59,6 +106,7 @@ class UploadDriver:
         self._calls: set[asyncio.Task[None]] = set()
         self._hashes: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
+        self._manifests = ManifestWriter(store, upload.manifest.local_id)
 
     def post(self, event: Event) -> None:
         """Feed an event from outside (pause, resume, cancel, staged)."""
@@ -88,6 +136,7 @@ class UploadDriver:
             if self.upload.is_idle:
                 for task in self._parts.values():
                     task.cancel()
+        await self._manifests.flush()  # idle (paused, failed, done): what was decided is on disk when run() returns
         return self.upload.view()
 
     async def _execute(self, commands: list[Command]) -> None:
@@ -102,10 +151,12 @@ class UploadDriver:
                         task = self._parts.pop(number, None)
                         if task is not None:
                             task.cancel()
-                case PersistManifest(local_id=local_id, manifest_json=text):
-                    await self._store.save(local_id, text)
-                case DiscardLocal(local_id=local_id):
-                    await self._store.discard(local_id)
+                case PersistManifest(manifest_json=text, wait=wait):
+                    self._manifests.submit(text)
+                    if wait:
+                        await self._manifests.flush()
+                case DiscardLocal():
+                    await self._manifests.discard()
                 case CreateSession():
                     self._spawn(ApiCall.CREATE, self._api.create_session(command))
                 case FetchState():

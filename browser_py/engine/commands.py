@@ -65,8 +65,13 @@ class CancelParts:
 
 @dataclass(frozen=True, slots=True)
 class PersistManifest:
+    """Save the manifest. Saves may lag and coalesce (S3 stays the truth for which parts exist), except with
+    ``wait``: then nothing after it runs before it is saved, because the user is about to rely on it (told the file
+    is safe in this browser and every tab may close)."""
+
     local_id: str
     manifest_json: str
+    wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,7 +254,7 @@ class Upload:
         if self.phase in (Phase.CANCELLED, Phase.FAILED):
             return  # a cancelled upload's manifest must not come back
         self.manifest.staged = True
-        self._persist(out)
+        self._persist(out, wait=True)  # "saved, you can leave" must be true on disk before it is said
         if self.phase is Phase.SAVING:
             self._begin_uploading() if self.manifest.session_id is not None else self._set(Phase.CREATING)
 
@@ -459,8 +459,8 @@ class Upload:
         if self.tuner is not None:
             self.tuner.pause(self._now)  # idle time must not read as a slow link
 
-    def _persist(self, out: list[Command]) -> None:
-        out.append(PersistManifest(self.manifest.local_id, self.manifest.to_json()))
+    def _persist(self, out: list[Command], wait: bool = False) -> None:
+        out.append(PersistManifest(self.manifest.local_id, self.manifest.to_json(), wait))
 
     def _issue(self, call: ApiCall, out: list[Command]) -> None:
         m = self.manifest
