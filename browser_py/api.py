@@ -30,6 +30,7 @@ class PresignApi:
                 "content_type": cmd.content_type,
                 "fingerprint": cmd.fingerprint,
                 "checksum_algorithm": cmd.checksum_algorithm,
+                **({"part_size": cmd.part_size} if cmd.part_size is not None else {}),
             },
         )
         return SessionCreated(

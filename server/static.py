@@ -120,6 +120,7 @@ async def runtime_manifest(settings: SettingsDep) -> Response:
     manifest["engine"] = {
         "leave_threshold": settings.leave_threshold_seconds,
         "parallel_uploads": settings.parallel_uploads,
+        "part_size": settings.part_size_bytes,
     }
     return JSONResponse(manifest, headers={"Cache-Control": REVALIDATE})
 

@@ -102,7 +102,9 @@ class BlobPartSender:
         """WebCrypto hashes the slice in JavaScript memory; only the 32-byte digest reaches Python."""
         try:
             buffer = await self._slice(command.offset, command.length).arrayBuffer()
-            digest = await js.crypto.subtle.digest("SHA-256", buffer)
+            hashing = js.crypto.subtle.digest("SHA-256", buffer)  # WebCrypto copies the bytes when called
+            _release(buffer)
+            digest = await hashing
         except JsException as exc:
             raise SendFailed(Failure(FailureKind.FATAL, f"could not read the file in this browser: {exc}")) from exc
         return base64.b64encode(bytes(js.Uint8Array.new(digest).to_py())).decode()
@@ -133,6 +135,13 @@ class BlobPartSender:
                 Failure(FailureKind.FATAL, "storage did not expose the ETag (check the bucket's CORS rule)")
             )
         return str(etag)
+
+
+def _release(buffer: Any) -> None:
+    """Free a part's ArrayBuffer now rather than at V8's next major collection: one per hashed part, they would
+    otherwise pile up (hundreds of MB over a large file) before the garbage collector gets to them."""
+    with contextlib.suppress(JsException, AttributeError):
+        buffer.transfer(0)
 
 
 async def _text_or_empty(response: Any) -> str:
@@ -552,7 +561,7 @@ class Hub:
 
 async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> Hub:
     """Entry point called by worker.mjs once Pyodide and the engine are loaded; ``engine_settings`` is the JSON the
-    server chose (leave threshold, parallel uploads)."""
+    server chose (leave threshold, parallel uploads, part size)."""
     random.seed()  # a memory snapshot would otherwise freeze the random state
     try:
         store: OpfsStore | None = await OpfsStore.open()
@@ -563,6 +572,7 @@ async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> 
     config = EngineConfig(
         leave_threshold=float(chosen.get("leave_threshold", defaults.leave_threshold)),
         parallel_uploads=int(chosen.get("parallel_uploads", defaults.parallel_uploads)),
+        part_size=int(chosen["part_size"]) if chosen.get("part_size") else defaults.part_size,
         # Off until a hang seen once in three storage-restart fault runs with it on is understood (see issue 6).
         adaptive_concurrency=bool(chosen.get("adaptive_concurrency", defaults.adaptive_concurrency)),
     )

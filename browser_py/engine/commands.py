@@ -15,6 +15,7 @@ class CreateSession:
     content_type: str
     fingerprint: str
     checksum_algorithm: str = CHECKSUM_ALGORITHM
+    part_size: int | None = None  # asked of the server; None: its default
 
 
 @dataclass(frozen=True, slots=True)

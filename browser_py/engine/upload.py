@@ -50,7 +50,7 @@ from .events import (
 )
 from .failures import Failure, FailureKind
 from .manifest import Manifest
-from .plan import PartPlan, PlanError
+from .plan import PartPlan, PlanError, plan_parts
 from .stall import StallWatch
 from .throughput import ThroughputMeter
 from .tuning import ConcurrencyTuner, TuningConfig
@@ -85,8 +85,11 @@ class EngineConfig:
     url_batch: int = 16  # URLs asked for at once; more means fewer round trips, older URLs at the end
     url_refresh_margin: float = 60.0  # a URL expiring sooner than this is not used for a new PUT
     leave_threshold: float = 45.0  # above this ETA the user is told they need not wait
-    hash_concurrency: int = 2  # parts hashed at once (CPU-bound: more would only slow the PUTs)
+    hash_concurrency: int = 4  # parts hashed at once, up to one per PUT slot, so no slot waits for a checksum
     parallel_uploads: int = 2  # files uploading at once; more wait as "Queued" (their copy is saved meanwhile)
+    # The part size asked of the server (None: its default). Knowing it, the first part is hashed while the session
+    # is being created, both sides cutting it with the same plan_parts().
+    part_size: int | None = None
     # Adapt parts in flight to measured goodput and failures (engine/tuning.py), starting at `concurrency`.
     adaptive_concurrency: bool = False
     # A PUT is stalled (aborted and retried) when it takes stall_factor times what finished parts took per byte,
@@ -139,6 +142,8 @@ class Upload:
         self._urls: dict[int, _Url] = {}
         self._in_flight: dict[int, float] = {}  # part number -> when its PUT started
         self._hashing: set[int] = set()
+        self._early_length: int | None = None  # part 1 being hashed before the session (and its plan) exists
+        self._early_checksum: tuple[int, str] | None = None  # (length, checksum) of that part 1
         self._retry_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
         self._urls_requested = False
@@ -205,9 +210,7 @@ class Upload:
                 for number, url in urls.items():
                     self._urls[number] = _Url(url, expires_at, self._now)
             case PartHashed(number=number, sha256=sha256):
-                self._hashing.discard(number)
-                if self.manifest.plan is not None and number not in self.manifest.parts:
-                    self.manifest.checksums[number] = sha256
+                self._on_part_hashed(number, sha256)
             case PartSent(number=number, etag=etag):
                 self._on_part_sent(number, etag, out)
             case PartFailed(number=number, failure=failure):
@@ -250,6 +253,32 @@ class Upload:
             self.phase = Phase.RESUMING
             self._issue(ApiCall.STATE, out)
 
+    def _on_part_hashed(self, number: int, sha256: str) -> None:
+        self._hashing.discard(number)
+        plan = self.manifest.plan
+        if number == 1 and self._early_length is not None:
+            length, self._early_length = self._early_length, None
+            if plan is None:
+                self._early_checksum = (length, sha256)
+                return
+            if plan.length_of(1) != length:
+                return  # the server cut other parts than asked: the pump hashes part 1 again
+        if plan is not None and number not in self.manifest.parts:
+            self.manifest.checksums[number] = sha256
+
+    def _hash_first_part_early(self, out: list[Command]) -> None:
+        """Hash part 1 while the session is created: its URL can be asked for the moment the session exists."""
+        part_size = self.config.part_size
+        if part_size is None or not (self.manifest.staged or self.source_readable):
+            return
+        try:
+            length = plan_parts(self.manifest.size, part_size).length_of(1)
+        except PlanError:
+            return  # the server will say what is wrong with this file
+        self._early_length = length
+        self._hashing.add(1)
+        out.append(HashPart(1, 0, length))
+
     def _on_staged(self, out: list[Command]) -> None:
         if self.phase in (Phase.CANCELLED, Phase.FAILED):
             return  # a cancelled upload's manifest must not come back
@@ -272,6 +301,9 @@ class Upload:
         m = self.manifest
         m.session_id, m.object_key, m.upload_token = event.session_id, event.object_key, event.upload_token
         m.part_size, m.part_count = event.part_size, event.part_count
+        early, self._early_checksum = self._early_checksum, None
+        if early is not None and early[0] == PartPlan(m.size, m.part_size, m.part_count).length_of(1):
+            m.checksums[1] = early[1]
         for number, url in event.urls.items():
             self._urls[number] = _Url(url, event.expires_at, self._now)
         self._persist(out)
@@ -321,6 +353,8 @@ class Upload:
     def _on_part_failed(self, number: int, failure: Failure, out: list[Command]) -> None:
         if number in self._hashing:  # the bytes could not even be read
             self._hashing.discard(number)
+            if number == 1:
+                self._early_length = None
             if self.phase is Phase.UPLOADING:
                 self._fail(out, failure)
             return
@@ -467,7 +501,10 @@ class Upload:
         if call is ApiCall.CREATE:
             if not self._creating:
                 self._creating = True
-                out.append(CreateSession(m.file_name, m.size, m.content_type, m.fingerprint))
+                part_size = self.config.part_size
+                out.append(CreateSession(m.file_name, m.size, m.content_type, m.fingerprint, part_size=part_size))
+                if 1 not in self._hashing and self._early_checksum is None:
+                    self._hash_first_part_early(out)
         elif call is ApiCall.STATE:
             assert m.session_id is not None
             out.append(FetchState(m.session_id, m.upload_token))
@@ -531,8 +568,10 @@ class Upload:
         checksums = self.manifest.checksums
         ready = sum(1 for n in pending if n in checksums)
         window = self.concurrency + self.config.url_batch
+        # Until the first PUT goes, the first part is hashed alone: it gets the whole CPU, so the first byte is early.
+        limit = self.config.hash_concurrency if self._in_flight or ready else 1
         for number in pending:
-            if len(self._hashing) >= self.config.hash_concurrency or ready + len(self._hashing) >= window:
+            if len(self._hashing) >= limit or ready + len(self._hashing) >= window:
                 return
             if number in checksums or number in self._hashing:
                 continue

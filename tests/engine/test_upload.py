@@ -115,17 +115,18 @@ def test_new_upload_creates_a_session_then_keeps_concurrency_parts_in_flight() -
 
 
 def test_parts_are_hashed_before_their_urls_are_signed_and_urls_come_in_batches() -> None:
-    upload = Upload(new_manifest(size=40 * PART), EngineConfig(concurrency=4, url_batch=16), random.Random(1))
+    config = EngineConfig(concurrency=4, url_batch=16, hash_concurrency=4)
+    upload = Upload(new_manifest(size=40 * PART), config, random.Random(1))
     upload.handle(Start(0.0))
     out = upload.handle(SessionCreated(1.0, "S", "k", PART, 40, {}, 1_000))
-    assert [h.number for h in of(HashPart, out)] == [1, 2], "hashing starts at once, two parts at a time"
+    assert [h.number for h in of(HashPart, out)] == [1], "the first part is hashed alone: the first byte goes early"
     assert not of(RequestUrls, out), "no URL can be signed before its part's checksum is known"
     out = upload.handle(PartHashed(1.1, 1, "c1"))
     (first,) = of(RequestUrls, out)
     assert first.parts == ((1, "c1"),), "a free slot waits: ask for the first URL right away"
-    assert [h.number for h in of(HashPart, out)] == [3]
-    feed(upload, PartHashed(1.15, 3, "c3"))
-    out = feed(upload, PartHashed(1.2, 2, "c2"))  # hashing runs ahead, up to concurrency + url_batch parts
+    assert [h.number for h in of(HashPart, out)] == [2, 3, 4, 5], "then hash_concurrency parts at a time"
+    for number in (3, 2, 5, 4):
+        out = feed(upload, PartHashed(1.2, number, f"c{number}"))  # hashing runs ahead, up to 4 + 16 parts
     assert sorted(upload.manifest.checksums) == list(range(1, 21))
     assert not of(RequestUrls, out), "one URL request at a time"
     out = feed(upload, UrlsReceived(1.5, {1: "https://s3/part1"}, 1_000))
@@ -134,6 +135,44 @@ def test_parts_are_hashed_before_their_urls_are_signed_and_urls_come_in_batches(
     assert batch.part_numbers == tuple(range(2, 18)), "then a whole batch of hashed parts"
     out = feed(upload, UrlsReceived(2.0, urls(range(2, 18)), 1_000))
     assert [s.number for s in of(SendPart, out)] == [2, 3, 4]
+
+
+def test_knowing_the_part_size_the_first_part_is_hashed_while_the_session_is_created() -> None:
+    config = EngineConfig(concurrency=4, part_size=PART)
+    upload = Upload(new_manifest(size=10 * PART), config, random.Random(1), source_readable=True)
+    out = upload.handle(Start(0.0))
+    (create,) = of(CreateSession, out)
+    assert create.part_size == PART, "the server is asked for the part size the first part was cut with"
+    assert [(h.number, h.offset, h.length) for h in of(HashPart, out)] == [(1, 0, PART)]
+    assert not of(RequestUrls, upload.handle(PartHashed(0.05, 1, "c1"))), "no session to sign for yet"
+    out = upload.handle(SessionCreated(0.1, "S", "k", PART, 10, {}, 1_000))
+    assert of(RequestUrls, out)[0].parts == ((1, "c1"),), "part 1's URL is asked for the moment the session exists"
+
+
+def test_an_early_hash_of_another_cut_is_dropped_and_part_one_hashed_again() -> None:
+    config = EngineConfig(concurrency=1, part_size=PART)
+    upload = Upload(new_manifest(size=10 * PART), config, random.Random(1), source_readable=True)
+    upload.handle(Start(0.0))
+    upload.handle(PartHashed(0.05, 1, "c1-of-8MiB"))
+    out = upload.handle(SessionCreated(0.1, "S", "k", 2 * PART, 5, {}, 1_000))  # the server cut 16 MiB parts
+    assert 1 not in upload.manifest.checksums
+    assert [(h.number, h.length) for h in of(HashPart, out)] == [(1, 2 * PART)]
+    assert not of(RequestUrls, out)
+
+
+def test_an_early_hash_finishing_after_the_session_is_checked_against_the_plan() -> None:
+    config = EngineConfig(concurrency=1, part_size=PART)
+    upload = Upload(new_manifest(size=10 * PART), config, random.Random(1), source_readable=True)
+    upload.handle(Start(0.0))
+    upload.handle(SessionCreated(0.1, "S", "k", 2 * PART, 5, {}, 1_000))
+    out = upload.handle(PartHashed(0.2, 1, "c1-of-8MiB"))
+    assert 1 not in upload.manifest.checksums, "hashed over 8 MiB, but part 1 is 16 MiB"
+    assert [(h.number, h.length) for h in of(HashPart, out)] == [(1, 2 * PART)]
+
+
+def test_without_a_readable_source_nothing_is_hashed_before_the_copy_is_saved() -> None:
+    upload = Upload(new_manifest(size=10 * PART, staged=False), EngineConfig(part_size=PART), random.Random(1))
+    assert not of(HashPart, upload.handle(Start(0.0)))
 
 
 def test_bad_digest_rehashes_the_part_and_signs_a_new_url() -> None:

@@ -121,7 +121,8 @@ def test_runtime_manifest(web_server: LiveServer) -> None:
     engine = served.pop("engine")
     assert served == RUNTIME_JSON
     settings = web_server.settings
-    chosen = {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads}
+    chosen = {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads,
+              "part_size": settings.part_size_bytes}
     assert engine == chosen
 
 
