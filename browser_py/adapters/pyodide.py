@@ -102,9 +102,7 @@ class BlobPartSender:
         """WebCrypto hashes the slice in JavaScript memory; only the 32-byte digest reaches Python."""
         try:
             buffer = await self._slice(command.offset, command.length).arrayBuffer()
-            hashing = js.crypto.subtle.digest("SHA-256", buffer)  # WebCrypto copies the bytes when called
-            _release(buffer)
-            digest = await hashing
+            digest = await js.crypto.subtle.digest("SHA-256", buffer)
         except JsException as exc:
             raise SendFailed(Failure(FailureKind.FATAL, f"could not read the file in this browser: {exc}")) from exc
         return base64.b64encode(bytes(js.Uint8Array.new(digest).to_py())).decode()
@@ -135,13 +133,6 @@ class BlobPartSender:
                 Failure(FailureKind.FATAL, "storage did not expose the ETag (check the bucket's CORS rule)")
             )
         return str(etag)
-
-
-def _release(buffer: Any) -> None:
-    """Free a part's ArrayBuffer now rather than at V8's next major collection: one per hashed part, they would
-    otherwise pile up (hundreds of MB over a large file) before the garbage collector gets to them."""
-    with contextlib.suppress(JsException, AttributeError):
-        buffer.transfer(0)
 
 
 async def _text_or_empty(response: Any) -> str:
