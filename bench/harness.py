@@ -177,7 +177,7 @@ class Stack:
     def server_for(self, data_dir: Path, **overrides: Any) -> LiveServer:
         """Another server on the same SeaweedFS (own bucket and port), e.g. with another part size or a proxy."""
         values: dict[str, Any] = {"web_dir": self.web_dir, "runtime_dir": self.runtime_dir,
-                                  "part_size_bytes": self.part_size}
+                                  "part_size_bytes": self.part_size, "adaptive_part_size": False}
         values.update(overrides)
         server = LiveServer(settings_for(self.seaweed, data_dir, **values)).start()
         self.extra.append(server)

@@ -163,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         web = assets.web_dir(tmp / "web")
         from tests.support.live_server import LiveServer, settings_for
 
+        # Every contender gets the same part size: the engine's own choice from earlier uploads (adaptive_part_size)
+        # would differ from run to run; the sweep shows what part size does instead.
         server = LiveServer(settings_for(seaweed, tmp / "server", web_dir=web, runtime_dir=runtime_dir,
-                                         part_size_bytes=args.part_size)).start()
+                                         part_size_bytes=args.part_size, adaptive_part_size=False)).start()
         stack = Stack(seaweed, server, web, runtime_dir, args.part_size)
         try:
             with sync_playwright() as playwright:

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     leave_threshold_seconds: float = Field(default=45.0, ge=0)
     #: Files uploading at once per browser; more wait as "Queued" (their copy is saved in the browser meanwhile).
     parallel_uploads: int = Field(default=2, ge=1, le=16)
+    #: The engine moves its parts in flight (1-6) with the goodput and failures it measures.
+    adaptive_concurrency: bool = True
+    #: A browser sizes a new upload's parts from the rate earlier uploads measured (PART_SIZE_BYTES until then).
+    adaptive_part_size: bool = True
     #: How often the janitor looks for idle sessions.
     janitor_interval_seconds: float = Field(default=600.0, gt=0)
 

@@ -121,6 +121,8 @@ async def runtime_manifest(settings: SettingsDep) -> Response:
         "leave_threshold": settings.leave_threshold_seconds,
         "parallel_uploads": settings.parallel_uploads,
         "part_size": settings.part_size_bytes,
+        "adaptive_concurrency": settings.adaptive_concurrency,
+        "adaptive_part_size": settings.adaptive_part_size,
     }
     return JSONResponse(manifest, headers={"Cache-Control": REVALIDATE})
 

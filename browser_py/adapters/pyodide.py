@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -31,6 +32,7 @@ from ..engine.commands import HashPart, SendPart
 from ..engine.events import Cancel, Connectivity, Pause, Resume, SourceLost, Staged
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
+from ..engine.link import LinkMemory
 from ..engine.manifest import Manifest, ManifestError
 from ..engine.queue import Entry, to_start
 from ..engine.space import space_shortfall
@@ -41,6 +43,7 @@ from ..ports import SendFailed, TransportError
 log = logging.getLogger(__name__)
 
 UPLOAD_DIR = "uploads"
+LINK_NOTE = "link.json"  # LinkMemory: what earlier uploads measured of the link
 STAGE_SLICE = 8 * 1024 * 1024
 
 
@@ -146,13 +149,32 @@ async def _text_or_empty(response: Any) -> str:
 class OpfsStore:
     """Staged copies and manifests in the Origin Private File System."""
 
-    def __init__(self, directory: Any) -> None:
+    def __init__(self, directory: Any, root: Any = None) -> None:
         self._dir = directory
+        self._root = root
 
     @classmethod
     async def open(cls) -> OpfsStore:
         root = await js.navigator.storage.getDirectory()
-        return cls(await root.getDirectoryHandle(UPLOAD_DIR, _obj({"create": True})))
+        return cls(await root.getDirectoryHandle(UPLOAD_DIR, _obj({"create": True})), root)
+
+    async def read_note(self, name: str) -> str | None:
+        """A small file of the engine's own beside the uploads folder (which holds only uploads), or None."""
+        if self._root is None:
+            return None
+        try:
+            handle = await self._root.getFileHandle(name)
+            return str(await (await handle.getFile()).text())
+        except JsException:
+            return None
+
+    async def write_note(self, name: str, text: str) -> None:
+        if self._root is None:
+            return
+        handle = await self._root.getFileHandle(name, _obj({"create": True}))
+        writable = await handle.createWritable()
+        await writable.write(text)
+        await writable.close()
 
     async def _write(self, name: str, data: Any) -> None:
         handle = await self._dir.getFileHandle(name, _obj({"create": True}))
@@ -239,10 +261,14 @@ class MemoryStore:
 class Hub:
     """All uploads of this browser profile, shared by every open page of the app."""
 
-    def __init__(self, store: OpfsStore | None, boot_ms: float, config: EngineConfig) -> None:
+    def __init__(
+        self, store: OpfsStore | None, boot_ms: float, config: EngineConfig, adaptive_part_size: bool = False
+    ) -> None:
         self.store = store  # None: OPFS is unavailable, files upload straight from the picked File
         self.boot_ms = boot_ms
         self.config = config
+        self.adaptive_part_size = adaptive_part_size
+        self.link = LinkMemory()  # what earlier uploads measured: sizes the parts of the next one
         self.http = FetchJson()
         self.api = PresignApi(self.http, time.time)
         self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
@@ -362,6 +388,7 @@ class Hub:
     async def boot(self) -> None:
         if self.store is None:
             return
+        self.link = LinkMemory.from_json(await self.store.read_note(LINK_NOTE) or "")
         manifests, damaged = await self.store.load_manifests()
         for name in damaged:
             self.notice(f"a saved upload ({name}) was damaged and was removed")
@@ -427,7 +454,10 @@ class Hub:
         )
         shortfall = await self._space_shortfall(size) if self.store is not None else None
         sender = BlobPartSender(file)  # the picked file is read until the browser's copy is complete
-        driver = self._driver(manifest, sender)
+        part_size = self.config.part_size
+        if self.adaptive_part_size:
+            part_size = self.link.part_size(size, part_size)
+        driver = self._driver(manifest, sender, part_size)
         if shortfall:
             await driver.deliver(SourceLost(time.time(), shortfall))
             return None
@@ -483,9 +513,10 @@ class Hub:
             driver.post(Connectivity(now, online))
             self._run(local_id)
 
-    def _driver(self, manifest: Manifest, sender: BlobPartSender) -> UploadDriver:
+    def _driver(self, manifest: Manifest, sender: BlobPartSender, part_size: int | None = None) -> UploadDriver:
+        config = self.config if part_size is None else dataclasses.replace(self.config, part_size=part_size)
         driver = UploadDriver(
-            Upload(manifest, self.config, random.Random(), source_readable=sender.blob is not None),
+            Upload(manifest, config, random.Random(), source_readable=sender.blob is not None),
             self.api,
             sender,
             self.store if self.store is not None else MemoryStore(),
@@ -513,6 +544,8 @@ class Hub:
             view = await driver.run()
             if view["phase"] in (Phase.COMPLETED.value, Phase.CANCELLED.value):
                 self.drivers.pop(local_id, None)
+            if view["phase"] == Phase.COMPLETED.value:
+                await self._learn_link(driver)
 
         def with_lock(_lock: Any) -> Any:
             return asyncio.ensure_future(under_lock())
@@ -522,6 +555,16 @@ class Hub:
             await under_lock()
             return
         await locks.request(f"smartcat-upload:{local_id}", create_once_callable(with_lock))
+
+    async def _learn_link(self, driver: UploadDriver) -> None:
+        """Remember what this upload measured of the link; it is only a hint, so a failed save is just logged."""
+        rate, error_rate = driver.upload.link_measurement()
+        self.link.remember(rate, error_rate)
+        if self.store is not None:
+            try:
+                await self.store.write_note(LINK_NOTE, self.link.to_json())
+            except JsException as exc:
+                log.warning("could not save what was measured of the link: %s", exc)
 
     def act(self, local_id: str, action: str) -> None:
         driver = self.drivers.get(local_id)
@@ -564,10 +607,9 @@ async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> 
         leave_threshold=float(chosen.get("leave_threshold", defaults.leave_threshold)),
         parallel_uploads=int(chosen.get("parallel_uploads", defaults.parallel_uploads)),
         part_size=int(chosen["part_size"]) if chosen.get("part_size") else defaults.part_size,
-        # Off until a hang seen once in three storage-restart fault runs with it on is understood (see issue 6).
         adaptive_concurrency=bool(chosen.get("adaptive_concurrency", defaults.adaptive_concurrency)),
     )
-    hub = Hub(store, float(boot_ms), config)
+    hub = Hub(store, float(boot_ms), config, adaptive_part_size=bool(chosen.get("adaptive_part_size", False)))
     hub.listen_connectivity(scope)
     await hub.boot()
     return hub

@@ -176,6 +176,13 @@ class Upload:
     def in_flight(self) -> frozenset[int]:
         return frozenset(self._in_flight)
 
+    def link_measurement(self) -> tuple[float | None, float]:
+        """(bytes/s one PUT moved, share of PUTs that failed) in this run: what sizes the next upload's parts."""
+        if self.tuner is not None:
+            return self.tuner.per_connection_rate, self.tuner.error_rate
+        per_byte = self.stalls.seconds_per_byte
+        return (1 / per_byte if per_byte else None), 0.0
+
     @property
     def is_idle(self) -> bool:
         """Nothing will happen until the user acts (or it is finished)."""

@@ -122,7 +122,8 @@ def test_runtime_manifest(web_server: LiveServer) -> None:
     assert served == RUNTIME_JSON
     settings = web_server.settings
     chosen = {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads,
-              "part_size": settings.part_size_bytes}
+              "part_size": settings.part_size_bytes, "adaptive_concurrency": settings.adaptive_concurrency,
+              "adaptive_part_size": settings.adaptive_part_size}
     assert engine == chosen
 
 
