@@ -150,6 +150,14 @@ class ConcurrencyTuner:
             self.concurrency = self._probe[0]
             self._probe = None
 
+    def conditions_changed(self, now: float) -> None:
+        """Something besides the link changed how fast parts go (the browser finished writing its copy of the file,
+        which competed for CPU and disk): rates measured before say nothing about levels measured after, and
+        comparing them would credit whichever level came later. Forget them; keep the level, measure afresh."""
+        self.pause(now)
+        self._rates = {}
+        self._settled = 0
+
     # ------------------------------------------------------------------------------------------------- decisions
 
     def _too_many_failures(self, epoch: _Epoch) -> bool:

@@ -291,6 +291,8 @@ class Upload:
             return  # a cancelled upload's manifest must not come back
         self.manifest.staged = True
         self._persist(out, wait=True)  # "saved, you can leave" must be true on disk before it is said
+        if self.tuner is not None:
+            self.tuner.conditions_changed(self._now)  # the copy competed with the PUTs; it no longer does
         if self.phase is Phase.SAVING:
             self._begin_uploading() if self.manifest.session_id is not None else self._set(Phase.CREATING)
 

@@ -117,6 +117,19 @@ def test_a_pause_is_not_a_slow_link() -> None:
     assert min(after) >= 3
 
 
+@pytest.mark.parametrize("told", [True, False])
+def test_a_load_that_ends_is_not_credited_to_more_connections(told: bool) -> None:
+    """The browser's copy of the file competes with the first PUTs; when it ends, parts go faster whatever the
+    level. Told so, the tuner compares like with like and stays where the link is full (4); not told, it credits
+    the speed-up to the extra connection it was probing and climbs past it."""
+    tuner = ConcurrencyTuner()
+    _, now = simulate(tuner, lambda n, _t: min(n, 4) * 8 * MB, 12)  # while the copy is written
+    if told:
+        tuner.conditions_changed(now)
+    after, _ = simulate(tuner, lambda n, _t: min(n, 4) * 20 * MB, 60, start=now)
+    assert (settled(after) == 4) is told
+
+
 def test_per_connection_rate_is_bytes_over_busy_time() -> None:
     tuner = ConcurrencyTuner()
     assert tuner.per_connection_rate is None and tuner.rate is None and tuner.error_rate == 0.0
