@@ -73,25 +73,6 @@ PAGE_RESOURCES_JS = """() => ({
 })"""
 
 
-def random_file(path: Path, size: int) -> Path:
-    """``size`` random bytes (incompressible, like real media), written once and reused by every contender."""
-    if path.exists() and path.stat().st_size == size:
-        return path
-    with path.open("wb") as f:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(remaining, 1 << 24))
-            f.write(chunk)
-            remaining -= len(chunk)
-    return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def median(values: Sequence[float | None]) -> float | None:

@@ -23,10 +23,11 @@ from playwright.sync_api import sync_playwright
 
 from browser_py.engine.plan import MiB
 from browser_py.engine.upload import EngineConfig
+from tests.support.files import random_file, sha256_file
 from tests.support.seaweed import start_seaweed
 
 from . import assets, report, scenarios
-from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser, random_file, sha256_file
+from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser
 
 ROOT = assets.ROOT
 RESULTS = ROOT / "bench" / "results"

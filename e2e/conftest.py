@@ -23,6 +23,8 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 
 # The real SeaweedFS and live-server fixtures, shared with the Python test suite.
 from tests.conftest import make_live_server, s3, seaweed  # noqa: F401
+from tests.notify.conftest import push_service, smtp  # noqa: F401 - e2e/test_notify.py's receivers
+from tests.support.files import random_file, sha256_file  # noqa: F401 - the e2e tests take them from here
 from tests.support.live_server import LiveServer
 from tests.support.s3_proxy import RunningProxy, s3_proxy
 from tests.support.seaweed import SeaweedService
@@ -181,22 +183,6 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def random_file(path: Path, size: int) -> Path:
-    with path.open("wb") as f:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(remaining, 1 << 22))
-            f.write(chunk)
-            remaining -= len(chunk)
-    return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def record_metric(name: str, values: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ decrypted payload is then handed to the Service Worker through the DevTools prot
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,11 @@ from playwright.sync_api import BrowserContext, Page, expect
 from browser_py.engine.plan import MiB
 from tests.notify.conftest import complete_upload, fast_settings
 from tests.support.live_server import LiveServer, MakeLiveServer
-from tests.support.notify import PushService, SmtpSink, running
+from tests.support.notify import PushService, SmtpSink
 from tests.support.s3_proxy import s3_proxy
 from tests.support.seaweed import SeaweedService
 
 from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    with running(PushService()) as service:
-        yield service
 
 
 @pytest.fixture

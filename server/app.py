@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         database = Database(settings.resolved_database_url)
-        await run_in_threadpool(database.create_all)
+        await run_in_threadpool(database.migrate)
         storage = Storage(
             endpoint_url=settings.s3_endpoint_url,
             public_endpoint_url=settings.presign_endpoint_url,

@@ -107,8 +107,11 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (server/migrations); a fresh database gets all of it."""
+        from server.migrate import migrate
+
+        migrate(self.engine)
 
     def session(self) -> Iterator[Session]:
         with self.sessions() as session:

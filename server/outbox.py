@@ -11,7 +11,6 @@ and an event whose dispatcher died mid-delivery is picked up again once its leas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -27,6 +26,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, even
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from server.background import DueLoop
 from server.db import Base, Database, UploadSession, UTCDateTime, utcnow
 
 log = logging.getLogger("server.outbox")
@@ -234,61 +234,37 @@ class DispatcherConfig:
     batch_size: int = 32
 
 
-class Dispatcher:
+class Dispatcher(DueLoop):
     """Delivers due outbox events to the consumers, one asyncio task, database work in threads."""
 
     def __init__(self, database: Database, consumers: Sequence[Consumer], config: DispatcherConfig) -> None:
+        super().__init__("outbox-dispatcher", config.poll_seconds)
         self.database = database
         self.consumers = list(consumers)
         self.config = config
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
         self._instance = secrets.token_hex(6)
         self._claims = 0
 
     # -- lifecycle
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         event.listen(self.database.sessions, "after_commit", self._after_commit)
-        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        super().start()
 
     async def stop(self) -> None:
-        if self._loop is None:
+        if not self.started:
             return
         event.remove(self.database.sessions, "after_commit", self._after_commit)
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
         # Events this process claimed but did not finish are due again at once, not after the lease.
         await asyncio.to_thread(self._release_claims)
-
-    def poke(self) -> None:
-        """Wake the loop now (callable from any thread)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(NEW_EVENTS, False):
             self.poke()
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            next_due: datetime | None = None
-            try:
-                next_due = await self.dispatch_due()
-            except Exception:
-                log.exception("outbox dispatch round failed")
-            timeout = self.config.poll_seconds
-            if next_due is not None:
-                timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+    async def run_round(self) -> datetime | None:
+        return await self.dispatch_due()
 
     # -- one round
 

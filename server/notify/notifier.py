@@ -9,7 +9,6 @@ message, unless the user's rate limit is used up, in which case they wait (and c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.background import DueLoop
 from server.db import Database, UploadSession, utcnow
 from server.notify.models import Channel, ItemStatus, NotificationItem, NotificationMessage
 from server.notify.policy import CompletedFile, next_allowed_at
@@ -80,18 +80,16 @@ class Batch:
     files: tuple[CompletedFile, ...]
 
 
-class Notifier:
+class Notifier(DueLoop):
     """Outbox consumer ``notifications`` plus the loop that sends due batches."""
 
     name = "notifications"
 
     def __init__(self, database: Database, senders: Sequence[ChannelSender], config: NotifierConfig) -> None:
+        super().__init__("notifier", config.poll_seconds)
         self.database = database
         self.senders: Mapping[Channel, ChannelSender] = {sender.channel: sender for sender in senders}
         self.config = config
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
         self._instance = secrets.token_hex(6)
         self._claims = 0
 
@@ -127,38 +125,14 @@ class Notifier:
 
     # -- lifecycle
 
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="notifier")
-
     async def stop(self) -> None:
-        if self._loop is None:
+        if not self.started:
             return
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
         await asyncio.to_thread(self._release_claims)
 
-    def poke(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            next_due: datetime | None = None
-            try:
-                next_due = await self.send_due()
-            except Exception:
-                log.exception("notification round failed")
-            timeout = self.config.poll_seconds
-            if next_due is not None:
-                timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+    async def run_round(self) -> datetime | None:
+        return await self.send_due()
 
     # -- one round
 

@@ -371,6 +371,22 @@ def _expired(db: Session, row: UploadSession) -> HTTPException:
     return HTTPException(status.HTTP_410_GONE, "upload session expired on storage")
 
 
+def _lease(db: Session, row: UploadSession) -> tuple[UploadSession, str | None]:
+    """The lease to finish ``row``; while another request holds it, wait for it to let go. Returns the fresh row
+    and the lease token, or no token when the other request finished the session (the caller answers from the
+    row)."""
+    token = _take_lease(db, row)
+    if token is not None:
+        return row, token
+    row = _wait_for_other_finisher(db, row)
+    if row.status != UploadStatus.UPLOADING.value:
+        return row, None
+    token = _take_lease(db, row)
+    if token is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+    return row, token
+
+
 def _wait_for_other_finisher(db: Session, row: UploadSession) -> UploadSession:
     """Another request holds the lease: wait (bounded) until it lets go, then return the fresh row."""
     deadline = time.monotonic() + LEASE_WAIT_SECONDS
@@ -609,16 +625,11 @@ def complete_upload(
             {"message": "; ".join(problems), "missing": missing, "unexpected": unexpected},
         )
 
-    token = _take_lease(db, row)
-    if token is None:
-        row = _wait_for_other_finisher(db, row)
+    row, token = _lease(db, row)
+    if token is None:  # another request finished it meanwhile
         if row.status == UploadStatus.COMPLETED.value:
             return _completed(row)
-        if row.status == UploadStatus.ABORTED.value:
-            raise HTTPException(status.HTTP_409_CONFLICT, "upload was aborted; start a new one")
-        token = _take_lease(db, row)
-        if token is None:
-            raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"upload was {row.status}; start a new one")
 
     try:
         try:
@@ -659,16 +670,11 @@ def abort_upload(session_id: str, who: SessionCaller, db: DbSession, storage: St
         return
     if row.status == UploadStatus.COMPLETED.value:
         raise HTTPException(status.HTTP_409_CONFLICT, "upload is completed; it cannot be aborted")
-    token = _take_lease(db, row)
-    if token is None:
-        row = _wait_for_other_finisher(db, row)
-        if row.status == UploadStatus.ABORTED.value:
-            return
+    row, token = _lease(db, row)
+    if token is None:  # another request finished it meanwhile
         if row.status == UploadStatus.COMPLETED.value:
             raise HTTPException(status.HTTP_409_CONFLICT, "upload is completed; it cannot be aborted")
-        token = _take_lease(db, row)
-        if token is None:
-            raise HTTPException(status.HTTP_409_CONFLICT, "another request is finishing this upload; retry later")
+        return  # aborted, expired or failed: its multipart upload is gone either way
     try:
         storage.abort(row.object_key, row.upload_id)
     except BaseException:

@@ -60,7 +60,7 @@ def _session_row(database: Database) -> UploadSession:
 
 def test_the_event_commits_with_the_state_change_or_not_at_all(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    database.create_all()
+    database.migrate()
     try:
         row = _session_row(database)
 

@@ -46,6 +46,9 @@ def test_idle_sessions_are_expired_and_aborted(live_server: LiveServer, s3: S3Cl
         assert client.get(f"/api/uploads/{active['session_id']}").json()["status"] == "uploading"
         # A second sweep finds nothing more to do.
         assert expire_idle_sessions(database, storage, timedelta(days=7)) == []
+        # The user cancels it later (their tab was closed for a week): nothing is left to abort, and that is fine.
+        assert client.delete(f"/api/uploads/{idle['session_id']}").status_code == 204
+        assert client.get(f"/api/uploads/{idle['session_id']}").json()["status"] == "expired"
 
 
 def test_a_sweep_that_cannot_reach_storage_leaves_sessions_for_the_next_one(live_server: LiveServer) -> None:
