@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -13,43 +15,38 @@ from server.migrate import migrate, target_metadata
 from server.notify.models import UserProfile
 
 
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'app.db'}")
+    yield db
+    db.dispose()
+
+
 def schema_drift(database: Database) -> list[object]:
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, target_metadata()))
 
 
-def test_a_fresh_database_gets_exactly_the_models_schema(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
-    try:
-        migrate(database.engine)
-        assert schema_drift(database) == [], "a model changed without a migration: alembic revision --autogenerate"
-        with database.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
-    finally:
-        database.dispose()
+def test_a_fresh_database_gets_exactly_the_models_schema(database: Database) -> None:
+    migrate(database.engine)
+    assert schema_drift(database) == [], "a model changed without a migration: alembic revision --autogenerate"
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
 
 
-def test_migrating_again_changes_nothing_and_keeps_the_data(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'again.db'}")
-    try:
-        migrate(database.engine)
-        with database.sessions() as session:
-            session.add(UserProfile(user_id="u1", email="a@example.com"))
-            session.commit()
-        migrate(database.engine)
-        with database.engine.connect() as connection:
-            assert connection.execute(text("SELECT email FROM user_profiles")).scalar_one() == "a@example.com"
-    finally:
-        database.dispose()
+def test_migrating_again_changes_nothing_and_keeps_the_data(database: Database) -> None:
+    migrate(database.engine)
+    with database.sessions() as session:
+        session.add(UserProfile(user_id="u1", email="a@example.com"))
+        session.commit()
+    migrate(database.engine)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM user_profiles")).scalar_one() == "a@example.com"
 
 
-def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    try:
-        target_metadata().create_all(database.engine)  # what the server did before it had migrations
-        migrate(database.engine)
-        assert "alembic_version" in inspect(database.engine).get_table_names()
-        assert schema_drift(database) == []
-    finally:
-        database.dispose()
+def test_a_database_made_before_migrations_is_adopted(database: Database) -> None:
+    target_metadata().create_all(database.engine)  # what the server did before it had migrations
+    migrate(database.engine)
+    assert "alembic_version" in inspect(database.engine).get_table_names()
+    assert schema_drift(database) == []
