@@ -11,6 +11,7 @@ decrypted payload is then handed to the Service Worker through the DevTools prot
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ PushManager.prototype.subscribe = function (options) {
   }
   const json = window.__subscription;
   const subscription = { endpoint: json.endpoint, options: { applicationServerKey: key.buffer }, toJSON: () => json,
-                         unsubscribe: async () => true };
+                         unsubscribe: async () => { window.__fakeSubscription = null; window.__unsubscribed = true;
+                                                    return true; } };
   window.__fakeSubscription = subscription;
   return Promise.resolve(subscription);
 };
@@ -209,6 +211,45 @@ def test_the_service_worker_shows_what_the_server_pushed_and_a_click_leads_to_th
     expect(file_page.locator(".file-facts")).to_have_attribute("data-status", "completed")
     deliver_push(page, server.base_url, push.payload)
     assert worker.evaluate(click) == "Not allowed to focus a window."
+
+
+def test_push_and_email_can_be_turned_off_and_nothing_more_is_sent(
+    browser: Browser, server: LiveServer, push_service: PushService, smtp: SmtpSink
+) -> None:
+    context = browser.context
+    assert context is not None
+    context.grant_permissions(["notifications"], origin=server.base_url)
+    context.add_init_script(FAKE_PUSH_SUBSCRIBE)
+    page = open_page(context, server.base_url + "/")
+    service_worker_ready(page)
+    page.evaluate("(s) => { window.__subscription = s; }", push_service.subscription("chromium"))
+    dispatch_view(page)
+    region = page.locator("#notify")
+    expect(region).to_have_attribute("data-state", "push-on")
+
+    region.get_by_role("button", name="Turn off").click()
+    expect(region).to_have_attribute("data-state", "push-off")
+    assert page.evaluate("window.__unsubscribed") is True, "the browser dropped its subscription too"
+    region.get_by_role("button", name="Email me instead").click()
+    region.get_by_label("Email address").fill("ana@example.com")
+    region.get_by_role("button", name="Email me").click()
+    expect(region).to_have_attribute("data-state", "email-on")
+    region.get_by_role("button", name="Stop emails").click()
+    expect(region).to_have_attribute("data-state", "email-off")
+
+    with user_client(context, server) as client:
+        profile = client.get("/api/profile").json()
+        assert profile["push_subscriptions"] == 0 and profile["email_notifications"] is False
+        complete_upload(client, "quiet.bin", b"not announced")
+        # Email back on, and a second upload: the one message that comes is about it alone, so the first upload
+        # (finished while both channels were off) produced none.
+        client.put("/api/profile", json={"email_notifications": True})
+        complete_upload(client, "loud.bin", b"announced")
+    [mail] = smtp.wait_for(1)
+    assert "loud.bin" in mail.body("plain") and "quiet.bin" not in mail.body("plain")
+    time.sleep(1.0)  # what a late notification about quiet.bin would need to arrive
+    assert len(smtp.messages) == 1
+    assert push_service.pushes == []
 
 
 def test_a_push_without_a_usable_payload_still_shows_a_notification_on_this_origin(

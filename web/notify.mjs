@@ -125,7 +125,40 @@ async function turnOnPush() {
     console.warn("push subscription failed:", error);
     return offerEmail("Browser notifications aren't available here.");
   }
-  show("push-on", el("p", { textContent: "We'll notify you in this browser when your upload is done. You can close this tab." }));
+  const off = el("button", { type: "button", className: "notify-off", textContent: "Turn off" });
+  off.addEventListener("click", () => {
+    off.disabled = true;
+    turnOffPush();
+  });
+  show(
+    "push-on",
+    el("p", { textContent: "We'll notify you in this browser when your upload is done. You can close this tab." }),
+    off,
+  );
+}
+
+// The server forgets this browser's subscription first (so nothing more is sent), then the browser drops it.
+async function turnOffPush() {
+  try {
+    const registration = await registerWorker();
+    const subscription = await registration.pushManager.getSubscription();
+    if (subscription) {
+      const endpoint = encodeURIComponent(subscription.endpoint);
+      await api(`/api/notifications/push-subscriptions?endpoint=${endpoint}`, { method: "DELETE" });
+      await subscription.unsubscribe();
+    }
+  } catch (error) {
+    console.warn("turning push off failed:", error);
+    const retry = el("button", { type: "button", className: "notify-off", textContent: "Try again" });
+    retry.addEventListener("click", () => {
+      retry.disabled = true;
+      turnOffPush();
+    });
+    return show("push-on", el("p", { className: "notify-error", textContent: "Could not turn notifications off." }), retry);
+  }
+  const email = el("button", { type: "button", className: "notify-email", textContent: "Email me instead" });
+  email.addEventListener("click", () => offerEmail(""));
+  show("push-off", el("p", { textContent: "Browser notifications are off for your uploads." }), email);
 }
 
 // ---------------------------------------------------------------- the offer
@@ -189,7 +222,24 @@ async function offerEmail(reason) {
 function emailOn(address) {
   const change = el("button", { type: "button", className: "notify-change", textContent: "Change" });
   change.addEventListener("click", () => offerEmail(""));
-  show("email-on", el("p", { textContent: `We'll email ${address} when your upload is done. You can close this tab.` }), change);
+  const stop = el("button", { type: "button", className: "notify-off", textContent: "Stop emails" });
+  stop.addEventListener("click", async () => {
+    stop.disabled = change.disabled = true;
+    try {
+      profile = await api("/api/profile", { method: "PUT", body: JSON.stringify({ email_notifications: false }) });
+    } catch (error) {
+      console.warn("turning email off failed:", error);
+      stop.disabled = change.disabled = false;
+      return;
+    }
+    show("email-off", el("p", { textContent: "We won't email you about your uploads." }));
+  });
+  show(
+    "email-on",
+    el("p", { textContent: `We'll email ${address} when your upload is done. You can close this tab.` }),
+    change,
+    stop,
+  );
 }
 
 async function offer() {
