@@ -19,15 +19,17 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import select
 
 from browser_py.engine.plan import MiB
+from server.outbox import DeliveryStatus, OutboxEvent
 from tests.notify.conftest import complete_upload, fast_settings
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.notify import PushService, SmtpSink
 from tests.support.s3_proxy import s3_proxy
 from tests.support.seaweed import SeaweedService
 
-from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file
+from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file, wait_for
 
 
 @pytest.fixture
@@ -213,6 +215,13 @@ def test_the_service_worker_shows_what_the_server_pushed_and_a_click_leads_to_th
     assert worker.evaluate(click) == "Not allowed to focus a window."
 
 
+def event_delivered(server: LiveServer, session_id: str) -> bool:
+    assert server.app is not None
+    with server.app.state.database.sessions() as db:
+        status = db.scalar(select(OutboxEvent.status).where(OutboxEvent.session_id == session_id))
+    return bool(status == DeliveryStatus.DELIVERED.value)
+
+
 def test_push_and_email_can_be_turned_off_and_nothing_more_is_sent(
     browser: Browser, server: LiveServer, push_service: PushService, smtp: SmtpSink
 ) -> None:
@@ -240,9 +249,11 @@ def test_push_and_email_can_be_turned_off_and_nothing_more_is_sent(
     with user_client(context, server) as client:
         profile = client.get("/api/profile").json()
         assert profile["push_subscriptions"] == 0 and profile["email_notifications"] is False
-        complete_upload(client, "quiet.bin", b"not announced")
-        # Email back on, and a second upload: the one message that comes is about it alone, so the first upload
+        quiet = complete_upload(client, "quiet.bin", b"not announced")
+        # Channels are chosen when the completion event reaches the notifier: wait for that, then turn email back
+        # on and finish a second upload. The one message that comes is about it alone, so the first upload
         # (finished while both channels were off) produced none.
+        wait_for(lambda: event_delivered(server, quiet["session_id"]), 15, "the completion event to be handled")
         client.put("/api/profile", json={"email_notifications": True})
         complete_upload(client, "loud.bin", b"announced")
     [mail] = smtp.wait_for(1)
