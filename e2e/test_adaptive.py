@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from browser_py.engine.link import LinkMemory
 from browser_py.engine.plan import MiB
 
-from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file
+from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file, wait_for
 
 READ_LINK_NOTE = """async () => {
   const root = await navigator.storage.getDirectory();
@@ -45,8 +45,8 @@ def test_the_next_upload_is_cut_by_what_the_last_one_measured(app: AppUnderTest,
     first_parts = {p.received for p in app.proxy.state.completed() if p.upload_id in first_ids}
     assert first_parts == {8 * MiB}, "nothing measured yet: the server's PART_SIZE_BYTES"
 
-    note = page.evaluate(READ_LINK_NOTE)
-    assert note, "the finished upload left what it measured of the link"
+    # The worker saves what it measured right after it publishes "completed": wait for the note, not just the card.
+    note = wait_for(lambda: page.evaluate(READ_LINK_NOTE), 10, "the finished upload to leave what it measured")
     link = LinkMemory.from_json(note)
     assert link.per_connection_rate is not None and link.per_connection_rate > 0 and link.uploads == 1
 
