@@ -158,22 +158,28 @@ def b64url_to_b64(text: str) -> str:
     return padded.replace("-", "+").replace("_", "/")
 
 
-# ---- the Service Worker ------------------------------------------------------------------------------------------
-
-
-def test_the_service_worker_shows_what_the_server_pushed_and_a_click_leads_to_the_file(
+def page_that_can_subscribe(
     browser: Browser, server: LiveServer, push_service: PushService
-) -> None:
+) -> tuple[BrowserContext, Page]:
+    """The app with notifications already allowed and a push service the test controls behind subscribe()."""
     context = browser.context
     assert context is not None
     context.grant_permissions(["notifications"], origin=server.base_url)
     context.add_init_script(FAKE_PUSH_SUBSCRIBE)
     page = open_page(context, server.base_url + "/")
     assert service_worker_ready(page) == server.base_url + "/"
+    page.evaluate("(s) => { window.__subscription = s; }", push_service.subscription("chromium"))
+    return context, page
 
+
+# ---- the Service Worker ------------------------------------------------------------------------------------------
+
+
+def test_the_service_worker_shows_what_the_server_pushed_and_a_click_leads_to_the_file(
+    browser: Browser, server: LiveServer, push_service: PushService
+) -> None:
+    context, page = page_that_can_subscribe(browser, server, push_service)
     # The page subscribes (permission already granted: no prompt) and hands the subscription to the server.
-    subscription = push_service.subscription("chromium")
-    page.evaluate("(s) => { window.__subscription = s; }", subscription)
     dispatch_view(page)
     expect(page.locator("#notify")).to_have_attribute("data-state", "push-on")
     with user_client(context, server) as client:
@@ -225,13 +231,7 @@ def event_delivered(server: LiveServer, session_id: str) -> bool:
 def test_push_and_email_can_be_turned_off_and_nothing_more_is_sent(
     browser: Browser, server: LiveServer, push_service: PushService, smtp: SmtpSink
 ) -> None:
-    context = browser.context
-    assert context is not None
-    context.grant_permissions(["notifications"], origin=server.base_url)
-    context.add_init_script(FAKE_PUSH_SUBSCRIBE)
-    page = open_page(context, server.base_url + "/")
-    service_worker_ready(page)
-    page.evaluate("(s) => { window.__subscription = s; }", push_service.subscription("chromium"))
+    context, page = page_that_can_subscribe(browser, server, push_service)
     dispatch_view(page)
     region = page.locator("#notify")
     expect(region).to_have_attribute("data-state", "push-on")
