@@ -9,6 +9,7 @@ import sys
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from server.app import create_app
 from server.seaweed import SeaweedConfig, SeaweedError, SeaweedFS
@@ -36,10 +37,24 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise _Terminated
 
 
+def _problems(error: ValidationError) -> str:
+    """One line per refused setting, named as in the environment (no traceback: the message is the help)."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}" if where and where not in message else f"  {message}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     # uvicorn handles SIGINT/SIGTERM itself, then re-raises them once it has shut down: let them end us cleanly.
     signal.signal(signal.SIGTERM, _on_sigterm)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"error: invalid settings (environment or .env):\n{_problems(error)}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # SeaweedFS readiness polls
     seaweed: SeaweedFS | None = None

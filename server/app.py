@@ -15,11 +15,13 @@ from server.db import Database
 from server.identity import Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
-from server.routers import files, notifications, uploads
+from server.routers import files, notifications
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
 from server.storage import S3Credentials, Storage, StorageError, StorageUnavailable
+from server.uploads import problems
+from server.uploads.router import router as uploads_router
 
 log = logging.getLogger("server")
 
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         janitor = Janitor(
             database, storage, timedelta(seconds=settings.session_max_idle_seconds), settings.janitor_interval_seconds
         )
-        await janitor.start()
+        janitor.start()
         try:
             yield
         finally:
@@ -68,11 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(uploads.router)
+    app.include_router(uploads_router)
     app.include_router(notifications.router)
     app.include_router(files.router)
     app.include_router(web_router)
     mount_web(app, settings.web_dir, settings.runtime_dir)
+
+    app.add_exception_handler(problems.UploadProblem, problems.answer)
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from server.db import utcnow
+from server.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, inspect
 
+from server.models import Base
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def target_metadata() -> MetaData:
-    """Every model's table: importing the modules registers them on the shared ``Base``."""
-    import server.notify.models
-    import server.outbox  # noqa: F401
-    from server.db import Base
-
+    """Every model's table (:mod:`server.models` registers them all on ``Base``)."""
     return Base.metadata
 
 

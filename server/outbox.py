@@ -4,8 +4,9 @@ The request that completes (or aborts) an upload adds an ``outbox_events`` row b
 exactly when the state change does: none for a change that rolled back, none lost to a crash after the commit. The
 :class:`Dispatcher`, a background task, hands each event to every consumer at least once, retrying with capped
 exponential backoff, and keeps a receipt per consumer so a retry does not repeat a consumer that already succeeded.
-Rows are claimed with a lease (a conditional UPDATE), so several server processes may run dispatchers side by side,
-and an event whose dispatcher died mid-delivery is picked up again once its lease runs out.
+Rows are claimed with a lease (:mod:`server.lease`), so several server processes may run dispatchers side by side,
+and an event whose dispatcher died mid-delivery is picked up again once its lease runs out. The tables are in
+:mod:`server.models.outbox`.
 """
 
 from __future__ import annotations
@@ -13,74 +14,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, event, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from server.background import DueLoop
-from server.db import Base, Database, UploadSession, UTCDateTime, utcnow
+from server.clock import utcnow
+from server.db import Database
+from server.lease import Claimant, Lease
+from server.models import EVENT_FOR_STATUS, DeliveryStatus, OutboxEvent, OutboxReceipt, UploadSession, UploadStatus
+from server.retry import WorkPolicy
 
 log = logging.getLogger("server.outbox")
 
+__all__ = [
+    "NEW_EVENTS",
+    "Consumer",
+    "DeliveryStatus",
+    "Dispatcher",
+    "DispatcherConfig",
+    "Event",
+    "OutboxEvent",
+    "record_upload_event",
+    "upload_event_payload",
+]
 
-class EventType(StrEnum):
-    UPLOAD_COMPLETED = "upload_completed"
-    UPLOAD_ABORTED = "upload_aborted"
-    #: S3 no longer has the multipart upload of a session nobody finished (a lifecycle rule removed it).
-    UPLOAD_EXPIRED = "upload_expired"
-    #: The end-to-end checksum check failed at completion: the object was deleted, the upload must start over.
-    UPLOAD_FAILED = "upload_failed"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    #: Gave up after ``OUTBOX_MAX_ATTEMPTS``; kept for inspection, never retried by itself.
-    FAILED = "failed"
-
-
-class OutboxEvent(Base):
-    """One event about one upload session; at most one of each type per session."""
-
-    __tablename__ = "outbox_events"
-    __table_args__ = (UniqueConstraint("session_id", "type", name="uq_outbox_session_type"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    #: Stable across retries: consumers deduplicate on it (delivery is at least once).
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    type: Mapped[str] = mapped_column(String(32))
-    session_id: Mapped[str] = mapped_column(String(32), index=True)
-    owner_id: Mapped[str] = mapped_column(String(64))
-    #: The exact JSON body every consumer gets, fixed at commit time so retries send the same bytes.
-    payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-
-class OutboxReceipt(Base):
-    """A consumer has taken an event; a retry of the event skips it."""
-
-    __tablename__ = "outbox_receipts"
-
-    event_pk: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True)
-    consumer: Mapped[str] = mapped_column(String(32), primary_key=True)
-    delivered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
+#: The dispatcher's hold on an event while it delivers it.
+DELIVERY_LEASE = Lease(OutboxEvent, OutboxEvent.claim_token, OutboxEvent.claimed_until)
 
 # ---- writing events (inside the request's transaction) -----------------------------------------------------------
 
@@ -94,19 +59,19 @@ def _iso(value: datetime | None) -> str | None:
 
 def upload_event_payload(
     row: UploadSession,
-    event_type: EventType,
+    status: UploadStatus,
     *,
     event_id: str,
     at: datetime,
     etag: str | None,
     checksum_sha256: str | None,
 ) -> dict[str, Any]:
-    """What consumers learn about the upload. ``at``, ``etag`` and the checksum are passed in because the caller's
-    UPDATE has not refreshed ``row``."""
-    completed = event_type is EventType.UPLOAD_COMPLETED
+    """What consumers learn about the upload that reached the final ``status``. ``at``, ``etag`` and the checksum
+    are passed in because the caller's UPDATE has not refreshed ``row``."""
+    completed = status is UploadStatus.COMPLETED
     return {
         "event_id": event_id,
-        "type": event_type.value,
+        "type": EVENT_FOR_STATUS[status].value,
         "occurred_at": _iso(at),
         "data": {
             "session_id": row.id,
@@ -120,11 +85,7 @@ def upload_event_payload(
             # against the checksums signed into the part URLs; null for uploads made without checksums.
             "checksum_sha256": checksum_sha256 if completed else None,
             "fingerprint": row.fingerprint,
-            "status": {
-                EventType.UPLOAD_COMPLETED: "completed",
-                EventType.UPLOAD_ABORTED: "aborted",
-                EventType.UPLOAD_EXPIRED: "expired",
-            }[event_type],
+            "status": status.value,
             "created_at": _iso(row.created_at),
             "completed_at": _iso(at) if completed else None,
         },
@@ -134,21 +95,19 @@ def upload_event_payload(
 def record_upload_event(
     db: Session,
     row: UploadSession,
-    event_type: EventType,
+    status: UploadStatus,
     *,
-    at: datetime | None = None,
+    at: datetime,
     etag: str | None = None,
     checksum_sha256: str | None = None,
 ) -> OutboxEvent:
-    """Add the event to ``db``'s transaction; the caller commits it together with the state change."""
-    at = at or utcnow()
+    """Add the event announcing ``status`` to ``db``'s transaction; the caller commits it together with the state
+    change (only :mod:`server.uploads.service` changes states)."""
     event_id = str(uuid.uuid4())
-    payload = upload_event_payload(
-        row, event_type, event_id=event_id, at=at, etag=etag, checksum_sha256=checksum_sha256
-    )
+    payload = upload_event_payload(row, status, event_id=event_id, at=at, etag=etag, checksum_sha256=checksum_sha256)
     outbox_row = OutboxEvent(
         event_id=event_id,
-        type=event_type.value,
+        type=EVENT_FOR_STATUS[status].value,
         session_id=row.id,
         owner_id=row.owner_id,
         payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
@@ -158,26 +117,6 @@ def record_upload_event(
     db.add(outbox_row)
     db.info[NEW_EVENTS] = True
     return outbox_row
-
-
-def record_upload_event_once(db: Session, row: UploadSession, event_type: EventType) -> bool:
-    """Record an event that has no state change of its own (expiry is only observed), unless one exists.
-
-    Commits. A savepoint keeps a lost race on the unique (session, type) key from undoing anything else.
-    """
-    exists = db.scalar(
-        select(func.count()).where(OutboxEvent.session_id == row.id, OutboxEvent.type == event_type.value)
-    )
-    if exists:
-        return False
-    try:
-        with db.begin_nested():
-            record_upload_event(db, row, event_type)
-    except IntegrityError:
-        db.commit()
-        return False
-    db.commit()
-    return True
 
 
 # ---- delivering them -----------------------------------------------------------------------------------------------
@@ -212,23 +151,9 @@ class Consumer(Protocol):
     async def deliver(self, event: Event) -> None: ...
 
 
-def retry_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with "equal jitter": half the step fixed, half random.
-
-    The fixed half keeps a retry from firing at once after a failure (full jitter can pick ~0); the random half
-    spreads retries of many events failing together (a consumer that was down) over time.
-    """
-    step = min(cap, base * 2.0 ** max(0, attempt - 1))
-    return step / 2 + (rng or random).uniform(0, step / 2)
-
-
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
-    poll_seconds: float = 2.0
-    retry_base_seconds: float = 2.0
-    retry_max_seconds: float = 600.0
-    max_attempts: int = 20
-    lease_seconds: float = 120.0
+    work: WorkPolicy = field(default_factory=WorkPolicy)
     #: Each consumer call is cut off after this long (and retried), so one hung consumer cannot stall the queue.
     consumer_timeout_seconds: float = 60.0
     batch_size: int = 32
@@ -238,12 +163,11 @@ class Dispatcher(DueLoop):
     """Delivers due outbox events to the consumers, one asyncio task, database work in threads."""
 
     def __init__(self, database: Database, consumers: Sequence[Consumer], config: DispatcherConfig) -> None:
-        super().__init__("outbox-dispatcher", config.poll_seconds)
+        super().__init__("outbox-dispatcher", config.work.poll_seconds)
         self.database = database
         self.consumers = list(consumers)
         self.config = config
-        self._instance = secrets.token_hex(6)
-        self._claims = 0
+        self._claimant = Claimant()
 
     # -- lifecycle
 
@@ -299,8 +223,7 @@ class Dispatcher(DueLoop):
 
     def _claim_due(self) -> list[tuple[Event, set[str]]]:
         now = utcnow()
-        self._claims += 1
-        token = f"{self._instance}-{self._claims}"
+        token = self._claimant.token()
         with self.database.sessions() as db:
             due = list(
                 db.scalars(
@@ -308,7 +231,7 @@ class Dispatcher(DueLoop):
                     .where(
                         OutboxEvent.status == DeliveryStatus.PENDING.value,
                         OutboxEvent.next_attempt_at <= now,
-                        or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
+                        DELIVERY_LEASE.open(now),
                     )
                     .order_by(OutboxEvent.id)
                     .limit(self.config.batch_size)
@@ -316,16 +239,14 @@ class Dispatcher(DueLoop):
             )
             if not due:
                 return []
-            # The conditional UPDATE is the claim: a row another dispatcher took in between is not ours.
-            db.execute(
-                update(OutboxEvent)
-                .where(
-                    OutboxEvent.id.in_(due),
-                    OutboxEvent.status == DeliveryStatus.PENDING.value,
-                    or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
-                )
-                .values(claim_token=token, claimed_until=now + timedelta(seconds=self.config.lease_seconds))
-                .execution_options(synchronize_session=False)
+            # A row another dispatcher took in between is not ours: the lease's compare-and-set skips it.
+            DELIVERY_LEASE.claim(
+                db,
+                OutboxEvent.id.in_(due),
+                OutboxEvent.status == DeliveryStatus.PENDING.value,
+                token=token,
+                now=now,
+                hold=self.config.work.lease,
             )
             db.commit()
             rows = list(db.scalars(select(OutboxEvent).where(OutboxEvent.claim_token == token)))
@@ -360,37 +281,22 @@ class Dispatcher(DueLoop):
 
     def _delivered(self, pk: int) -> None:
         with self.database.sessions() as db:
-            db.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id == pk)
-                .values(
-                    status=DeliveryStatus.DELIVERED.value,
-                    delivered_at=utcnow(),
-                    claim_token=None,
-                    claimed_until=None,
-                    last_error=None,
-                )
-                .execution_options(synchronize_session=False)
+            DELIVERY_LEASE.release(
+                db, OutboxEvent.id == pk, status=DeliveryStatus.DELIVERED.value, delivered_at=utcnow(), last_error=None
             )
             db.commit()
 
     def _retry_later(self, event: Event, error: str) -> None:
         attempts = event.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000], "claim_token": None}
-        values["claimed_until"] = None
-        if attempts >= self.config.max_attempts:
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
+        retry_at = self.config.work.retry_at(attempts, utcnow())
+        if retry_at is None:
             values["status"] = DeliveryStatus.FAILED.value
             log.error("event %s (%s) given up after %d attempts: %s", event.event_id, event.type, attempts, error)
         else:
-            delay = retry_delay(attempts, self.config.retry_base_seconds, self.config.retry_max_seconds)
-            values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
+            values["next_attempt_at"] = retry_at
         with self.database.sessions() as db:
-            db.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id == event.pk)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+            DELIVERY_LEASE.release(db, OutboxEvent.id == event.pk, **values)
             db.commit()
 
     def _next_due(self) -> datetime | None:
@@ -398,20 +304,15 @@ class Dispatcher(DueLoop):
             now = utcnow()
             return db.scalar(
                 select(func.min(OutboxEvent.next_attempt_at)).where(
-                    OutboxEvent.status == DeliveryStatus.PENDING.value,
-                    or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
+                    OutboxEvent.status == DeliveryStatus.PENDING.value, DELIVERY_LEASE.open(now)
                 )
             )
 
     def _release_claims(self) -> None:
         with self.database.sessions() as db:
-            db.execute(
-                update(OutboxEvent)
-                .where(
-                    OutboxEvent.status == DeliveryStatus.PENDING.value,
-                    OutboxEvent.claim_token.like(f"{self._instance}-%"),
-                )
-                .values(claim_token=None, claimed_until=None)
-                .execution_options(synchronize_session=False)
+            DELIVERY_LEASE.release(
+                db,
+                OutboxEvent.status == DeliveryStatus.PENDING.value,
+                DELIVERY_LEASE.held_by_claimant(self._claimant),
             )
             db.commit()

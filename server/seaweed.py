@@ -22,10 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from server.settings import Settings
+from server.settings import GRPC_OFFSET, Settings
 
-#: SeaweedFS's own rule: a component's gRPC port is its HTTP port + 10000 (the admin worker assumes it).
-GRPC_OFFSET = 10000
+__all__ = ["GRPC_OFFSET", "SeaweedConfig", "SeaweedError", "SeaweedFS", "find_weed"]
 
 
 def _alive(pid: int) -> bool:

@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from browser_py.engine.plan import DEFAULT_PART_SIZE
+from wire.plan import DEFAULT_PART_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Presigned URLs may live at most 7 days (SigV4 limit).
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
+#: SeaweedFS's own rule: a component's gRPC port is its HTTP port + 10000 (its admin worker assumes it).
+GRPC_OFFSET = 10000
+#: The highest HTTP port of an embedded SeaweedFS component whose gRPC twin still is a TCP port.
+MAX_SEAWEED_HTTP_PORT = 65535 - GRPC_OFFSET
 
 
 class Settings(BaseSettings):
@@ -68,10 +72,10 @@ class Settings(BaseSettings):
     embedded_s3: bool = True
     #: Ports of the embedded SeaweedFS besides S3 (whose port comes from ``s3_endpoint_url``). Each gRPC port is
     #: the HTTP port + 10000, SeaweedFS's own convention, which its admin worker assumes.
-    seaweed_master_port: int = Field(default=9333, ge=1, le=55535)
-    seaweed_volume_port: int = Field(default=9340, ge=1, le=55535)
-    seaweed_filer_port: int = Field(default=8888, ge=1, le=55535)
-    seaweed_admin_port: int = Field(default=23646, ge=1, le=55535)
+    seaweed_master_port: int = Field(default=9333, ge=1, le=MAX_SEAWEED_HTTP_PORT)
+    seaweed_volume_port: int = Field(default=9340, ge=1, le=MAX_SEAWEED_HTTP_PORT)
+    seaweed_filer_port: int = Field(default=8888, ge=1, le=MAX_SEAWEED_HTTP_PORT)
+    seaweed_admin_port: int = Field(default=23646, ge=1, le=MAX_SEAWEED_HTTP_PORT)
 
     web_dir: Path = REPO_ROOT / "web"
     runtime_dir: Path = REPO_ROOT / "build" / "runtime"
@@ -130,6 +134,30 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _an_http_url_with_a_valid_port(cls, value: str) -> str:
+        """Refused at start rather than at the first S3 call (or the embedded store's bind)."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"S3_ENDPOINT_URL must be an http(s) URL with a host, not {value!r}")
+        try:
+            _ = parts.port
+        except ValueError as error:
+            raise ValueError(f"S3_ENDPOINT_URL has no valid port (1-65535): {value!r}") from error
+        return value
+
+    @model_validator(mode="after")
+    def _embedded_ports_fit(self) -> Settings:
+        """The embedded SeaweedFS listens on the S3 port and on that port + 10000 (gRPC): both must be TCP ports."""
+        if self.embedded_s3 and self.s3_port > MAX_SEAWEED_HTTP_PORT:
+            raise ValueError(
+                f"S3_ENDPOINT_URL port {self.s3_port} is too high for the embedded SeaweedFS (EMBEDDED_S3=true), "
+                f"which also listens on port + {GRPC_OFFSET} for gRPC: use a port of at most {MAX_SEAWEED_HTTP_PORT}, "
+                "or EMBEDDED_S3=false for an S3 you run yourself"
+            )
+        return self
 
     @field_validator("s3_public_endpoint_url")
     @classmethod

@@ -6,7 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from server.db import Database
 from server.migrate import target_metadata
+from server.settings import Settings
 
 
 def run(connection: Connection) -> None:
@@ -17,9 +19,6 @@ def run(connection: Connection) -> None:
 
 
 def run_from_settings() -> None:
-    from server.db import Database
-    from server.settings import Settings
-
     database = Database(Settings().resolved_database_url)
     try:
         with database.engine.begin() as connection:

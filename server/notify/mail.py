@@ -16,8 +16,8 @@ import aiosmtplib
 from sqlalchemy.orm import Session
 
 from server.db import Database
-from server.notify.links import FileLinks
-from server.notify.models import Channel, UserProfile
+from server.links import FileLinks
+from server.models import Channel, UserProfile
 from server.notify.notifier import ChannelGone, PermanentSendError, SendError
 from server.notify.policy import CompletedFile, email_content
 

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.background import DueLoop
-from server.db import Database, UploadSession, utcnow
-from server.notify.models import Channel, ItemStatus, NotificationItem, NotificationMessage
+from server.clock import utcnow
+from server.db import Database
+from server.lease import Claimant, Lease
+from server.models import Channel, EventType, ItemStatus, NotificationItem, NotificationMessage, UploadSession
 from server.notify.policy import CompletedFile, next_allowed_at
-from server.outbox import Event, EventType, retry_delay
+from server.outbox import Event
+from server.retry import WorkPolicy
 
 log = logging.getLogger("server.notify")
+
+#: The notifier's hold on the items of a batch while it sends them (their status is ``sending`` meanwhile).
+SENDING_LEASE = Lease(NotificationItem, NotificationItem.claim_token, NotificationItem.claimed_until)
 
 
 class SendError(Exception):
@@ -62,12 +67,8 @@ class NotifierConfig:
     batch_seconds: float = 10.0
     rate_limit: int = 6
     rate_window_seconds: float = 3600.0
-    poll_seconds: float = 2.0
-    retry_base_seconds: float = 2.0
-    retry_max_seconds: float = 600.0
-    max_attempts: int = 20
-    lease_seconds: float = 120.0
     send_timeout_seconds: float = 60.0
+    work: WorkPolicy = field(default_factory=WorkPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +87,11 @@ class Notifier(DueLoop):
     name = "notifications"
 
     def __init__(self, database: Database, senders: Sequence[ChannelSender], config: NotifierConfig) -> None:
-        super().__init__("notifier", config.poll_seconds)
+        super().__init__("notifier", config.work.poll_seconds)
         self.database = database
         self.senders: Mapping[Channel, ChannelSender] = {sender.channel: sender for sender in senders}
         self.config = config
-        self._instance = secrets.token_hex(6)
-        self._claims = 0
+        self._claimant = Claimant()
 
     # -- outbox consumer
 
@@ -171,11 +171,11 @@ class Notifier(DueLoop):
         batches: list[Batch] = []
         with self.database.sessions() as db:
             # A process that died while sending left items "sending": once their lease is over they are due again.
-            db.execute(
-                update(NotificationItem)
-                .where(NotificationItem.status == ItemStatus.SENDING.value, NotificationItem.claimed_until < now)
-                .values(status=ItemStatus.PENDING.value, claim_token=None, claimed_until=None)
-                .execution_options(synchronize_session=False)
+            SENDING_LEASE.release(
+                db,
+                NotificationItem.status == ItemStatus.SENDING.value,
+                SENDING_LEASE.overdue(now),
+                status=ItemStatus.PENDING.value,
             )
             groups = db.execute(
                 select(NotificationItem.user_id, NotificationItem.channel)
@@ -209,17 +209,14 @@ class Notifier(DueLoop):
                         .execution_options(synchronize_session=False)
                     )
                     continue
-                self._claims += 1
-                token = f"{self._instance}-{self._claims}"
-                db.execute(
-                    update(NotificationItem)
-                    .where(*in_group)
-                    .values(
-                        status=ItemStatus.SENDING.value,
-                        claim_token=token,
-                        claimed_until=now + timedelta(seconds=config.lease_seconds),
-                    )
-                    .execution_options(synchronize_session=False)
+                token = self._claimant.token()
+                SENDING_LEASE.claim(
+                    db,
+                    *in_group,
+                    token=token,
+                    now=now,
+                    hold=config.work.lease,
+                    status=ItemStatus.SENDING.value,
                 )
                 rows = db.execute(
                     select(NotificationItem, UploadSession)
@@ -255,18 +252,13 @@ class Notifier(DueLoop):
             )
             db.add(message)
             db.flush()
-            db.execute(
-                update(NotificationItem)
-                .where(NotificationItem.claim_token == batch.token)
-                .values(
-                    status=ItemStatus.SENT.value,
-                    sent_at=now,
-                    message_id=message.id,
-                    claim_token=None,
-                    claimed_until=None,
-                    last_error=None,
-                )
-                .execution_options(synchronize_session=False)
+            SENDING_LEASE.release(
+                db,
+                SENDING_LEASE.held_by(batch.token),
+                status=ItemStatus.SENT.value,
+                sent_at=now,
+                message_id=message.id,
+                last_error=None,
             )
             # Old messages no longer count toward any limit.
             db.execute(
@@ -278,48 +270,23 @@ class Notifier(DueLoop):
 
     def _settle(self, batch: Batch, status: ItemStatus, error: str) -> None:
         with self.database.sessions() as db:
-            db.execute(
-                update(NotificationItem)
-                .where(NotificationItem.claim_token == batch.token)
-                .values(status=status.value, claim_token=None, claimed_until=None, last_error=error[:2000])
-                .execution_options(synchronize_session=False)
+            SENDING_LEASE.release(
+                db, SENDING_LEASE.held_by(batch.token), status=status.value, last_error=error[:2000]
             )
             db.commit()
 
     def _retry_later(self, batch: Batch, error: str) -> None:
         attempts = batch.attempts + 1
-        if attempts >= self.config.max_attempts:
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
+        retry_at = self.config.work.retry_at(attempts, utcnow())
+        if retry_at is None:
             log.error("%s notification for %s given up after %d attempts", batch.channel, batch.user_id, attempts)
-            with self.database.sessions() as db:
-                db.execute(
-                    update(NotificationItem)
-                    .where(NotificationItem.claim_token == batch.token)
-                    .values(
-                        status=ItemStatus.FAILED.value,
-                        attempts=attempts,
-                        claim_token=None,
-                        claimed_until=None,
-                        last_error=error[:2000],
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                db.commit()
-            return
-        delay = retry_delay(attempts, self.config.retry_base_seconds, self.config.retry_max_seconds)
+            values["status"] = ItemStatus.FAILED.value
+        else:
+            values["status"] = ItemStatus.PENDING.value
+            values["due_at"] = retry_at
         with self.database.sessions() as db:
-            db.execute(
-                update(NotificationItem)
-                .where(NotificationItem.claim_token == batch.token)
-                .values(
-                    status=ItemStatus.PENDING.value,
-                    attempts=attempts,
-                    due_at=utcnow() + timedelta(seconds=delay),
-                    claim_token=None,
-                    claimed_until=None,
-                    last_error=error[:2000],
-                )
-                .execution_options(synchronize_session=False)
-            )
+            SENDING_LEASE.release(db, SENDING_LEASE.held_by(batch.token), **values)
             db.commit()
 
     def _next_due(self) -> datetime | None:
@@ -330,13 +297,10 @@ class Notifier(DueLoop):
 
     def _release_claims(self) -> None:
         with self.database.sessions() as db:
-            db.execute(
-                update(NotificationItem)
-                .where(
-                    NotificationItem.status == ItemStatus.SENDING.value,
-                    NotificationItem.claim_token.like(f"{self._instance}-%"),
-                )
-                .values(status=ItemStatus.PENDING.value, claim_token=None, claimed_until=None)
-                .execution_options(synchronize_session=False)
+            SENDING_LEASE.release(
+                db,
+                NotificationItem.status == ItemStatus.SENDING.value,
+                SENDING_LEASE.held_by_claimant(self._claimant),
+                status=ItemStatus.PENDING.value,
             )
             db.commit()

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+
+from server.links import FILES_PATH, file_path
 
 _UNITS = ("B", "KB", "MB", "GB", "TB")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -38,15 +39,6 @@ def one_line(text: str, limit: int = 80) -> str:
     """A user's file name made safe for a subject line or a notification title: no control characters, short."""
     flat = _CONTROL.sub(" ", text).strip() or "file"
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def file_path(session_id: str) -> str:
-    """The file's status page, relative to the app's origin."""
-    return f"/files/{quote(session_id, safe='')}"
-
-
-#: Where a notification about several files leads: the list of the user's uploads.
-FILES_PATH = "/files"
 
 
 def next_allowed_at(sent: Sequence[float], now: float, limit: int, window: float) -> float:

@@ -12,12 +12,13 @@ import httpx
 from fastapi import Depends, Request
 
 from server.db import Database
+from server.links import FileLinks
 from server.notify.keys import VapidKeys, load_vapid_keys, resolve_webhook_secret
-from server.notify.links import FileLinks
 from server.notify.mail import EmailSender, SmtpConfig
 from server.notify.notifier import Notifier, NotifierConfig
 from server.notify.webpush import PushSender
 from server.outbox import Consumer, Dispatcher, DispatcherConfig
+from server.retry import WorkPolicy
 from server.settings import Settings, resolve_secret_key
 from server.webhooks import WebhookConsumer
 
@@ -60,6 +61,7 @@ class NotificationService:
             ),
             self.links,
         )
+        work = WorkPolicy.from_settings(s)
         self.notifier = Notifier(
             self.database,
             [push, email],
@@ -67,11 +69,7 @@ class NotificationService:
                 batch_seconds=s.notify_batch_seconds,
                 rate_limit=s.notify_rate_limit,
                 rate_window_seconds=s.notify_rate_window_seconds,
-                poll_seconds=s.outbox_poll_seconds,
-                retry_base_seconds=s.outbox_retry_base_seconds,
-                retry_max_seconds=s.outbox_retry_max_seconds,
-                max_attempts=s.outbox_max_attempts,
-                lease_seconds=s.outbox_lease_seconds,
+                work=work,
             ),
         )
         consumers: list[Consumer] = [self.notifier]
@@ -80,13 +78,7 @@ class NotificationService:
         self.dispatcher = Dispatcher(
             self.database,
             consumers,
-            DispatcherConfig(
-                poll_seconds=s.outbox_poll_seconds,
-                retry_base_seconds=s.outbox_retry_base_seconds,
-                retry_max_seconds=s.outbox_retry_max_seconds,
-                max_attempts=s.outbox_max_attempts,
-                lease_seconds=s.outbox_lease_seconds,
-            ),
+            DispatcherConfig(work=work),
         )
         if s.outbox_dispatcher:
             self.notifier.start()

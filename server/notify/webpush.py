@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from server.db import Database
+from server.models import Channel, PushSubscription, UserProfile
 from server.notify.keys import VapidKeys
-from server.notify.models import Channel, PushSubscription, UserProfile
 from server.notify.notifier import ChannelGone, PermanentSendError, SendError
 from server.notify.policy import CompletedFile, push_payload
 

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from browser_py.engine.plan import PartPlan
-from server.db import UploadSession, UploadStatus
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import COOKIE_NAME, Identity, get_identity
-from server.notify.policy import file_path, human_size
+from server.links import FILES_PATH, file_path
+from server.models import UploadSession, UploadStatus
+from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
 from server.storage import Storage, StorageError
+from server.uploads import reconcile
 
 router = APIRouter(tags=["files"])
 
@@ -52,7 +53,7 @@ def _viewer(request: Request, identity: Identity) -> str | None:
     return identity.user_of(request.cookies.get(COOKIE_NAME))
 
 
-@router.get("/files", response_class=HTMLResponse, include_in_schema=False)
+@router.get(FILES_PATH, response_class=HTMLResponse, include_in_schema=False)
 def list_files(request: Request, db: DbSession, identity: Annotated[Identity, Depends(get_identity)]) -> HTMLResponse:
     """The caller's uploads, newest first: where a notification about several files leads."""
     viewer = _viewer(request, identity)
@@ -78,7 +79,7 @@ def list_files(request: Request, db: DbSession, identity: Annotated[Identity, De
     return _page("Your uploads", body)
 
 
-@router.get("/files/{session_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get(FILES_PATH + "/{session_id}", response_class=HTMLResponse, include_in_schema=False)
 def file_page(
     session_id: str,
     request: Request,
@@ -128,7 +129,5 @@ def _percent_on_storage(storage: Storage, row: UploadSession) -> int:
         parts = storage.list_parts(row.object_key, row.upload_id)
     except StorageError:
         return 0
-    plan = PartPlan(row.size, row.part_size, row.part_count)
-    held = {p.number for p in parts if 1 <= p.number <= plan.part_count and p.size == plan.length_of(p.number)}
-    done = sum(plan.length_of(n) for n in held)
+    done = reconcile.whole_bytes(parts, reconcile.plan_of(row))
     return int(100 * done / row.size) if row.size else 0

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from server.dependencies import DbSession, SettingsDep
 from server.identity import CurrentUser
+from server.models import PushSubscription, UserProfile
 from server.notify.keys import b64url_decode
-from server.notify.models import PushSubscription, UserProfile
 from server.notify.service import NotificationsDep
 from server.notify.webpush import endpoint_allowed
 

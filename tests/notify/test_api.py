@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.db import utcnow
+from server.clock import utcnow
+from server.models import ItemStatus, NotificationItem
 from server.notify.keys import WEBHOOK_SECRET_FILE, load_vapid_keys, resolve_webhook_secret
-from server.notify.models import ItemStatus, NotificationItem
 from server.settings import REPO_ROOT
 from tests.support.live_server import isolated_settings
 from tests.support.notify import SmtpSink, wait_until

@@ -8,7 +8,7 @@ import time
 import httpx
 from sqlalchemy import select
 
-from server.notify.models import ItemStatus, NotificationItem
+from server.models import ItemStatus, NotificationItem
 from tests.support.notify import SmtpSink, wait_until
 
 from .conftest import DatabaseOf, NotifyServer, complete_upload

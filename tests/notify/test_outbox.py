@@ -15,9 +15,11 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server import webhooks
-from server.db import Database, UploadSession, UploadStatus, utcnow
-from server.outbox import DeliveryStatus, OutboxEvent, retry_delay
-from server.routers import uploads
+from server.clock import utcnow
+from server.db import Database
+from server.models import DeliveryStatus, OutboxEvent, UploadSession, UploadStatus
+from server.retry import retry_delay
+from server.uploads.service import end_session
 from tests.support.notify import SmtpSink, WebhookReceiver, wait_until
 from tests.support.uploads import create_session, upload_all
 
@@ -70,15 +72,15 @@ def test_the_event_commits_with_the_state_change_or_not_at_all(tmp_path: Path) -
         with database.sessions() as db:
             event.listen(db, "before_commit", refuse)
             with pytest.raises(RuntimeError):
-                uploads._finish(db, row, UploadStatus.COMPLETED, '"etag-1"', "sum-1")
+                end_session(db, row, UploadStatus.COMPLETED, etag='"etag-1"', checksum="sum-1")
             db.rollback()
         with database.sessions() as db:
             assert db.get(UploadSession, row.id).status == UploadStatus.UPLOADING.value  # type: ignore[union-attr]
         assert _events(database) == []
 
         with database.sessions() as db:
-            uploads._finish(db, row, UploadStatus.COMPLETED, '"etag-1"', "sum-1")
-            uploads._finish(db, row, UploadStatus.COMPLETED, '"etag-2"', "sum-2")  # a second finisher: no new event
+            end_session(db, row, UploadStatus.COMPLETED, etag='"etag-1"', checksum="sum-1")
+            end_session(db, row, UploadStatus.COMPLETED, etag='"etag-2"', checksum="sum-2")  # a second one: no event
         [written] = _events(database)
         assert written.type == "upload_completed" and written.status == DeliveryStatus.PENDING.value
         payload = json.loads(written.payload)
@@ -155,8 +157,9 @@ def test_an_upload_storage_lost_is_one_upload_expired_event(
         s3.abort_multipart_upload(
             Bucket=server.settings.s3_bucket, Key=session["object_key"], UploadId=session["upload_id"]
         )
-        for _ in range(2):
-            assert client.get(f"/api/uploads/{session['session_id']}").status_code == 410
+        assert client.get(f"/api/uploads/{session['session_id']}").status_code == 410
+        # Seen again: the session is expired now (no second observation, no second event).
+        assert client.get(f"/api/uploads/{session['session_id']}").json()["status"] == "expired"
     wait_until(lambda: webhook.events, 10, "the webhook")
     [body] = webhook.events.values()
     assert body["type"] == "upload_expired" and body["data"]["status"] == "expired"

@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from server.notify.links import FileLinks
+from server.links import FileLinks
 from server.notify.mail import compose
 from server.notify.policy import CompletedFile, email_content, human_size, next_allowed_at, one_line, push_payload
 

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from server.models import ItemStatus, NotificationItem, PushSubscription
 from server.notify.keys import VAPID_KEY_FILE
-from server.notify.models import ItemStatus, NotificationItem, PushSubscription
 from server.notify.webpush import endpoint_allowed
 from tests.support.notify import PushService, b64url, wait_until
 

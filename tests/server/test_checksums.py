@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
+from sqlalchemy import select
 
-from browser_py.engine.plan import MiB
-from server.db import PartChecksum
-from server.routers.uploads import composite_sha256
+from server.db import Database
+from server.models import OutboxEvent, PartChecksum
+from server.storage import Assembled, Storage
+from server.uploads.reconcile import composite_sha256
 from tests.support.live_server import LiveServer
-from tests.support.uploads import create_session, part_bytes, sha256
+from tests.support.uploads import create_session, part_bytes, put_part, sha256
+from wire.plan import MiB
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -124,3 +129,41 @@ def test_complete_with_a_checksum_s3_did_not_verify_is_refused(live_server: Live
         assert client.get(f"/api/uploads/{sid}").json()["status"] == "uploading"
     objects = s3.list_objects_v2(Bucket=live_server.settings.s3_bucket).get("Contents", [])
     assert session["object_key"] not in [o["Key"] for o in objects], "an unverified object never appears"
+
+
+def test_a_composite_mismatch_fails_the_upload_and_announces_it(
+    live_server: LiveServer, s3: S3Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage reports a composite checksum other than the verified parts make: the client gets a 502 (not a 500),
+    the object is deleted, the session is ``failed`` and an ``upload_failed`` event says so."""
+    assert live_server.app is not None
+    database: Database = live_server.app.state.database
+    storage: Storage = live_server.app.state.storage
+    real_complete = storage.complete
+
+    def lying_complete(*args: Any, **kwargs: Any) -> Assembled:
+        assembled = real_complete(*args, **kwargs)
+        return Assembled(etag=assembled.etag, checksum_sha256=composite_sha256([b64sha(b"other bytes")]))
+
+    monkeypatch.setattr(storage, "complete", lying_complete)
+    data = os.urandom(PART + 7)
+    with live_server.client() as client:
+        session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
+        sid = session["session_id"]
+        parts = {n: part_bytes(data, PART, n) for n in (1, 2)}
+        urls = sign(client, sid, parts)
+        etags = {n: put_part(urls[n], chunk, **{"x-amz-checksum-sha256": b64sha(chunk)}) for n, chunk in parts.items()}
+        done = client.post(
+            f"/api/uploads/{sid}/complete",
+            json={"parts": [{"part_number": n, "etag": e} for n, e in etags.items()]},
+        )
+        assert done.status_code == 502, done.text
+        assert "do not match the verified parts" in done.json()["detail"]["message"]
+        assert client.get(f"/api/uploads/{sid}").json()["status"] == "failed"
+    objects = s3.list_objects_v2(Bucket=live_server.settings.s3_bucket).get("Contents", [])
+    assert session["object_key"] not in [o["Key"] for o in objects], "a mismatching object is not kept"
+    with database.sessions() as db:
+        events = list(db.scalars(select(OutboxEvent).where(OutboxEvent.session_id == sid)))
+    assert [e.type for e in events] == ["upload_failed"]
+    payload = json.loads(events[0].payload)
+    assert payload["data"]["status"] == "failed" and payload["data"]["completed_at"] is None

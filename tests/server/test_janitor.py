@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from server.db import Database, UploadSession, utcnow
+from server.clock import utcnow
+from server.db import Database
 from server.janitor import expire_idle_sessions
+from server.models import OutboxEvent, UploadSession
 from server.storage import S3Credentials, Storage
-from tests.support.live_server import LiveServer
-from tests.support.uploads import create_session
+from tests.support.live_server import LiveServer, MakeLiveServer
+from tests.support.uploads import create_session, upload_all
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -66,3 +68,35 @@ def test_a_sweep_that_cannot_reach_storage_leaves_sessions_for_the_next_one(live
         backdate(database, idle["session_id"], days=30)
         assert expire_idle_sessions(database, unreachable, timedelta(days=7)) == []
         assert client.get(f"/api/uploads/{idle['session_id']}").json()["status"] == "uploading"
+
+
+def test_an_upload_found_expired_is_expired_once_and_later_sweeps_go_on(
+    make_live_server: MakeLiveServer, s3: S3Client
+) -> None:
+    """Complete finds the multipart upload gone: the session becomes ``expired`` with one ``upload_expired`` event,
+    so the janitor neither records a second one (refused by the unique key) nor stops its sweep at that row."""
+    server = make_live_server()
+    assert server.app is not None
+    database: Database = server.app.state.database
+    storage: Storage = server.app.state.storage
+    with server.client() as client:
+        lost = create_session(client, 3, file_name="lost.bin")
+        parts = upload_all(client, lost, b"abc")
+        s3.abort_multipart_upload(Bucket=server.settings.s3_bucket, Key=lost["object_key"], UploadId=lost["upload_id"])
+        gone = client.post(f"/api/uploads/{lost['session_id']}/complete", json={"parts": parts})
+        assert gone.status_code == 410
+        assert gone.json()["detail"] == "upload session expired on storage"
+        idle = create_session(client, 3, file_name="idle.bin")
+    with database.sessions() as db:
+        row = db.get(UploadSession, lost["session_id"])
+        assert row is not None and row.status == "expired"
+    for session in (lost, idle):
+        backdate(database, session["session_id"], days=30)
+    assert expire_idle_sessions(database, storage, timedelta(days=7)) == [idle["session_id"]]
+    assert expire_idle_sessions(database, storage, timedelta(days=7)) == []
+    with database.sessions() as db:
+        events = db.execute(select(OutboxEvent.session_id, OutboxEvent.type).order_by(OutboxEvent.id)).all()
+    assert [tuple(e) for e in events] == [
+        (lost["session_id"], "upload_expired"),
+        (idle["session_id"], "upload_expired"),
+    ]

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from server.db import Database
 from server.migrate import migrate, target_metadata
-from server.notify.models import UserProfile
+from server.models import UserProfile
 
 
 @pytest.fixture

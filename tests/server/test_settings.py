@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from server.settings import REPO_ROOT, Settings, resolve_secret_key
 from tests.support.live_server import isolated_settings
@@ -80,3 +84,36 @@ def test_env_example_documents_every_setting_and_gives_the_defaults(
         monkeypatch.delenv(name, raising=False)
     (tmp_path / ".env").write_text(example)
     assert Settings() == Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("port", [55536, 60000, 65535])
+def test_an_s3_port_the_embedded_store_cannot_use_is_refused_naming_the_setting(port: int) -> None:
+    """The embedded SeaweedFS also listens on the S3 port + 10000 (gRPC): a port above 55535 cannot work."""
+    with pytest.raises(ValidationError, match="S3_ENDPOINT_URL") as refused:
+        isolated_settings(s3_endpoint_url=f"http://127.0.0.1:{port}", embedded_s3=True)
+    assert "55535" in str(refused.value)
+    # An S3 that is not started here may listen anywhere.
+    assert isolated_settings(s3_endpoint_url=f"http://127.0.0.1:{port}", embedded_s3=False).s3_port == port
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:70000", "127.0.0.1:8333", "ftp://127.0.0.1:8333"])
+def test_a_malformed_s3_endpoint_is_refused_naming_the_setting(url: str) -> None:
+    with pytest.raises(ValidationError, match="S3_ENDPOINT_URL"):
+        isolated_settings(s3_endpoint_url=url, embedded_s3=False)
+
+
+def test_make_run_with_an_unusable_s3_port_stops_with_a_clear_message(tmp_path: Path) -> None:
+    """``python -m server`` (what ``make run`` starts) refuses at once, without a traceback, naming the setting."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("S3_", "SEAWEED_", "DATABASE_URL"))},
+        "S3_ENDPOINT_URL": "http://127.0.0.1:60000",
+        "EMBEDDED_S3": "true",
+        "DATA_DIR": str(tmp_path / "var"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "server"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "S3_ENDPOINT_URL" in done.stderr and "55535" in done.stderr, done.stderr

@@ -13,13 +13,16 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from browser_py.engine.plan import MiB, TiB
-from server.db import Database, UploadSession, utcnow
-from server.routers import uploads
+from server.clock import utcnow
+from server.db import Database
+from server.models import UploadSession
 from server.settings import Settings
+from server.uploads import service
+from server.uploads.service import UploadService
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.seaweed import SeaweedService
 from tests.support.uploads import create_session, part_bytes, put_part, sha256, upload_all
+from wire.plan import MiB, TiB
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -325,7 +328,10 @@ def test_complete_is_410_when_storage_lost_the_upload(
     response = client.post(f"/api/uploads/{session['session_id']}/complete", json={"parts": parts})
     assert response.status_code == 410
     assert response.json()["detail"] == "upload session expired on storage"
-    assert client.get(f"/api/uploads/{session['session_id']}").status_code == 410
+    # From then on the session says so itself, like one the janitor expired (it no longer asks S3).
+    state = client.get(f"/api/uploads/{session['session_id']}")
+    assert state.status_code == 200 and state.json()["status"] == "expired"
+    assert client.post(f"/api/uploads/{session['session_id']}/complete", json={"parts": parts}).status_code == 410
 
 
 def test_complete_with_missing_parts_is_409(client: httpx.Client) -> None:
@@ -480,7 +486,7 @@ def test_a_held_finish_lease_makes_others_wait_then_409(
     client: httpx.Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one request completes or aborts a session, another waits for it (bounded), never runs alongside."""
-    monkeypatch.setattr(uploads, "LEASE_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(service, "LEASE_WAIT_SECONDS", 0.3)
     session = create_session(client, 3)
     sid = session["session_id"]
     assert live_server.app is not None
@@ -488,9 +494,10 @@ def test_a_held_finish_lease_makes_others_wait_then_409(
     with database.sessions() as db:
         row = db.get(UploadSession, sid)
         assert row is not None
-        token = uploads._take_lease(db, row)
+        uploads = UploadService(db, live_server.app.state.storage)
+        token = uploads.take_lease(row)
         assert token is not None
-        assert uploads._take_lease(db, row) is None  # exactly one holder
+        assert uploads.take_lease(row) is None  # exactly one holder
 
         busy = client.delete(f"/api/uploads/{sid}")
         assert busy.status_code == 409
@@ -499,7 +506,7 @@ def test_a_held_finish_lease_makes_others_wait_then_409(
         busy = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
         assert busy.status_code == 409
 
-        uploads._release_lease(db, row, token)
+        uploads.release_lease(row, token)
     done = client.post(f"/api/uploads/{sid}/complete", json={"parts": parts})
     assert done.status_code == 200, done.text
 
@@ -513,7 +520,7 @@ def test_an_abandoned_lease_is_taken_over(client: httpx.Client, live_server: Liv
         db.execute(
             update(UploadSession)
             .where(UploadSession.id == sid)
-            .values(finish_lease="dead", finish_lease_at=utcnow() - uploads.LEASE_STALE_AFTER - timedelta(seconds=1))
+            .values(finish_lease="dead", finish_lease_at=utcnow() - service.LEASE_HOLD - timedelta(seconds=1))
         )
         db.commit()
     assert client.delete(f"/api/uploads/{sid}").status_code == 204

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import server.db
+import server.models.base
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -29,14 +29,14 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("due_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("due_at", server.models.base.UTCDateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
-        sa.Column("claimed_until", server.db.UTCDateTime(), nullable=True),
+        sa.Column("claimed_until", server.models.base.UTCDateTime(), nullable=True),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", server.db.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", server.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", server.models.base.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", server.models.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("session_id", "channel", name="uq_notification_session_channel"),
     )
@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("sent_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", server.models.base.UTCDateTime(), nullable=False),
         sa.Column("item_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -64,14 +64,14 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(length=32), nullable=False),
         sa.Column("owner_id", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", server.models.base.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("next_attempt_at", server.models.base.UTCDateTime(), nullable=False),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
-        sa.Column("claimed_until", server.db.UTCDateTime(), nullable=True),
+        sa.Column("claimed_until", server.models.base.UTCDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("delivered_at", server.db.UTCDateTime(), nullable=True),
+        sa.Column("delivered_at", server.models.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
         sa.UniqueConstraint("session_id", "type", name="uq_outbox_session_type"),
@@ -87,7 +87,7 @@ def upgrade() -> None:
         sa.Column("endpoint", sa.String(length=2048), nullable=False),
         sa.Column("p256dh", sa.String(length=128), nullable=False),
         sa.Column("auth", sa.String(length=64), nullable=False),
-        sa.Column("created_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", server.models.base.UTCDateTime(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("endpoint"),
@@ -112,10 +112,10 @@ def upgrade() -> None:
         sa.Column("checksum_algorithm", sa.String(length=16), nullable=True),
         sa.Column("checksum_sha256", sa.String(length=64), nullable=True),
         sa.Column("finish_lease", sa.String(length=32), nullable=True),
-        sa.Column("finish_lease_at", server.db.UTCDateTime(), nullable=True),
-        sa.Column("created_at", server.db.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", server.db.UTCDateTime(), nullable=False),
-        sa.Column("completed_at", server.db.UTCDateTime(), nullable=True),
+        sa.Column("finish_lease_at", server.models.base.UTCDateTime(), nullable=True),
+        sa.Column("created_at", server.models.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", server.models.base.UTCDateTime(), nullable=False),
+        sa.Column("completed_at", server.models.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("upload_sessions", schema=None) as batch_op:
@@ -128,14 +128,14 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("email_notifications", sa.Boolean(), nullable=False),
         sa.Column("push_notifications", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", server.models.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("user_id"),
     )
     op.create_table(
         "outbox_receipts",
         sa.Column("event_pk", sa.Integer(), nullable=False),
         sa.Column("consumer", sa.String(length=32), nullable=False),
-        sa.Column("delivered_at", server.db.UTCDateTime(), nullable=False),
+        sa.Column("delivered_at", server.models.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["event_pk"], ["outbox_events.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("event_pk", "consumer"),
     )

@@ -13,7 +13,8 @@ from enum import StrEnum
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, UTCDateTime, utcnow
+from server.clock import utcnow
+from server.models.base import Base, UTCDateTime
 
 
 class Channel(StrEnum):
@@ -74,6 +75,7 @@ class NotificationItem(Base):
     #: Not sent before this: the batching window, a rate-limit pause, or a retry's backoff.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The notifier's lease (server/lease.py) while it sends the item.
     claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     message_id: Mapped[int | None] = mapped_column(Integer, default=None)

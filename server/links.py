@@ -1,7 +1,8 @@
-"""Links to a file's status page that work outside the browser that uploaded it (an email read on a phone).
+"""Links to a file's status page: the one place that spells ``/files/<id>``.
 
-Identity is an anonymous cookie, so ``/files/<id>`` alone answers only in the uploading browser. An email link
-carries an HMAC of the session id: it shows that one file's status page to whoever holds the email, nothing more.
+Identity is an anonymous cookie, so ``/files/<id>`` alone answers only in the uploading browser. A link that must
+work elsewhere (an email read on a phone) carries an HMAC of the session id: it shows that one file's status page
+to whoever holds it, nothing more.
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, Signer
 
-from server.notify.policy import file_path
+#: Where a link about several files leads: the list of the user's uploads.
+FILES_PATH = "/files"
+
+
+def file_path(session_id: str) -> str:
+    """The file's status page, relative to the app's origin."""
+    return f"{FILES_PATH}/{quote(session_id, safe='')}"
 
 
 class FileLinks:
+    """Signed absolute links to status pages, and their check."""
+
     def __init__(self, secret_key: str, public_origin: str) -> None:
         self._signer = Signer(secret_key, salt="smartcat.file-link")
         self.public_origin = public_origin.rstrip("/")

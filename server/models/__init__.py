@@ -1,0 +1,37 @@
+"""Every table of the server, in one place: importing this package registers them all on :class:`Base`.
+
+The models depend on nothing of the server but the clock, so any module (the migrations included) imports them
+without a cycle.
+"""
+
+from server.models.base import Base, UTCDateTime
+from server.models.notify import (
+    Channel,
+    ItemStatus,
+    NotificationItem,
+    NotificationMessage,
+    PushSubscription,
+    UserProfile,
+)
+from server.models.outbox import EVENT_FOR_STATUS, DeliveryStatus, EventType, OutboxEvent, OutboxReceipt
+from server.models.uploads import PartChecksum, UploadSession, UploadStatus, new_session_id
+
+__all__ = [
+    "EVENT_FOR_STATUS",
+    "Base",
+    "Channel",
+    "DeliveryStatus",
+    "EventType",
+    "ItemStatus",
+    "NotificationItem",
+    "NotificationMessage",
+    "OutboxEvent",
+    "OutboxReceipt",
+    "PartChecksum",
+    "PushSubscription",
+    "UTCDateTime",
+    "UploadSession",
+    "UploadStatus",
+    "UserProfile",
+    "new_session_id",
+]

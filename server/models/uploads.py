@@ -1,0 +1,67 @@
+"""Upload sessions: the server's memory of which S3 multipart upload is whose, and the part checksums it signed."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.clock import utcnow
+from server.models.base import Base, UTCDateTime
+
+
+def new_session_id() -> str:
+    """128 random bits, URL-safe: unguessable, so ids can appear in URLs and logs."""
+    return secrets.token_urlsafe(16)
+
+
+class UploadStatus(StrEnum):
+    UPLOADING = "uploading"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    #: Idle too long (the janitor aborted its multipart upload), or S3 no longer had it when the server looked.
+    EXPIRED = "expired"
+    FAILED = "failed"  # S3 assembled other bytes than were verified; the object was deleted
+
+
+class UploadSession(Base):
+    """One S3 multipart upload of one file by one (anonymous) user."""
+
+    __tablename__ = "upload_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_session_id)
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(256), default="")
+    object_key: Mapped[str] = mapped_column(String(1024))
+    upload_id: Mapped[str] = mapped_column(String(1024))
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    part_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.UPLOADING.value, index=True)
+    etag: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: "SHA256" when every part carries a signed x-amz-checksum-sha256 (S3 verifies each part's bytes).
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: The composite checksum S3 reported at completion, checked against the parts' recorded checksums.
+    checksum_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The lease (server/lease.py) a request holds while it completes or aborts the upload, so a concurrent one
+    #: waits instead of racing it; ``finish_lease_at`` is its deadline, after which the holder is presumed dead.
+    finish_lease: Mapped[str | None] = mapped_column(String(32), default=None)
+    finish_lease_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class PartChecksum(Base):
+    """The checksum signed into a part's latest URL: what S3 verified, so completion can be checked end to end."""
+
+    __tablename__ = "part_checksums"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), primary_key=True)
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,147 @@
+"""``/api/uploads``: create a multipart session, presign part URLs, report progress held by S3, complete, abort.
+
+Thin: each handler checks who may use the session, asks :class:`~server.uploads.service.UploadService`, and shapes
+the answer. Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.dependencies import DbSession, SettingsDep, StorageDep
+from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_identity
+from server.models import UploadSession, UploadStatus
+from server.uploads.schemas import (
+    CompleteRequest,
+    CompleteResponse,
+    CreateUploadRequest,
+    CreateUploadResponse,
+    PartInfo,
+    PartUrl,
+    PresignRequest,
+    PresignResponse,
+    SessionState,
+    SessionView,
+    completed,
+    session_fields,
+)
+from server.uploads.service import SignedUrls, UploadService
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+
+
+def get_service(db: DbSession, storage: StorageDep) -> UploadService:
+    return UploadService(db, storage)
+
+
+Service = Annotated[UploadService, Depends(get_service)]
+
+
+def _owned(db: Session, who: Caller, session_id: str) -> UploadSession:
+    """The caller's session (by cookie, or by the session's upload token); someone else's answers 404 exactly like
+    a missing one, so ids reveal nothing."""
+    row = db.get(UploadSession, session_id, populate_existing=True)
+    if row is None or not who.may_use(row.owner_id, session_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "upload session not found")
+    return row
+
+
+def _urls(signed: SignedUrls) -> list[PartUrl]:
+    return [PartUrl(part_number=n, url=url) for n, url in signed.urls]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CreateUploadResponse)
+def create_upload(
+    body: CreateUploadRequest,
+    owner: CurrentUser,
+    service: Service,
+    settings: SettingsDep,
+    identity: Annotated[Identity, Depends(get_identity)],
+) -> CreateUploadResponse:
+    """Plan the parts, start the S3 multipart upload, and sign the first batch of part URLs."""
+    row, signed = service.create(
+        owner,
+        file_name=body.file_name,
+        size=body.size,
+        content_type=body.content_type,
+        fingerprint=body.fingerprint,
+        part_size=body.part_size or settings.part_size_bytes,
+        checksum_algorithm=body.checksum_algorithm,
+        first_urls=settings.url_batch_size,
+        ttl=settings.presign_ttl_seconds,
+    )
+    return CreateUploadResponse(
+        session_id=row.id,
+        object_key=row.object_key,
+        upload_id=row.upload_id,
+        part_size=row.part_size,
+        part_count=row.part_count,
+        status=row.status,
+        urls=_urls(signed),
+        urls_expire_at=signed.expires_at,
+        upload_token=identity.upload_token(row.id),
+    )
+
+
+@router.get("", response_model=list[SessionView])
+def list_uploads(
+    owner: CurrentUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status_filter: Annotated[UploadStatus | None, Query(alias="status")] = None,
+    fingerprint: Annotated[str | None, Query(max_length=256)] = None,
+) -> list[SessionView]:
+    """The caller's sessions, newest first, without their parts (that needs S3 calls per session).
+
+    ``fingerprint`` finds earlier uploads of the same file (the client reports "already uploaded").
+    """
+    query = select(UploadSession).where(UploadSession.owner_id == owner)
+    if fingerprint is not None:
+        query = query.where(UploadSession.fingerprint == fingerprint)
+    if status_filter is not None:
+        query = query.where(UploadSession.status == status_filter.value)
+    query = query.order_by(UploadSession.created_at.desc(), UploadSession.id).limit(limit)
+    return [SessionView(**session_fields(row)) for row in db.scalars(query)]
+
+
+@router.get("/{session_id}", response_model=SessionState)
+def get_upload(session_id: str, who: SessionCaller, db: DbSession, service: Service) -> SessionState:
+    """The session and the parts S3 already holds: what a resuming client needs to skip finished parts."""
+    row = _owned(db, who, session_id)
+    parts = service.parts_held(row)
+    on_server = row.size if row.status == UploadStatus.COMPLETED.value else sum(part.size for part in parts)
+    return SessionState(
+        **session_fields(row),
+        parts=[PartInfo(part_number=p.number, etag=p.etag, size=p.size) for p in parts],
+        bytes_on_server=on_server,
+    )
+
+
+@router.post("/{session_id}/urls", response_model=PresignResponse)
+def presign_parts(
+    session_id: str, body: PresignRequest, who: SessionCaller, db: DbSession, service: Service, settings: SettingsDep
+) -> PresignResponse:
+    """Sign more part URLs (or fresh ones for parts whose URLs expired)."""
+    row = _owned(db, who, session_id)
+    checksums = {p.part_number: p.checksum_sha256 for p in body.parts} if body.parts is not None else None
+    signed = service.sign_parts(row, body.numbers(), checksums, settings.presign_ttl_seconds)
+    return PresignResponse(urls=_urls(signed), expires_at=signed.expires_at)
+
+
+@router.post("/{session_id}/complete", response_model=CompleteResponse)
+def complete_upload(
+    session_id: str, body: CompleteRequest, who: SessionCaller, db: DbSession, service: Service
+) -> CompleteResponse:
+    """Assemble the object. Idempotent: once completed, every call answers the same, whatever its body."""
+    row = _owned(db, who, session_id)
+    return completed(service.complete(row, [(p.part_number, p.etag) for p in body.parts]))
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def abort_upload(session_id: str, who: SessionCaller, db: DbSession, service: Service) -> None:
+    """Abort the multipart upload and drop its parts. Idempotent; a completed upload cannot be aborted."""
+    service.abort(_owned(db, who, session_id))

@@ -1,0 +1,353 @@
+"""The one owner of an upload session's lifecycle: it starts sessions, signs their part URLs, and alone moves a
+session from ``uploading`` to a final state (completed, aborted, failed, expired) with the outbox event that
+announces it, in one transaction.
+
+Completing or aborting holds the session's finish lease (:mod:`server.lease`), so a concurrent request waits for
+the first instead of racing it at S3. The janitor expires idle sessions through :meth:`UploadService.expire_idle`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from server.clock import utcnow
+from server.lease import Claimant, Lease
+from server.models import PartChecksum, UploadSession, UploadStatus, new_session_id
+from server.outbox import record_upload_event
+from server.storage import InvalidParts, Storage, StoredPart, UploadNotFound
+from server.uploads import reconcile
+from server.uploads.problems import Conflict, Gone, StorageMismatch, Unprocessable, ranges
+from wire.plan import PlanError, plan_parts
+
+#: A complete or abort that has held its lease this long is presumed dead, and another request may take over
+#: (S3 may take minutes to complete a very large object).
+LEASE_HOLD = timedelta(minutes=10)
+#: How long a second complete/abort waits for the first one to finish before answering 409.
+LEASE_WAIT_SECONDS = 30.0
+#: The lease of one complete or abort on its session.
+FINISH_LEASE = Lease(UploadSession, UploadSession.finish_lease, UploadSession.finish_lease_at)
+EXPIRED_ON_STORAGE = "upload session expired on storage"
+_BUSY = "another request is finishing this upload; retry later"
+_finishers = Claimant()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrls:
+    urls: list[tuple[int, str]]
+    #: Epoch seconds, read before signing, so never later than the URLs' real expiry.
+    expires_at: float
+
+
+def end_session(
+    db: Session,
+    row: UploadSession,
+    status: UploadStatus,
+    *,
+    etag: str | None = None,
+    checksum: str | None = None,
+    unless_leased: bool = False,
+) -> bool:
+    """Move an uploading session to the final ``status`` and record its event, in one transaction (commits).
+
+    The only place a session's status changes. Returns whether this call changed it: a second finisher changes no
+    row and so records no second event. Not conditional on the caller's lease (even if it was presumed dead and
+    taken over, S3 acted), unless ``unless_leased``: then a session someone is finishing is left to them.
+    """
+    now = utcnow()
+    where = [UploadSession.id == row.id, UploadSession.status == UploadStatus.UPLOADING.value]
+    if unless_leased:
+        where.append(FINISH_LEASE.token.is_(None))
+    changed = FINISH_LEASE.release(
+        db,
+        *where,
+        status=status.value,
+        etag=etag,
+        checksum_sha256=checksum,
+        updated_at=now,
+        completed_at=now if status is UploadStatus.COMPLETED else None,
+    )
+    if changed == 1:
+        record_upload_event(db, row, status, at=now, etag=etag, checksum_sha256=checksum)
+    db.commit()
+    return changed == 1
+
+
+class UploadService:
+    """Upload sessions on one database session and one storage."""
+
+    def __init__(self, db: Session, storage: Storage) -> None:
+        self.db = db
+        self.storage = storage
+
+    # ---- starting and sending -----------------------------------------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        *,
+        file_name: str,
+        size: int,
+        content_type: str,
+        fingerprint: str,
+        part_size: int,
+        checksum_algorithm: str | None,
+        first_urls: int,
+        ttl: int,
+    ) -> tuple[UploadSession, SignedUrls]:
+        """Plan the parts, start the S3 multipart upload, and sign up to ``first_urls`` part URLs (none for a
+        checksummed upload: a URL needs its part's checksum)."""
+        try:
+            plan = plan_parts(size, part_size)
+        except PlanError as error:
+            raise Unprocessable(str(error)) from error
+        session_id = new_session_id()
+        object_key = f"uploads/{owner}/{session_id}"
+        upload_id = self.storage.create_multipart(
+            object_key, content_type, file_name=file_name, checksum_algorithm=checksum_algorithm
+        )
+        row = UploadSession(
+            id=session_id,
+            owner_id=owner,
+            file_name=file_name,
+            size=size,
+            content_type=content_type,
+            fingerprint=fingerprint,
+            object_key=object_key,
+            upload_id=upload_id,
+            part_size=plan.part_size,
+            part_count=plan.part_count,
+            status=UploadStatus.UPLOADING.value,
+            checksum_algorithm=checksum_algorithm,
+        )
+        try:
+            self.db.add(row)
+            self.db.commit()
+        except Exception:
+            self.db.rollback()
+            self.storage.abort(object_key, upload_id)
+            raise
+        first = 0 if checksum_algorithm else min(plan.part_count, first_urls)
+        return row, self._presign(row, range(1, first + 1), None, ttl)
+
+    def sign_parts(
+        self, row: UploadSession, numbers: Sequence[int], checksums: Mapping[int, str] | None, ttl: int
+    ) -> SignedUrls:
+        """Sign more part URLs (or fresh ones for parts whose URLs expired); a checksummed upload needs
+        ``checksums``, each signed into its URL and recorded as the part's expected checksum."""
+        if row.status != UploadStatus.UPLOADING.value:
+            raise Conflict(f"upload is {row.status}; no more parts can be sent")
+        outside = sorted({n for n in numbers if not 1 <= n <= row.part_count})
+        if outside:
+            raise Unprocessable(f"part numbers {ranges(outside)} are outside 1..{row.part_count}")
+        unique = list(dict.fromkeys(numbers))
+        if row.checksum_algorithm:
+            if checksums is None:
+                raise Unprocessable("this upload is checksummed: give parts with checksum_sha256")
+            self._record_checksums(row, checksums)
+        else:
+            checksums = None
+        signed = self._presign(row, unique, checksums, ttl)
+        row.updated_at = utcnow()  # the client is alive: the janitor measures idleness from here
+        self.db.commit()
+        return signed
+
+    def _presign(
+        self, row: UploadSession, numbers: Iterable[int], checksums: Mapping[int, str] | None, ttl: int
+    ) -> SignedUrls:
+        expires_at = time.time() + ttl
+        urls = [
+            (n, self.storage.presign_part(row.object_key, row.upload_id, n, ttl, checksums[n] if checksums else None))
+            for n in numbers
+        ]
+        return SignedUrls(urls, expires_at)
+
+    def _record_checksums(self, row: UploadSession, checksums: Mapping[int, str]) -> None:
+        """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds."""
+        for number, checksum in checksums.items():
+            self.db.merge(PartChecksum(session_id=row.id, part_number=number, sha256=checksum))
+        self.db.commit()
+
+    # ---- what S3 holds ------------------------------------------------------------------------------------------
+
+    def parts_held(self, row: UploadSession) -> list[StoredPart]:
+        """The parts S3 holds for an uploading session (one copy each); none once it is finished.
+
+        A session whose multipart upload S3 no longer has, and that nobody is finishing, has expired: it is ended
+        so (with its event) and :class:`Gone` is raised.
+        """
+        if row.status != UploadStatus.UPLOADING.value:
+            return []
+        try:
+            return reconcile.best_copies(self.storage.list_parts(row.object_key, row.upload_id), reconcile.plan_of(row))
+        except UploadNotFound as error:
+            self.db.refresh(row)
+            # A complete or abort may have just finished it; only an upload nobody finished has expired.
+            if row.status == UploadStatus.UPLOADING.value and row.finish_lease is None:
+                end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True)
+                raise Gone(EXPIRED_ON_STORAGE) from error
+            return []
+
+    # ---- finishing ----------------------------------------------------------------------------------------------
+
+    def complete(self, row: UploadSession, parts: Sequence[tuple[int, str]]) -> UploadSession:
+        """Assemble the object from ``(part number, etag)`` pairs. Idempotent: a completed session is returned as
+        it is, whatever ``parts`` say."""
+        if row.status == UploadStatus.COMPLETED.value:
+            return row
+        if row.status in (UploadStatus.FAILED.value, UploadStatus.EXPIRED.value):
+            raise Gone(f"upload {row.status}; start a new one")
+        if row.status == UploadStatus.ABORTED.value:
+            raise Conflict("upload was aborted; start a new one")
+        given = _listed_parts(row, parts)
+
+        row, token = self._lease(row)
+        if token is None:  # another request finished it meanwhile
+            if row.status == UploadStatus.COMPLETED.value:
+                return row
+            raise Conflict(f"upload was {row.status}; start a new one")
+        try:
+            etag, composite = self._assemble(row, given)
+        except InvalidParts as error:
+            self.release_lease(row, token)
+            raise Conflict(
+                {"message": f"storage refused the parts: {error.message}", "code": error.code}
+            ) from error
+        except BaseException:
+            self.release_lease(row, token)
+            raise
+        end_session(self.db, row, UploadStatus.COMPLETED, etag=etag, checksum=composite)
+        self.db.refresh(row)
+        return row
+
+    def _assemble(self, row: UploadSession, given: dict[int, str]) -> tuple[str, str | None]:
+        """Have S3 assemble the object (we hold the lease); return its ETag and composite checksum."""
+        try:
+            reconcile.check_parts(reconcile.plan_of(row), self.storage.list_parts(row.object_key, row.upload_id), given)
+            checksums = reconcile.signed_checksums(self.db, row)
+            assembled = self.storage.complete(row.object_key, row.upload_id, list(given.items()), checksums)
+        except UploadNotFound as error:
+            # An earlier attempt may have completed it and lost its answer: the object is the proof.
+            earlier = reconcile.assembled_earlier(self.storage, row)
+            if earlier is None:
+                end_session(self.db, row, UploadStatus.EXPIRED)
+                raise Gone(EXPIRED_ON_STORAGE) from error
+            return earlier.etag, None
+        reported = assembled.checksum_sha256
+        if checksums is not None and reported is not None:
+            self._verify_composite(row, checksums, reported)
+        return assembled.etag, reported
+
+    def _verify_composite(self, row: UploadSession, checksums: Mapping[int, str], reported: str) -> None:
+        """End-to-end check: S3's composite checksum must be the one our recorded part checksums make.
+
+        A mismatch means S3 assembled other bytes than were verified: the object is deleted rather than trusted, and
+        the session fails (with its event) so the client starts over instead of retrying forever.
+        """
+        expected = reconcile.expected_composite(checksums)
+        if reported == expected:
+            return
+        self.storage.delete_object(row.object_key)
+        end_session(self.db, row, UploadStatus.FAILED, checksum=reported)
+        raise StorageMismatch(
+            {
+                "message": "storage assembled bytes that do not match the verified parts; the object was deleted",
+                "expected": expected,
+                "reported": reported,
+            }
+        )
+
+    def abort(self, row: UploadSession) -> None:
+        """Abort the multipart upload and drop its parts. Idempotent; a completed upload cannot be aborted."""
+        if row.status == UploadStatus.ABORTED.value:
+            return
+        if row.status == UploadStatus.COMPLETED.value:
+            raise Conflict("upload is completed; it cannot be aborted")
+        row, token = self._lease(row)
+        if token is None:  # another request finished it meanwhile
+            if row.status == UploadStatus.COMPLETED.value:
+                raise Conflict("upload is completed; it cannot be aborted")
+            return  # aborted, expired or failed: its multipart upload is gone either way
+        try:
+            self.storage.abort(row.object_key, row.upload_id)
+        except BaseException:
+            self.release_lease(row, token)
+            raise
+        end_session(self.db, row, UploadStatus.ABORTED)
+
+    def expire_idle(self, row: UploadSession) -> bool:
+        """Abort an idle session's multipart upload on S3 and end it as expired, unless a complete or abort is
+        under way. Returns whether it was expired by this call (raises :class:`StorageError` if S3 failed)."""
+        self.storage.abort(row.object_key, row.upload_id)
+        return end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True)
+
+    # ---- the finish lease ---------------------------------------------------------------------------------------
+
+    def take_lease(self, row: UploadSession) -> str | None:
+        """Claim the right to finish an uploading session; None while someone else holds it (commits)."""
+        token = _finishers.token()
+        now = utcnow()
+        claimed = FINISH_LEASE.claim(
+            self.db,
+            UploadSession.id == row.id,
+            UploadSession.status == UploadStatus.UPLOADING.value,
+            token=token,
+            now=now,
+            hold=LEASE_HOLD,
+            updated_at=now,
+        )
+        self.db.commit()
+        return token if claimed == 1 else None
+
+    def release_lease(self, row: UploadSession, token: str) -> None:
+        FINISH_LEASE.release(self.db, UploadSession.id == row.id, FINISH_LEASE.held_by(token))
+        self.db.commit()
+
+    def _lease(self, row: UploadSession) -> tuple[UploadSession, str | None]:
+        """The lease to finish ``row``; while another request holds it, wait for it to let go. Returns the fresh
+        row and the token, or no token when the other request finished the session (the caller answers from the
+        row)."""
+        token = self.take_lease(row)
+        if token is not None:
+            return row, token
+        row = self._wait_for_other_finisher(row)
+        if row.status != UploadStatus.UPLOADING.value:
+            return row, None
+        token = self.take_lease(row)
+        if token is None:
+            raise Conflict(_BUSY)
+        return row, token
+
+    def _wait_for_other_finisher(self, row: UploadSession) -> UploadSession:
+        """Another request holds the lease: wait (bounded) until it lets go, then return the fresh row."""
+        deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        while True:
+            self.db.refresh(row)
+            if row.status != UploadStatus.UPLOADING.value or row.finish_lease is None:
+                return row
+            if time.monotonic() >= deadline:
+                raise Conflict(_BUSY)
+            time.sleep(0.05)
+
+
+def _listed_parts(row: UploadSession, parts: Sequence[tuple[int, str]]) -> dict[int, str]:
+    """The complete request's parts by number, refused unless they name every planned part exactly once."""
+    counts = Counter(number for number, _ in parts)
+    duplicates = sorted(n for n, count in counts.items() if count > 1)
+    if duplicates:
+        raise Unprocessable(f"part numbers {ranges(duplicates)} are listed more than once")
+    expected = set(range(1, row.part_count + 1))
+    missing, unexpected = sorted(expected - set(counts)), sorted(set(counts) - expected)
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"missing parts {ranges(missing)}")
+        if unexpected:
+            problems.append(f"parts {ranges(unexpected)} are outside 1..{row.part_count}")
+        raise Conflict({"message": "; ".join(problems), "missing": missing, "unexpected": unexpected})
+    return dict(parts)
