@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYODIDE := web/node_modules/pyodide/package.json
 RUNTIME := build/runtime/runtime.json
-ENGINE_SOURCES := $(shell find browser_py -name '*.py' -not -path '*/__pycache__/*')
+ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test unit e2e lint assets chromium install clean bench
@@ -24,7 +24,7 @@ e2e: install assets chromium
 	$(PY) -m pytest e2e
 
 lint: install
-	$(VENV)/bin/ruff check server browser_py tests e2e bench web/build_runtime.py
+	$(VENV)/bin/ruff check server browser_py wire tests e2e bench web/build_runtime.py
 	$(VENV)/bin/mypy
 
 install: $(INSTALLED)

@@ -21,10 +21,10 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from browser_py.engine.plan import MiB
 from browser_py.engine.upload import EngineConfig
 from tests.support.files import random_file, sha256_file
 from tests.support.seaweed import start_seaweed
+from wire.plan import MiB
 
 from . import assets, report, scenarios
 from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from wire.view import UploadView
+
 from .api import PresignApi
 from .engine.commands import (
     AbortUpload,
@@ -30,14 +32,15 @@ from .engine.commands import (
     SendPart,
     Wakeup,
 )
-from .engine.events import ApiCall, Event, PartFailed, PartHashed, PartSent, RequestFailed, Start, Tick
+from .engine.events import ApiCall, Event, PartFailed, PartHashed, PartSent, RequestFailed, Tick
 from .engine.failures import network_failure
-from .engine.upload import Phase, Upload
+from .engine.phase import IllegalEvent
+from .engine.upload import Upload
 from .ports import CallFailed, ManifestStore, PartSender, SendFailed
 
 log = logging.getLogger(__name__)
 
-ViewListener = Callable[[dict[str, Any]], None]
+ViewListener = Callable[[UploadView], None]
 
 
 class ManifestWriter:
@@ -101,7 +104,7 @@ class UploadDriver:
         self._sender = sender
         self._clock = clock
         self._on_view = on_view
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[Command]] = asyncio.Queue()
         self._parts: dict[int, asyncio.Task[None]] = {}
         self._calls: set[asyncio.Task[None]] = set()
         self._hashes: set[asyncio.Task[None]] = set()
@@ -109,35 +112,38 @@ class UploadDriver:
         self._manifests = ManifestWriter(store, upload.manifest.local_id)
 
     def post(self, event: Event) -> None:
-        """Feed an event from outside (pause, resume, cancel, staged)."""
-        self._queue.put_nowait(event)
-
-    async def deliver(self, event: Event) -> None:
-        """Handle an event right now, before (or instead of) running: e.g. refuse an upload before it starts."""
-        await self._execute(self.upload.handle(event))
+        """Feed an event (from outside or from a finished task). The machine handles it at once, so its phase is
+        current the moment this returns (the queue counts on it); the commands run in :meth:`run`'s loop."""
+        try:
+            commands = self.upload.handle(event)
+        except IllegalEvent:
+            # A bug outside the machine; the upload keeps going from a state that is still consistent.
+            log.exception("upload %s refused an event", self.upload.manifest.local_id)
+            return
+        self._queue.put_nowait(commands)
 
     def now(self) -> float:
         return self._clock()
 
-    async def run(self) -> dict[str, Any]:
-        """Run until the upload is idle (completed, paused, failed or cancelled); return its last view."""
-        if self.upload.phase is Phase.NEW:
-            await self._execute(self.upload.handle(Start(self._clock())))
-        try:
-            while not (
-                self.upload.is_idle and not self._parts and not self._calls and not self._hashes and self._queue.empty()
-            ):
-                event = await self._queue.get()
-                await self._execute(self.upload.handle(event))
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self.upload.is_idle:
-                for task in self._parts.values():
-                    task.cancel()
-        await self._manifests.flush()  # idle (paused, failed, done): what was decided is on disk when run() returns
-        return self.upload.view()
+    def _settled(self) -> bool:
+        return self.upload.is_idle and not self._parts and not self._calls and not self._hashes and self._queue.empty()
+
+    async def run(self) -> UploadView:
+        """Run until the upload is idle (queued, completed, paused, failed or cancelled); return its last view."""
+        while True:
+            try:
+                while not self._settled():
+                    await self._execute(await self._queue.get())
+            finally:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                if self.upload.is_idle:
+                    for task in self._parts.values():
+                        task.cancel()
+            await self._manifests.flush()  # idle: what was decided is on disk when run() returns
+            if self._queue.empty():  # nothing was posted while the manifest was being saved
+                return self.upload.view()
 
     async def _execute(self, commands: list[Command]) -> None:
         for command in commands:
@@ -185,7 +191,7 @@ class UploadDriver:
             event = PartSent(self._clock(), command.number, etag)
         finally:
             self._parts.pop(command.number, None)
-        self._queue.put_nowait(event)
+        self.post(event)
 
     def _hash(self, command: HashPart) -> None:
         async def digest() -> None:
@@ -198,7 +204,7 @@ class UploadDriver:
                 event = PartFailed(self._clock(), command.number, network_failure(repr(exc)))
             finally:
                 self._hashes.discard(task)
-            self._queue.put_nowait(event)
+            self.post(event)
 
         task = asyncio.ensure_future(digest())
         self._hashes.add(task)
@@ -215,7 +221,7 @@ class UploadDriver:
             finally:
                 # Deregister before the event is seen: run() must not wait for a call that has already answered.
                 self._calls.discard(task)
-            self._queue.put_nowait(event)
+            self.post(event)
 
         task = asyncio.ensure_future(wrapped())
         self._calls.add(task)
@@ -236,6 +242,6 @@ class UploadDriver:
             # the clock itself says the time has come, so the tick always carries a time at or past ``at``.
             while (remaining := at - self._clock()) > 0:  # noqa: ASYNC110 - waiting for a time, not an event
                 await asyncio.sleep(max(remaining, 0.001))
-            self._queue.put_nowait(Tick(self._clock()))
+            self.post(Tick(self._clock()))
 
         self._timer = asyncio.ensure_future(ring())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from browser_py.engine.plan import MiB
+from wire.plan import MiB
 
 from .conftest import (
     AppUnderTest,

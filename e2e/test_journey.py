@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from browser_py.engine.plan import MiB
+from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, screenshot, sha256_file, wait_for
 
@@ -50,7 +50,7 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     # Pause the first: the queued one starts meanwhile. Resume it again.
     card(page, "manual-de.pdf").get_by_role("button", name="Pause").click()
     expect(card(page, "manual-de.pdf").locator(".upload-status")).to_have_text("Paused (by you)")
-    expect(card(page, "glossary.xlsx")).not_to_have_attribute("data-phase", "new", timeout=30_000)
+    expect(card(page, "glossary.xlsx")).not_to_have_attribute("data-phase", "queued", timeout=30_000)
     screenshot(page, "journey-2-paused")
     card(page, "manual-de.pdf").get_by_role("button", name="Resume").click()
 

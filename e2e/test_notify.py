@@ -21,13 +21,13 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
-from browser_py.engine.plan import MiB
 from server.outbox import DeliveryStatus, OutboxEvent
 from tests.notify.conftest import complete_upload, fast_settings
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.notify import PushService, SmtpSink
 from tests.support.s3_proxy import s3_proxy
 from tests.support.seaweed import SeaweedService
+from wire.plan import MiB
 
 from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file, wait_for
 
@@ -120,7 +120,7 @@ def notifications(page: Page) -> list[dict[str, Any]]:
 
 def dispatch_view(page: Page, **view: Any) -> None:
     defaults = {"local_id": "local-1", "session_id": "s-1", "file_name": "big.bin", "size": 10 * 1024**3}
-    defaults.update({"phase": "uploading", "percent": 3, "eta_seconds": 600, "long_wait": True})
+    defaults.update({"phase": "uploading", "percent": 3, "eta_seconds": 600, "offer_notification": True})
     page.evaluate("(v) => dispatchEvent(new CustomEvent('upload-view', { detail: v }))", {**defaults, **view})
 
 
@@ -293,11 +293,11 @@ def test_permission_is_asked_only_after_a_long_wait_view_and_refusal_offers_emai
     region = page.locator("#notify")
 
     assert page.evaluate("window.__asks") == 0, "never on page load"
-    dispatch_view(page, long_wait=False, eta_seconds=20)
+    dispatch_view(page, offer_notification=False, eta_seconds=20)
     expect(region).to_be_hidden()
     assert page.evaluate("window.__asks") == 0
 
-    dispatch_view(page, long_wait=True)
+    dispatch_view(page, offer_notification=True)
     expect(region).to_have_attribute("data-state", "push-offer")
     assert page.evaluate("window.__asks") == 0, "the offer is shown; the prompt waits for the user's click"
 
@@ -321,7 +321,7 @@ def test_permission_is_asked_only_after_a_long_wait_view_and_refusal_offers_emai
         profile = client.get("/api/profile").json()
     assert profile["email"] == "ana@example.com" and profile["email_notifications"] is True
 
-    dispatch_view(page, local_id="local-2", long_wait=True)
+    dispatch_view(page, local_id="local-2", offer_notification=True)
     assert page.evaluate("window.__asks") == 1, "asked once per page, not per upload"
 
 
@@ -368,9 +368,9 @@ def test_an_unanswered_offer_goes_away_when_its_upload_finishes(browser: Browser
     dispatch_view(page, local_id="big")
     region = page.locator("#notify")
     expect(region).to_have_attribute("data-state", "push-offer")
-    dispatch_view(page, local_id="other", phase="completed", long_wait=False)
+    dispatch_view(page, local_id="other", phase="completed", offer_notification=False)
     expect(region).to_be_visible()
-    dispatch_view(page, local_id="big", phase="completed", long_wait=False, eta_seconds=None)
+    dispatch_view(page, local_id="big", phase="completed", offer_notification=False, eta_seconds=None)
     expect(region).to_be_hidden()
     assert page.evaluate("window.__asks") == 0
 

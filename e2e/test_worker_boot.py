@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_py.engine.plan import MiB
 from tests.support.live_server import LiveServer
 from tests.support.worker_diagnostics import worker_report
+from wire.plan import MiB
 
 from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file
 

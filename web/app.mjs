@@ -1,7 +1,14 @@
 // Page glue: start the upload worker at once, post picks and clicks, render the view models it sends.
-// Wording and state decisions come from the Python engine; this file only renders them.
+// Wording and state decisions come from the Python engine; this file only renders them. The shapes of what the
+// worker sends are in wire.js (generated from the Python types).
+import { ACTION_TEXT, ENGINE_TEXT } from "./wire.js";
+
+/** @typedef {import("./wire.js").UploadView} UploadView */
+/** @typedef {import("./wire.js").WorkerMessage} WorkerMessage */
+
 const WORKER_URL = "/static/worker.mjs";
 const WORKER_NAME = "smartcat-uploader";
+/** @type {Map<string, UploadView>} */
 const views = new Map();
 
 const $ = (selector) => document.querySelector(selector);
@@ -47,6 +54,7 @@ function connectEngine(onMessage) {
 const port = { postMessage: connectEngine(receive) };
 
 function receive(data) {
+  /** @type {WorkerMessage | {type: "engine", status: string, error?: string}} */
   const message = JSON.parse(data);
   if (message.type === "engine") {
     renderEngine(message);
@@ -63,7 +71,7 @@ function receive(data) {
   } else if (message.type === "notice") {
     showNotice(message.message);
   } else if (message.type === "summary") {
-    renderSummary(message);
+    renderSummary(message.summary);
   } else if (message.type === "completed") {
     showToast(message);
   } else if (message.type === "error") {
@@ -90,11 +98,7 @@ function renderEngine(message) {
   el.dataset.state = message.status;
   if (message.instance) el.dataset.instance = message.instance;
   if (message.boot_ms != null) el.dataset.bootMs = String(message.boot_ms);
-  el.textContent = {
-    starting: "Starting upload engine…",
-    ready: "Upload engine ready",
-    failed: "Upload engine failed to start",
-  }[message.status] || message.status;
+  el.textContent = ENGINE_TEXT[message.status] || message.status;
   if (message.status === "failed") console.error(message.error);
 }
 
@@ -119,9 +123,6 @@ drop.addEventListener("drop", (event) => {
 
 // ---------------------------------------------------------------- rendering uploads
 
-const actionText = {
-  pause: "Pause", resume: "Resume", retry: "Retry", cancel: "Cancel", dismiss: "Dismiss", copy: "Copy link",
-};
 const announced = new Map(); // local_id -> [phase, quarter] last read out by the live region
 
 function announce(text) {
@@ -139,34 +140,31 @@ function announceProgress(view) {
   announced.set(view.local_id, [view.phase, quarter]);
 }
 
-function statusLink(view) {
-  return view.session_id ? `${location.origin}/files/${view.session_id}` : null;
-}
-
 async function copyLink(view, button) {
-  const link = statusLink(view);
+  const link = new URL(view.link, location.href).href;
   try {
     await navigator.clipboard.writeText(link);
     button.textContent = "Link copied";
   } catch {
     prompt("Copy this link", link); // clipboard refused (no permission): let the user copy it by hand
   }
-  setTimeout(() => { button.textContent = actionText.copy; }, 2000);
+  setTimeout(() => { button.textContent = ACTION_TEXT.copy; }, 2000);
 }
 
 function renderBanner() {
   const banner = $("#leave-banner");
-  const view = [...views.values()].find((v) => v.banner && !dismissedBanners.has(v.local_id));
+  const view = [...views.values()].find((v) => v.banner);
   banner.hidden = !view;
   if (view) {
     banner.dataset.localId = view.local_id;
     $("#leave-banner-text").textContent = view.banner;
   }
 }
-const dismissedBanners = new Set();
+// "Got it" is the engine's to remember: every tab stops showing the banner for that upload.
 $("#leave-banner-dismiss").addEventListener("click", () => {
-  dismissedBanners.add($("#leave-banner").dataset.localId);
-  renderBanner();
+  const localId = $("#leave-banner").dataset.localId;
+  $("#leave-banner").hidden = true;
+  port.postMessage({ type: "action", local_id: localId, action: "hide-banner" });
 });
 
 function renderSummary(summary) {
@@ -221,16 +219,14 @@ function renderUploads() {
     bar.setAttribute("aria-label", `${view.file_name}: ${view.percent}%`);
     item.querySelector(".fill").style.width = `${view.percent}%`;
     const actions = item.querySelector(".actions");
-    const wanted = view.actions
-      .concat(view.session_id && view.phase !== "cancelled" ? ["copy"] : [])
-      .concat(["completed", "cancelled", "failed"].includes(view.phase) ? ["dismiss"] : []);
+    const wanted = view.actions;
     if (actions.dataset.actions !== wanted.join()) {
       actions.dataset.actions = wanted.join();
       actions.replaceChildren(...wanted.map((action) => {
         const button = document.createElement("button");
         button.type = "button";
         button.dataset.action = action;
-        button.textContent = actionText[action] || action;
+        button.textContent = ACTION_TEXT[action] || action;
         button.addEventListener("click", () => {
           const current = views.get(view.local_id) || view;
           if (action === "copy") copyLink(current, button);

@@ -2,8 +2,8 @@
 
 - ``pyodide/<version>/``: the Pyodide core from the npm package (``web/node_modules/pyodide``, installed by ``npm ci``).
 - ``engine/smartcat_engine-<version>+<hash>-py3-none-any.whl``: the engine, built with pip/hatchling from
-  ``browser_py`` (without the CPython-only modules); the source hash in the version makes the URL content-addressed,
-  so it can be cached as immutable.
+  ``browser_py`` and ``wire`` (without the CPython-only modules); the source hash in the version makes the URL
+  content-addressed, so it can be cached as immutable.
 - ``snapshot/<key>.bin.gz``: a Pyodide memory snapshot with the engine installed and imported (made by
   ``web/snapshot.mjs`` under Node), gzip-compressed; the key hashes every input, so it is immutable too. Restoring it
   makes the worker ready in under a second instead of ~5 s. Skipped (the worker then boots plainly) with
@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PYODIDE_PACKAGE = ROOT / "web" / "node_modules" / "pyodide"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-ENGINE_SOURCE = ROOT / "browser_py"
+ENGINE_PACKAGES = ("browser_py", "wire")  # the engine and the contract it shares with the server
 # Modules that need CPython-only libraries (httpx) stay out of the browser wheel.
 ENGINE_EXCLUDED = ("browser_py/adapters/cpython.py", "browser_py/cli.py")
 ENGINE_VERSION = "0.1.0"
@@ -51,7 +51,7 @@ description = "Smartcat upload engine (browser build)"
 requires-python = ">=3.11"
 
 [tool.hatch.build.targets.wheel]
-packages = ["browser_py"]
+packages = ["browser_py", "wire"]
 exclude = {excluded}
 """
 
@@ -76,7 +76,8 @@ def copy_pyodide(out: Path) -> str:
 
 def engine_sources() -> list[Path]:
     excluded = {ROOT / name for name in ENGINE_EXCLUDED}
-    return sorted(p for p in ENGINE_SOURCE.rglob("*.py") if p not in excluded and "__pycache__" not in p.parts)
+    sources = (p for package in ENGINE_PACKAGES for p in (ROOT / package).rglob("*.py"))
+    return sorted(p for p in sources if p not in excluded and "__pycache__" not in p.parts)
 
 
 def engine_hash() -> str:
@@ -94,7 +95,8 @@ def build_engine_wheel(out: Path) -> str:
         return f"/runtime/engine/{name}"
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "engine"
-        shutil.copytree(ENGINE_SOURCE, project / "browser_py", ignore=shutil.ignore_patterns("__pycache__"))
+        for package in ENGINE_PACKAGES:
+            shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
         excluded = json.dumps(list(ENGINE_EXCLUDED))
         (project / "pyproject.toml").write_text(ENGINE_PYPROJECT.format(version=version, excluded=excluded))
         built = Path(tmp) / "dist"

@@ -1,10 +1,11 @@
 // Completion notifications, page side. Listens to the "upload-view" events app.mjs dispatches (detail: the engine's
-// view model) and, once an upload's view says long_wait (its ETA passed the "you can leave" threshold), offers to
+// view model) and, once an upload's view says offer_notification (a long wait, still going), offers to
 // notify the user when it is done: browser notifications (Web Push) if the browser can, else — or if refused —
 // email. (In-app toasts for uploads finishing in an open tab are app.mjs's.)
 // Permission is requested only from a click on that offer: never on page load, and browsers ignore or quieten
 // prompts that no user gesture asked for. Decisions about uploads stay in the engine; this only relays choices to
-// the server (/api/profile, /api/notifications/...).
+// the server (/api/profile, /api/notifications/...). Every sentence shown is the engine's (NOTIFY_TEXT in wire.js).
+import { NOTIFY_TEXT as T } from "./wire.js";
 
 // Offline, or without a reachable push service, subscribe() may never settle: give up and offer email instead.
 // (Tests shorten the wait through globalThis.__notifyConfig.)
@@ -118,21 +119,21 @@ async function subscribe() {
 }
 
 async function turnOnPush() {
-  show("working", el("p", { textContent: "Turning on browser notifications…" }));
+  show("working", el("p", { textContent: T.push_working }));
   try {
     await subscribe();
   } catch (error) {
     console.warn("push subscription failed:", error);
-    return offerEmail("Browser notifications aren't available here.");
+    return offerEmail(T.push_unavailable);
   }
-  const off = el("button", { type: "button", className: "notify-off", textContent: "Turn off" });
+  const off = el("button", { type: "button", className: "notify-off", textContent: T.turn_off });
   off.addEventListener("click", () => {
     off.disabled = true;
     turnOffPush();
   });
   show(
     "push-on",
-    el("p", { textContent: "We'll notify you in this browser when your upload is done. You can close this tab." }),
+    el("p", { textContent: T.push_on }),
     off,
   );
 }
@@ -149,34 +150,34 @@ async function turnOffPush() {
     }
   } catch (error) {
     console.warn("turning push off failed:", error);
-    const retry = el("button", { type: "button", className: "notify-off", textContent: "Try again" });
+    const retry = el("button", { type: "button", className: "notify-off", textContent: T.try_again });
     retry.addEventListener("click", () => {
       retry.disabled = true;
       turnOffPush();
     });
-    return show("push-on", el("p", { className: "notify-error", textContent: "Could not turn notifications off." }), retry);
+    return show("push-on", el("p", { className: "notify-error", textContent: T.push_off_failed }), retry);
   }
-  const email = el("button", { type: "button", className: "notify-email", textContent: "Email me instead" });
+  const email = el("button", { type: "button", className: "notify-email", textContent: T.email_button });
   email.addEventListener("click", () => offerEmail(""));
-  show("push-off", el("p", { textContent: "Browser notifications are off for your uploads." }), email);
+  show("push-off", el("p", { textContent: T.push_off }), email);
 }
 
 // ---------------------------------------------------------------- the offer
 
 function offerPush() {
-  const allow = el("button", { type: "button", className: "notify-push", textContent: "Notify me in this browser" });
-  const email = el("button", { type: "button", className: "notify-email", textContent: "Email me instead" });
+  const allow = el("button", { type: "button", className: "notify-push", textContent: T.push_button });
+  const email = el("button", { type: "button", className: "notify-email", textContent: T.email_button });
   allow.addEventListener("click", async () => {
     allow.disabled = email.disabled = true;
     // The one place permission is asked: a click on an offer shown for a long upload.
     const answer = await Notification.requestPermission();
     if (answer === "granted") return turnOnPush();
-    return offerEmail("Browser notifications are turned off for this site.");
+    return offerEmail(T.push_blocked);
   });
   email.addEventListener("click", () => offerEmail(""));
   show(
     "push-offer",
-    el("p", { textContent: "This will take a while. Want us to tell you when it's done, even if you close this tab?" }),
+    el("p", { textContent: T.offer }),
     allow,
     email,
   );
@@ -197,9 +198,9 @@ async function offerEmail(reason) {
   const form = el(
     "form",
     { className: "notify-email-form" },
-    el("label", { textContent: "Email me when it's done:" }),
+    el("label", { textContent: T.email_label }),
     input,
-    el("button", { type: "submit", textContent: "Email me" }),
+    el("button", { type: "submit", textContent: T.email_submit }),
     note,
   );
   form.addEventListener("submit", async (event) => {
@@ -211,7 +212,7 @@ async function offerEmail(reason) {
         body: JSON.stringify({ email: input.value.trim(), email_notifications: true }),
       });
     } catch (error) {
-      note.textContent = error.status === 422 ? "That address doesn't look right." : "Could not save; try again.";
+      note.textContent = error.status === 422 ? T.email_invalid : T.email_save_failed;
       return;
     }
     emailOn(profile.email);
@@ -220,9 +221,9 @@ async function offerEmail(reason) {
 }
 
 function emailOn(address) {
-  const change = el("button", { type: "button", className: "notify-change", textContent: "Change" });
+  const change = el("button", { type: "button", className: "notify-change", textContent: T.email_change });
   change.addEventListener("click", () => offerEmail(""));
-  const stop = el("button", { type: "button", className: "notify-off", textContent: "Stop emails" });
+  const stop = el("button", { type: "button", className: "notify-off", textContent: T.email_stop });
   stop.addEventListener("click", async () => {
     stop.disabled = change.disabled = true;
     try {
@@ -232,11 +233,11 @@ function emailOn(address) {
       stop.disabled = change.disabled = false;
       return;
     }
-    show("email-off", el("p", { textContent: "We won't email you about your uploads." }));
+    show("email-off", el("p", { textContent: T.email_off }));
   });
   show(
     "email-on",
-    el("p", { textContent: `We'll email ${address} when your upload is done. You can close this tab.` }),
+    el("p", { textContent: T.email_on.replace("{address}", address) }),
     change,
     stop,
   );
@@ -247,9 +248,7 @@ async function offer() {
   if (pushSupported && Notification.permission === "default") return offerPush();
   const known = await loadProfile();
   if (known.email && known.email_notifications) return emailOn(known.email);
-  return offerEmail(
-    pushSupported ? "Browser notifications are turned off for this site." : "This browser can't show notifications.",
-  );
+  return offerEmail(pushSupported ? T.push_blocked : T.push_unsupported);
 }
 
 // ---------------------------------------------------------------- wiring
@@ -263,7 +262,7 @@ addEventListener("upload-view", (event) => {
     if (view.local_id === offeredFor && open) region.hidden = true;
     return;
   }
-  if (view.long_wait && offeredFor === null) {
+  if (view.offer_notification && offeredFor === null) {
     offeredFor = view.local_id;
     offer().catch((error) => console.error("notification offer failed:", error));
   }

@@ -25,19 +25,20 @@ pyodide.globals.set("SNAPSHOT_KEY", key);
 // gone after a restore, so only modules already imported here can be used without reinstalling the wheel.
 const report = pyodide.runPython(`
 import importlib, json, pkgutil, sys
-import browser_py
+import browser_py, wire
 import browser_py.adapters.pyodide
 skipped = {}
-for info in pkgutil.walk_packages(browser_py.__path__, "browser_py."):
-    if info.name in sys.modules:
-        continue
-    try:
-        importlib.import_module(info.name)
-    except Exception as exc:  # e.g. CPython-only modules left out of the browser wheel
-        skipped[info.name] = f"{type(exc).__name__}: {exc}"
+for package in (browser_py, wire):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name in sys.modules:
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:  # e.g. CPython-only modules left out of the browser wheel
+            skipped[info.name] = f"{type(exc).__name__}: {exc}"
 sys._smartcat_snapshot_key = SNAPSHOT_KEY
 del SNAPSHOT_KEY
-json.dumps({"modules": sorted(m for m in sys.modules if m.startswith("browser_py")), "skipped": skipped})
+json.dumps({"modules": sorted(m for m in sys.modules if m.startswith(("browser_py", "wire"))), "skipped": skipped})
 `);
 const snapshot = pyodide.makeMemorySnapshot();
 writeFileSync(outFile, snapshot);

@@ -16,20 +16,23 @@ import mimetypes
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from wire.view import UploadView
+
 from ..api import PresignApi
 from ..driver import UploadDriver, ViewListener
 from ..engine.commands import HashPart, SendPart
+from ..engine.config import EngineConfig
 from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
-from ..engine.upload import EngineConfig, Upload
+from ..engine.uploadset import Deliver, Directive, Say, UploadSet
 from ..ports import SendFailed, TransportError
 
 
@@ -127,12 +130,12 @@ def file_fingerprint(path: Path) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UploadResult:
-    view: dict[str, Any]
+    view: UploadView
     resumed: bool
 
     @property
     def ok(self) -> bool:
-        return bool(self.view["phase"] == "completed")
+        return self.view.phase == "completed"
 
 
 class CookieFile:
@@ -155,40 +158,71 @@ class CookieFile:
         self.path.chmod(0o600)
 
 
-async def upload_file(
-    path: Path,
+class _Runner:
+    """Carries out the set's directives for the terminal: one driver per file, a task per running driver."""
+
+    def __init__(self, uploads: UploadSet, clock: Callable[[], float], on_notice: Callable[[str], None]) -> None:
+        self.uploads = uploads
+        self.clock = clock
+        self.on_notice = on_notice
+        self.drivers: dict[str, UploadDriver] = {}
+        self.tasks: dict[str, asyncio.Task[UploadView]] = {}
+        self.views: dict[str, UploadView] = {}
+        self.changed = asyncio.Event()
+
+    def carry_out(self, directives: Iterable[Directive]) -> None:
+        for directive in directives:
+            if isinstance(directive, Deliver):
+                self.drivers[directive.local_id].post(directive.event)
+                self._run(directive.local_id)
+            elif isinstance(directive, Say):
+                self.on_notice(directive.message)
+
+    def published(self, view: UploadView) -> None:
+        self.views[view.local_id] = view
+        self.carry_out(self.uploads.published(view, self.clock()))
+
+    def _run(self, local_id: str) -> None:
+        task = self.tasks.get(local_id)
+        if task is None or task.done():
+            self.tasks[local_id] = asyncio.ensure_future(self.drivers[local_id].run())
+            self.tasks[local_id].add_done_callback(lambda _t: self.changed.set())
+
+    async def until_settled(self) -> None:
+        """Until no driver runs and the queue starts nothing more (every file finished, failed or paused)."""
+        while any(not t.done() for t in self.tasks.values()):
+            self.changed.clear()
+            await self.changed.wait()
+            for local_id, task in self.tasks.items():
+                if task.done():
+                    self.views[local_id] = task.result()
+                    self.uploads.run_ended(local_id)
+            self.carry_out(self.uploads.admit(self.clock()))
+
+
+async def upload_files(
+    paths: Sequence[Path],
     server_url: str,
     state_dir: Path,
     *,
     config: EngineConfig | None = None,
     on_view: ViewListener | None = None,
+    on_notice: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
     storage_transport: httpx.AsyncBaseTransport | None = None,
-) -> UploadResult:
-    """Upload ``path``, resuming an unfinished upload of the same file found in ``state_dir``.
+) -> list[UploadResult]:
+    """Upload ``paths`` with the browser's policy for many files (a few at a time, the same file once), resuming
+    unfinished uploads of the same files found in ``state_dir``. One result per distinct file, in order.
 
     ``transport``/``storage_transport`` are the test seam (httpx's MockTransport, or a fault-injecting one).
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is not a readable file")
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is not a readable file")
     store = DirectoryManifestStore(state_dir / "manifests")
-    fp = file_fingerprint(path)
-    manifest = next((m for m in store.load_all() if m.fingerprint == fp and not m.completed), None)
-    resumed = manifest is not None
-    if manifest is None:
-        stat = path.stat()
-        manifest = Manifest(
-            local_id=uuid.uuid4().hex,
-            file_name=path.name,
-            size=stat.st_size,
-            content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            fingerprint=fp,
-            last_modified_ms=stat.st_mtime_ns // 1_000_000,
-            created_at=clock(),
-            staged=True,  # a local file is its own staged copy
-        )
-        await store.save(manifest.local_id, manifest.to_json())
+    saved = store.load_all()
+    uploads = UploadSet(config or EngineConfig())
     cookies = CookieFile(state_dir / "cookies.json")
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     timeout = httpx.Timeout(60.0, connect=10.0)
@@ -197,16 +231,55 @@ async def upload_file(
         httpx.AsyncClient(transport=storage_transport, limits=limits, timeout=timeout) as storage,
     ):
         cookies.load(service)
-        driver = UploadDriver(
-            Upload(manifest, config),
-            PresignApi(HttpxJson(service), clock),
-            FilePartSender(path, storage),
-            store,
-            clock,
-            on_view,
-        )
+        api = PresignApi(HttpxJson(service), clock)
+        runner = _Runner(uploads, clock, on_notice or (lambda _message: None))
+
+        def published(view: UploadView) -> None:
+            runner.published(view)
+            if on_view is not None:
+                on_view(view)
+
+        order: list[tuple[str, bool]] = []
+        for path in paths:
+            fp = file_fingerprint(path)
+            existing = uploads.same_file(fp)
+            if existing is not None:
+                runner.carry_out(uploads.picked_again(existing, clock()))
+                continue
+            manifest = next((m for m in saved if m.fingerprint == fp and not m.completed), None)
+            if manifest is not None:
+                uploads.recover([manifest], clock())
+            else:
+                manifest = _new_manifest(path, fp, clock())
+                await store.save(manifest.local_id, manifest.to_json())
+                uploads.add(manifest, source_readable=True)
+            upload = uploads.uploads[manifest.local_id]
+            sender = FilePartSender(path, storage)
+            runner.drivers[manifest.local_id] = UploadDriver(upload, api, sender, store, clock, published)
+            order.append((manifest.local_id, manifest.session_id is not None))
         try:
-            view = await driver.run()
+            runner.carry_out(uploads.admit(clock()))
+            await runner.until_settled()
         finally:
             cookies.save(service)
-    return UploadResult(view, resumed)
+    return [UploadResult(runner.views.get(i) or runner.drivers[i].upload.view(), resumed) for i, resumed in order]
+
+
+def _new_manifest(path: Path, fp: str, now: float) -> Manifest:
+    stat = path.stat()
+    return Manifest(
+        local_id=uuid.uuid4().hex,
+        file_name=path.name,
+        size=stat.st_size,
+        content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        fingerprint=fp,
+        last_modified_ms=stat.st_mtime_ns // 1_000_000,
+        created_at=now,
+        staged=True,  # a local file is its own staged copy
+    )
+
+
+async def upload_file(path: Path, server_url: str, state_dir: Path, **options: Any) -> UploadResult:
+    """Upload one file (see :func:`upload_files`)."""
+    (result,) = await upload_files([path], server_url, state_dir, **options)
+    return result

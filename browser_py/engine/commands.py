@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from wire.view import UploadView
 
 CHECKSUM_ALGORITHM = "SHA256"
 
@@ -106,7 +107,7 @@ class Wakeup:
 class Publish:
     """Tell every page the upload's new state."""
 
-    view: dict[str, Any]
+    view: UploadView
 
 
 Command = (

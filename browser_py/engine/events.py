@@ -138,6 +138,13 @@ class Cancel:
     now: float
 
 
+@dataclass(frozen=True, slots=True)
+class HideLeaveHint:
+    """The user said "Got it" to the "you can leave" banner: no page shows it again for this upload."""
+
+    now: float
+
+
 Event = (
     Start
     | Staged
@@ -155,4 +162,5 @@ Event = (
     | Pause
     | Resume
     | Cancel
+    | HideLeaveHint
 )

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import PartPlan, PlanError
+from wire.plan import PartPlan, PlanError
 
 MANIFEST_VERSION = 1
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .plan import MAX_PARTS, MIN_PART_SIZE, MiB, plan_parts
+from wire.plan import MAX_PARTS, MIN_PART_SIZE, MiB, plan_parts
 
 __all__ = ["ConcurrencyTuner", "TuningConfig", "choose_part_size"]
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any, cast
 
 from browser_py.driver import UploadDriver
-from browser_py.engine.events import Tick
+from browser_py.engine.events import Event, Tick
 from browser_py.engine.manifest import Manifest
 from browser_py.engine.upload import Upload
 
@@ -24,7 +24,9 @@ async def test_the_tick_waits_for_a_clock_slower_than_the_loop_timers() -> None:
     nothing = cast(Any, None)
     driver = UploadDriver(new_upload(), nothing, nothing, nothing, slow_clock)
     at = slow_clock() + 0.05
+    posted: asyncio.Queue[Event] = asyncio.Queue()
+    driver.post = posted.put_nowait  # type: ignore[method-assign]
     driver._set_timer(at)
-    event = await asyncio.wait_for(driver._queue.get(), timeout=5)
+    event = await asyncio.wait_for(posted.get(), timeout=5)
     assert isinstance(event, Tick)
     assert event.now >= at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from browser_py.engine.link import LinkMemory
-from browser_py.engine.plan import MiB
+from wire.plan import MiB
 
 GiB = 1024 * MiB
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from browser_py.engine.manifest import Manifest, ManifestError
-from browser_py.engine.plan import MiB
+from wire.plan import MiB
 
 
 def sample() -> Manifest:

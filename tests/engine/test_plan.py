@@ -1,6 +1,6 @@
 import pytest
 
-from browser_py.engine.plan import (
+from wire.plan import (
     MAX_OBJECT_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,

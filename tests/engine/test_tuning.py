@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from browser_py.engine.plan import MAX_PARTS, MIN_PART_SIZE, MiB, TiB
 from browser_py.engine.tuning import ConcurrencyTuner, TuningConfig, choose_part_size
+from wire.plan import MAX_PARTS, MIN_PART_SIZE, MiB, TiB
 
 MB = 1_000_000
 PART = 8 * MiB

@@ -28,6 +28,7 @@ from browser_py.engine.events import (
     ApiCall,
     Cancel,
     Connectivity,
+    HideLeaveHint,
     PartFailed,
     PartHashed,
     PartSent,
@@ -46,8 +47,8 @@ from browser_py.engine.events import (
 )
 from browser_py.engine.failures import Failure, FailureKind
 from browser_py.engine.manifest import Manifest
-from browser_py.engine.plan import MiB
 from browser_py.engine.upload import EngineConfig, Phase, Upload
+from wire.plan import MiB
 
 PART = 8 * MiB
 TRANSIENT = Failure(FailureKind.TRANSIENT, "connection reset")
@@ -192,7 +193,7 @@ def test_unreadable_source_while_hashing_needs_the_user() -> None:
     upload.handle(created(1.0))
     upload.handle(PartFailed(1.5, 1, Failure(FailureKind.FATAL, "could not read the file in this browser")))
     assert upload.phase is Phase.FAILED
-    assert upload.view()["error"] == "could not read the file in this browser"
+    assert upload.view().error == "could not read the file in this browser"
 
 
 def test_completes_with_every_part_in_order_then_discards_the_local_copy() -> None:
@@ -206,7 +207,7 @@ def test_completes_with_every_part_in_order_then_discards_the_local_copy() -> No
     out = feed(upload, UploadCompleted(9.0, "final"))
     assert upload.phase is Phase.COMPLETED
     assert of(DiscardLocal, out) == [DiscardLocal("L")]
-    assert of(Publish, out)[-1].view["percent"] == 100.0
+    assert of(Publish, out)[-1].view.percent == 100.0
 
 
 def test_empty_file_is_one_empty_part() -> None:
@@ -240,8 +241,8 @@ def test_retry_budget_ends_in_action_needed_and_resume_starts_over_cleanly() -> 
     feed(upload, PartFailed(now, 1, TRANSIENT))
     assert upload.phase is Phase.FAILED
     view = upload.view()
-    assert view["label"] == "Action needed: connection reset"
-    assert view["actions"] == ["retry", "cancel"]
+    assert view.label == "Action needed: connection reset"
+    assert view.actions == ("retry", "cancel", "copy", "dismiss")
     out = feed(upload, Resume(now + 1))
     assert of(FetchState, out) == [FetchState("S")]
     assert upload.phase is Phase.RESUMING
@@ -274,7 +275,7 @@ def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
     upload = Upload(manifest, EngineConfig(concurrency=2), random.Random(1))
     out = feed(upload, Start(0.0))
     assert of(FetchState, out) == [FetchState("S")]
-    assert upload.view()["label"] == "Resuming upload… 20% complete"
+    assert upload.view().label == "Resuming upload… 20% complete"
     remote = (
         RemotePart(1, "s3-1", PART),  # ours too: keep our ETag (the latest PUT we saw succeed)
         RemotePart(3, "s3-3", PART),  # finished in flight when the tab closed: no need to resend
@@ -285,9 +286,9 @@ def test_resume_trusts_only_whole_parts_that_s3_holds() -> None:
     assert of(RequestUrls, out)[0].part_numbers == (2,)  # the lowest missing part first
     out = feed(upload, UrlsReceived(2.0, urls(range(2, 11)), 1_000))
     assert [s.number for s in of(SendPart, out)] == [2, 4]
-    assert upload.view()["resumed"] is True
+    assert upload.view().resumed is True
     feed(upload, PartSent(3.0, 2, "e2"))
-    assert upload.view()["label"] == "Uploading"
+    assert upload.view().label == "Uploading"
 
 
 def test_resume_of_an_upload_the_server_already_completed() -> None:
@@ -306,7 +307,7 @@ def test_session_gone_on_resume_asks_the_user() -> None:
     gone = Failure(FailureKind.SESSION_GONE, "the upload session is gone: expired", 410)
     feed(upload, RequestFailed(1.0, ApiCall.STATE, gone))
     assert upload.phase is Phase.FAILED
-    assert upload.view()["actions"] == ["cancel"]
+    assert upload.view().actions == ("cancel", "copy", "dismiss")
 
 
 def test_pause_cancels_in_flight_parts_and_resume_asks_s3_first() -> None:
@@ -314,7 +315,7 @@ def test_pause_cancels_in_flight_parts_and_resume_asks_s3_first() -> None:
     out = feed(upload, Pause(2.0))
     assert of(CancelParts, out) == [CancelParts((1, 2, 3, 4))]
     assert upload.phase is Phase.PAUSED
-    assert upload.view()["actions"] == ["resume", "cancel"]
+    assert upload.view().actions == ("resume", "cancel", "copy")
     # A PUT that finished just before the pause is still recorded.
     feed(upload, PartSent(2.1, 3, "e3"))
     assert upload.manifest.parts == {3: "e3"}
@@ -344,18 +345,18 @@ def test_cancel_before_the_session_exists_aborts_it_when_it_arrives() -> None:
 @pytest.mark.parametrize(
     ("failure", "actions"),
     [
-        (Failure(FailureKind.SESSION_GONE, "the upload no longer exists on the storage", 404), ["cancel"]),
-        (Failure(FailureKind.FATAL, "storage refused the upload: EntityTooLarge", 400), ["retry", "cancel"]),
+        (Failure(FailureKind.SESSION_GONE, "the upload no longer exists on the storage", 404), ("cancel",)),
+        (Failure(FailureKind.FATAL, "storage refused the upload: EntityTooLarge", 400), ("retry", "cancel")),
     ],
 )
-def test_non_retriable_part_failures_need_the_user(failure: Failure, actions: list[str]) -> None:
+def test_non_retriable_part_failures_need_the_user(failure: Failure, actions: tuple[str, ...]) -> None:
     upload, _ = started()
     out = feed(upload, PartFailed(2.0, 1, failure))
     assert upload.phase is Phase.FAILED
     assert of(CancelParts, out) == [CancelParts((2, 3, 4))]
     view = upload.view()
-    assert view["error"] == failure.message
-    assert view["actions"] == actions
+    assert view.error == failure.message
+    assert view.actions == (*actions, "copy", "dismiss")
 
 
 def test_transient_service_failure_is_retried_after_backoff() -> None:
@@ -371,7 +372,7 @@ def test_saving_creates_the_session_meanwhile_and_sends_only_once_staged() -> No
     upload = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1))
     out = feed(upload, Start(0.0))
     assert upload.phase is Phase.SAVING
-    assert upload.view()["label"] == "Saving to this browser"
+    assert upload.view().label == "Saving to this browser"
     assert of(CreateSession, out)
     out = feed(upload, created(1.0))
     assert not of(SendPart, out)
@@ -390,7 +391,7 @@ def test_lost_source_needs_the_user() -> None:
     feed(upload, Start(0.0))
     feed(upload, SourceLost(1.0, "the browser's copy is incomplete; pick the file again"))
     assert upload.phase is Phase.FAILED
-    assert "pick the file again" in upload.view()["label"]
+    assert "pick the file again" in upload.view().label
 
 
 def test_impossible_plan_from_the_server_fails_clearly() -> None:
@@ -398,7 +399,7 @@ def test_impossible_plan_from_the_server_fails_clearly() -> None:
     feed(upload, Start(0.0))
     feed(upload, SessionCreated(1.0, "S", "k", PART, 3, {}, 1_000))  # 10 parts are needed, not 3
     assert upload.phase is Phase.FAILED
-    assert "impossible part plan" in (upload.view()["error"] or "")
+    assert "impossible part plan" in (upload.view().error or "")
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -484,10 +485,10 @@ def test_urls_shorter_lived_than_the_refresh_margin_are_still_used() -> None:
 def test_long_wait_is_flagged_when_the_eta_passes_the_threshold() -> None:
     upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
     feed(upload, PartSent(2.0, 1, "e1"))  # 8 MiB/s: 99 parts left is about 99 s
-    assert upload.view()["long_wait"] is True
+    assert upload.view().long_wait is True
     fast, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=3 * PART)
     feed(fast, PartSent(1.1, 1, "e1"))
-    assert fast.view()["long_wait"] is False
+    assert fast.view().long_wait is False
 
 
 def test_a_stalled_part_is_aborted_and_retried() -> None:
@@ -550,7 +551,7 @@ def test_offline_waits_for_the_network_then_asks_s3_and_continues() -> None:
     assert of(CancelParts, out) == [CancelParts((1, 2, 3, 4))]
     assert upload.phase is Phase.OFFLINE
     view = upload.view()
-    assert view["label"] == "Waiting for network"
+    assert view.label == "Waiting for network"
     assert not upload.is_idle, "it continues by itself, no click needed"
     assert not of(SendPart, feed(upload, Tick(50.0)))
     out = feed(upload, Connectivity(60.0, online=True))
@@ -573,24 +574,24 @@ def test_view_words_and_banner_once_saved_and_slow() -> None:
     upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
     feed(upload, PartSent(2.0, 1, "e1"))
     view = upload.view()
-    assert view["banner"] and view["banner"].startswith("Saved. You can keep working")
-    assert view["eta_text"].startswith("about ")
-    assert view["bytes_text"] == "8.4 MB of 839 MB"
-    assert view["speed_text"].endswith("MB/s")
+    assert view.banner and view.banner.startswith("Saved. You can keep working")
+    assert view.eta_text.startswith("about ")
+    assert view.bytes_text == "8.4 MB of 839 MB"
+    assert view.speed_text.endswith("MB/s")
     unsaved = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1))
     unsaved.handle(Start(0.0))
-    assert unsaved.view()["banner"] is None, "no banner before the file is safe in the browser"
+    assert unsaved.view().banner is None, "no banner before the file is safe in the browser"
     queued = Upload(new_manifest(), EngineConfig(), random.Random(1))
-    assert queued.view()["label"] == "Queued"
+    assert queued.view().label == "Queued"
     # Once told, the banner stays while the upload goes on, even when the estimate drops below the threshold.
     for n in range(2, 99):
         feed(upload, PartSent(2.0 + n * 0.001, n, f"e{n}"))
-    assert upload.view()["long_wait"] is False
-    assert upload.view()["banner"] is not None
+    assert upload.view().long_wait is False
+    assert upload.view().banner is not None
     feed(upload, PartSent(3.0, 99, "e99"))
     feed(upload, PartSent(3.1, 100, "e100"))
     feed(upload, UploadCompleted(3.2, "final"))
-    assert upload.view()["banner"] is None
+    assert upload.view().banner is None
 
 
 def test_adaptive_concurrency_halves_when_many_puts_fail() -> None:
@@ -603,7 +604,7 @@ def test_adaptive_concurrency_halves_when_many_puts_fail() -> None:
         out = feed(upload, PartFailed(now, n, TRANSIENT))
         now += 0.1
     assert upload.concurrency == 2
-    assert upload.view()["concurrency"] == 2
+    assert upload.view().concurrency == 2
     # PUTs already in flight finish; new ones start only below the lowered level.
     flying = sorted(upload.in_flight)
     assert len(flying) == 3
@@ -619,7 +620,29 @@ def test_a_readable_source_uploads_while_its_copy_is_saved() -> None:
     assert upload.phase is Phase.CREATING
     out = feed(upload, created(1.0))
     assert len(of(SendPart, out)) == 4, "no waiting for the whole copy"
-    assert upload.view()["banner"] is None, "not 'saved' until the copy is complete"
+    assert upload.view().banner is None, "not 'saved' until the copy is complete"
     out = feed(upload, Staged(2.0))
     assert json.loads(of(PersistManifest, out)[0].manifest_json)["staged"] is True
     assert upload.phase is Phase.UPLOADING
+
+
+def test_got_it_hides_the_banner_for_good_and_the_offer_follows_the_wait() -> None:
+    upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=100 * PART)
+    feed(upload, PartSent(2.0, 1, "e1"))
+    view = upload.view()
+    assert view.banner is not None and view.offer_notification and view.long_wait
+    out = feed(upload, HideLeaveHint(2.5))
+    assert of(Publish, out)[-1].view.banner is None, "every page hears that the banner is gone"
+    feed(upload, PartSent(3.0, 2, "e2"))
+    assert upload.view().banner is None
+    feed(upload, Pause(4.0))
+    assert upload.view().offer_notification is False, "nothing to wait for while paused"
+
+
+def test_the_card_links_to_the_status_page_once_the_server_knows_the_upload() -> None:
+    upload = Upload(new_manifest(), EngineConfig(), random.Random(1))
+    assert upload.view().link is None and "copy" not in upload.view().actions
+    feed(upload, Start(0.0))
+    feed(upload, created(1.0))
+    assert upload.view().link == "/files/S"
+    assert "copy" in upload.view().actions

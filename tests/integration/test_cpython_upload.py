@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from browser_py.adapters.cpython import DirectoryManifestStore, upload_file
+from browser_py.adapters.cpython import DirectoryManifestStore, upload_file, upload_files
 from browser_py.engine.backoff import Backoff
-from browser_py.engine.plan import MiB
+from browser_py.engine.phase import RUNNING
 from browser_py.engine.upload import EngineConfig
 from tests.support.live_server import LiveServer
+from wire.plan import MiB
+from wire.view import UploadView
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -74,14 +76,14 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 async def test_upload_lands_with_the_exact_bytes(live_server: LiveServer, s3: S3Client, tmp_path: Path) -> None:
     source = make_file(tmp_path / "source.bin", 3 * PART + 12345)
-    views: list[dict[str, Any]] = []
+    views: list[UploadView] = []
     result = await upload_file(source, live_server.base_url, tmp_path / "state", on_view=views.append)
     assert result.ok, result.view
     bucket = live_server.settings.s3_bucket
     key = only_object(s3, bucket)
     assert sha256_of_object(s3, bucket, key) == hashlib.sha256(source.read_bytes()).hexdigest()
     assert no_multipart_left(s3, bucket)
-    assert [v["phase"] for v in views][-1] == "completed"
+    assert [v.phase for v in views][-1] == "completed"
     assert DirectoryManifestStore(tmp_path / "state" / "manifests").load_all() == [], "state is cleaned up"
     head = s3.head_object(Bucket=bucket, Key=key)
     assert head["ContentLength"] == source.stat().st_size
@@ -143,9 +145,9 @@ async def test_retry_budget_exhausted_reports_action_needed(make_live_server: An
     config = EngineConfig(concurrency=1, backoff=Backoff(base=0.001, cap=0.001, max_attempts=3))
     result = await upload_file(source, server.base_url, tmp_path / "s", config=config, storage_transport=always)
     assert not result.ok
-    assert result.view["phase"] == "failed"
-    assert result.view["label"].startswith("Action needed: network error")
-    assert result.view["actions"] == ["retry", "cancel"]
+    assert result.view.phase == "failed"
+    assert result.view.label.startswith("Action needed: network error")
+    assert result.view.actions == ("retry", "cancel", "copy", "dismiss")
     manifests = DirectoryManifestStore(tmp_path / "s" / "manifests").load_all()
     assert len(manifests) == 1 and manifests[0].session_id, "the failed upload can still be resumed later"
 
@@ -155,7 +157,7 @@ async def test_unreachable_service_fails_clearly(tmp_path: Path) -> None:
     config = EngineConfig(backoff=Backoff(base=0.001, cap=0.001, max_attempts=2))
     result = await upload_file(source, "http://127.0.0.1:9", tmp_path / "s", config=config)
     assert not result.ok
-    assert "network error" in result.view["label"]
+    assert "network error" in result.view.label
 
 
 async def test_empty_file_uploads(live_server: LiveServer, s3: S3Client, tmp_path: Path) -> None:
@@ -227,3 +229,32 @@ async def test_bytes_damaged_in_flight_are_refused_and_sent_again(
     assert sorted(n for n, _ in flipper.sent) == [1, 2, 3, 4]
     bucket = server.settings.s3_bucket
     assert sha256_of_object(s3, bucket, only_object(s3, bucket)) == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+async def test_several_files_follow_the_browser_policy(live_server: LiveServer, s3: S3Client, tmp_path: Path) -> None:
+    """One at a time (parallel 1), oldest first, the same file given twice uploaded once, every object exact."""
+    sources = [make_file(tmp_path / f"f{i}.bin", PART + i) for i in range(3)]
+    phases: dict[str, str] = {}
+    most_running = 0
+    notices: list[str] = []
+
+    def seen(view: UploadView) -> None:
+        nonlocal most_running
+        phases[view.file_name] = view.phase
+        most_running = max(most_running, sum(p in {r.value for r in RUNNING} for p in phases.values()))
+
+    results = await upload_files(
+        [*sources, sources[0]], live_server.base_url, tmp_path / "state",
+        config=EngineConfig(parallel_uploads=1), on_view=seen, on_notice=notices.append,
+    )
+    assert [r.view.file_name for r in results] == ["f0.bin", "f1.bin", "f2.bin"]
+    assert all(r.ok for r in results), [r.view.label for r in results]
+    assert notices == ["f0.bin is already in your uploads"]
+    assert most_running == 1, "parallel_uploads=1 must hold"
+    bucket = live_server.settings.s3_bucket
+    sessions = {str(r.view.session_id) for r in results}
+    assert len(sessions) == 3
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if any(s in o["Key"] for s in sessions)]
+    assert sorted(sha256_of_object(s3, bucket, key) for key in keys) == sorted(
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in sources
+    )

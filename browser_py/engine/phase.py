@@ -1,0 +1,141 @@
+"""The phases of one upload and the machine's one transition table (like h11's): which phase may follow which, and
+what each event means in each phase.
+
+An event is either *handled* in a phase, *stale* there (it may legitimately arrive late: a PUT that answers after a
+pause, a session created after a cancel, a tick after the wakeup stopped mattering, a Staged that finished after the
+upload failed), or *illegal*: then :class:`IllegalEvent` is raised, because something outside the machine got its
+state wrong. Card actions are turned into events only when the view offers them (``engine/uploads.py``), so a page
+cannot feed an illegal one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .events import (
+    Cancel,
+    Connectivity,
+    Event,
+    HideLeaveHint,
+    PartFailed,
+    PartHashed,
+    PartSent,
+    Pause,
+    RequestFailed,
+    Resume,
+    SessionCreated,
+    SourceLost,
+    Staged,
+    Start,
+    StateFetched,
+    Tick,
+    UploadCompleted,
+    UrlsReceived,
+)
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"  # registered, waiting for its turn (its copy may be saved meanwhile)
+    SAVING = "saving"  # admitted, but waiting for the browser's copy before any byte can be read
+    CREATING = "creating"  # asking the server for a session
+    RESUMING = "resuming"  # asking the server which parts S3 already has
+    UPLOADING = "uploading"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+    PAUSED = "paused"
+    OFFLINE = "offline"  # waiting for the network; continues by itself when it is back
+    FAILED = "failed"  # "Action needed": the user decides (retry, cancel)
+    CANCELLED = "cancelled"
+
+
+Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA = (
+    Phase.QUEUED,
+    Phase.SAVING,
+    Phase.CREATING,
+    Phase.RESUMING,
+    Phase.UPLOADING,
+    Phase.COMPLETING,
+    Phase.COMPLETED,
+    Phase.PAUSED,
+    Phase.OFFLINE,
+    Phase.FAILED,
+    Phase.CANCELLED,
+)
+ALL = frozenset(Phase)
+FINISHED = frozenset({CD, CA})
+#: Nothing happens until the user acts, the queue admits it, or it is finished.
+IDLE = frozenset({Q, CD, PA, FA, CA})
+#: Phases that use bandwidth (or will in a moment): they hold one of the queue's places.
+RUNNING = frozenset({SV, CR, RS, UP, CG, OF})
+#: Phases whose requests are on the wire (an outage stops them).
+SENDING = frozenset({CR, RS, UP})
+
+#: Which phase may follow which. Entering any other is a bug: ``Upload`` raises :class:`IllegalTransition`.
+TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
+    Q: frozenset({SV, CR, RS, CD, FA, CA}),
+    SV: frozenset({CR, UP, PA, FA, CA}),
+    CR: frozenset({UP, SV, PA, OF, FA, CA}),
+    RS: frozenset({UP, CD, PA, OF, FA, CA}),
+    UP: frozenset({CG, PA, OF, FA, CA}),
+    CG: frozenset({CD, FA, CA}),
+    CD: frozenset(),
+    PA: frozenset({SV, CR, RS, CD, FA, CA}),
+    OF: frozenset({SV, CR, RS, CD, PA, FA, CA}),
+    FA: frozenset({SV, CR, RS, CD, CA}),
+    CA: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Where an event type is handled, and where it is a harmless late arrival."""
+
+    handled: frozenset[Phase]
+    stale: frozenset[Phase] = frozenset()
+
+
+#: What each event means in each phase. A phase in neither set makes the event illegal there.
+EVENTS: Mapping[type[Event], Rule] = {
+    Start: Rule(handled=frozenset({Q})),
+    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({CD, FA, CA})),
+    SourceLost: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    SessionCreated: Rule(handled=frozenset({SV, CR, PA, OF, FA, CA})),
+    StateFetched: Rule(handled=frozenset({RS, PA, OF, FA}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA})),
+    UrlsReceived: Rule(handled=frozenset({UP}), stale=ALL - {UP}),
+    PartHashed: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    PartSent: Rule(handled=frozenset({UP, PA, OF, FA}), stale=frozenset({Q, SV, CR, RS, CG, CD, CA})),
+    PartFailed: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    RequestFailed: Rule(handled=ALL),
+    UploadCompleted: Rule(handled=frozenset({CG}), stale=ALL - {CG}),
+    Tick: Rule(handled=ALL),
+    Connectivity: Rule(handled=ALL),
+    Pause: Rule(handled=frozenset({CR, RS, UP, OF}), stale=frozenset({PA})),
+    Resume: Rule(handled=frozenset({PA, FA})),
+    Cancel: Rule(handled=ALL - FINISHED, stale=frozenset({CA})),
+    HideLeaveHint: Rule(handled=ALL),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """The machine tried to enter a phase the table does not allow from the current one."""
+
+
+class IllegalEvent(RuntimeError):
+    """An event arrived in a phase where it cannot happen: the caller's idea of the state is wrong."""
+
+
+def check_transition(current: Phase, new: Phase) -> None:
+    if new is not current and new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"{current.value} -> {new.value} is not a transition of an upload")
+
+
+def disposition(event: Event, phase: Phase) -> bool:
+    """True when ``event`` is to be handled in ``phase``, False when it is stale there; raise when illegal."""
+    rule = EVENTS[type(event)]
+    if phase in rule.handled:
+        return True
+    if phase in rule.stale:
+        return False
+    raise IllegalEvent(f"{type(event).__name__} cannot happen while an upload is {phase.value}")

@@ -1,0 +1,215 @@
+"""The set of uploads of one browser profile (or one terminal run), sans-I/O: the policy for many files.
+
+It decides what happens when the same file is picked again, which queued uploads may start (a few at a time, oldest
+first, none while offline), which card actions become which events, what the header indicator and the completion
+toast say, how uploads found at boot are recovered, and how big a new upload's parts are. It returns *directives*
+for its adapter, which owns the drivers, ports and storage; time is passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from wire.view import Summary, UploadView
+
+from .config import EngineConfig
+from .events import Cancel, Connectivity, Event, HideLeaveHint, Pause, Resume, SourceLost, Start
+from .failures import FailureKind
+from .link import LinkMemory
+from .manifest import Manifest
+from .phase import RUNNING, Phase
+from .upload import Upload
+from .wording import completed_text, summary_text
+
+INCOMPLETE_COPY = "the browser's copy of this file is incomplete; pick the file again"
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Feed ``event`` to this upload's driver and make sure its loop runs."""
+
+    local_id: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A one-off message for the user (not an upload state): "already uploaded", "not enough space"..."""
+
+    message: str
+    local_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Toast:
+    """An upload has just completed: every open page says so."""
+
+    local_id: str
+    message: str
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowSummary:
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """The card is gone (dismissed): pages remove it, the adapter drops the upload's driver."""
+
+    local_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveLinkNote:
+    """Remember what was measured of the link (a hint for sizing later uploads' parts)."""
+
+    text: str
+
+
+Directive = Deliver | Say | Toast | ShowSummary | Forget | SaveLinkNote
+
+#: Card actions and the events they become; each only while the card offers it.
+_ACTION_EVENTS: dict[str, type[Pause] | type[Resume] | type[Cancel]] = {
+    "pause": Pause,
+    "resume": Resume,
+    "retry": Resume,
+    "cancel": Cancel,
+}
+
+
+class UploadSet:
+    def __init__(self, config: EngineConfig, link: LinkMemory | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.link = link or LinkMemory()
+        self.uploads: dict[str, Upload] = {}
+        self.views: dict[str, UploadView] = {}
+        self.online = True
+        self._rng = rng or random.Random()
+
+    # ---------------------------------------------------------------- registering
+
+    def same_file(self, fingerprint: str) -> Upload | None:
+        """An unfinished upload of this very file (name, size, mtime, sampled bytes), if there is one."""
+        for upload in self.uploads.values():
+            if upload.manifest.fingerprint == fingerprint and upload.phase is not Phase.CANCELLED:
+                return upload
+        return None
+
+    def picked_again(self, upload: Upload, now: float) -> list[Directive]:
+        """The same file again: continue the upload we have instead of starting a second one."""
+        out: list[Directive] = []
+        lost = upload.error is not None and upload.error.kind is FailureKind.SOURCE_LOST
+        if upload.phase in (Phase.PAUSED, Phase.FAILED) and not lost:
+            out.append(Deliver(upload.manifest.local_id, Resume(now)))
+        out.append(Say(f"{upload.manifest.file_name} is already in your uploads", upload.manifest.local_id))
+        return out
+
+    @staticmethod
+    def already_uploaded(file_name: str) -> list[Directive]:
+        return [Say(f"{file_name} was already uploaded")]
+
+    def add(self, manifest: Manifest, source_readable: bool) -> Upload:
+        """Register a new upload (queued); its parts are sized from what earlier uploads measured of the link."""
+        config = self.config
+        if config.adaptive_part_size:
+            config = dataclasses.replace(config, part_size=self.link.part_size(manifest.size, config.part_size))
+        upload = Upload(manifest, config, random.Random(self._rng.random()), source_readable=source_readable)
+        self.uploads[manifest.local_id] = upload
+        return upload
+
+    def refuse(self, local_id: str, reason: str, now: float) -> list[Directive]:
+        """The file cannot be kept or read here (no space, an unreadable copy): "Action needed" with the reason."""
+        return [Deliver(local_id, SourceLost(now, reason))]
+
+    def recover(self, manifests: Iterable[Manifest], now: float) -> list[Directive]:
+        """Register the uploads found at boot, oldest first: a complete copy waits for its turn in the queue (the
+        next :meth:`admit` or :meth:`published` starts it); an incomplete one cannot resume."""
+        out: list[Directive] = []
+        for manifest in sorted(manifests, key=lambda m: m.created_at):
+            self.add(manifest, source_readable=False)
+            if not manifest.staged and not manifest.completed:
+                out.append(Deliver(manifest.local_id, SourceLost(now, INCOMPLETE_COPY)))
+        return out
+
+    # ---------------------------------------------------------------- running
+
+    def admit(self, now: float) -> list[Directive]:
+        """Start queued uploads, oldest first, while fewer than ``parallel_uploads`` run; none while offline."""
+        if not self.online:
+            return []
+        running = sum(1 for u in self.uploads.values() if u.phase in RUNNING)
+        queued = sorted(
+            (u for u in self.uploads.values() if u.phase is Phase.QUEUED), key=lambda u: u.manifest.created_at
+        )
+        free = max(0, self.config.parallel_uploads - running)
+        return [Deliver(u.manifest.local_id, Start(now)) for u in queued[:free]]
+
+    def set_online(self, online: bool, now: float) -> list[Directive]:
+        """Only uploads that were sending hear of it; queued ones wait for their turn, which the queue gives."""
+        if online == self.online:
+            return []
+        self.online = online
+        out: list[Directive] = [
+            Deliver(local_id, Connectivity(now, online))
+            for local_id, upload in self.uploads.items()
+            if upload.phase in RUNNING
+        ]
+        return out + self.admit(now)
+
+    def action(self, local_id: str, action: str, now: float) -> list[Directive]:
+        """A click on a card. Only what the card offers now is carried out: a click that raced a change is moot."""
+        upload = self.uploads.get(local_id)
+        if action == "dismiss":
+            if upload is None or "dismiss" in upload.view().actions:
+                self.views.pop(local_id, None)
+                self.uploads.pop(local_id, None)
+                return [Forget(local_id), *self._summary_changed()]
+            return []
+        if upload is None:
+            return [Say(f"no upload {local_id}")]
+        if action == "hide-banner":
+            return [Deliver(local_id, HideLeaveHint(now))] if upload.view().banner else []
+        event = _ACTION_EVENTS.get(action)
+        if event is None:
+            return [Say(f"unknown action {action!r}")]
+        if action not in upload.view().actions:
+            return []
+        return [Deliver(local_id, event(now))]
+
+    def published(self, view: UploadView, now: float) -> list[Directive]:
+        """An upload's card changed: keep it, toast a completion once, update the indicator, fill free places."""
+        before = self.views.get(view.local_id)
+        self.views[view.local_id] = view
+        out: list[Directive] = []
+        if view.phase == Phase.COMPLETED and (before is None or before.phase != Phase.COMPLETED):
+            out.append(Toast(view.local_id, completed_text(view.file_name), view.link))
+            upload = self.uploads.get(view.local_id)
+            if upload is not None:
+                out.extend(self._learn_link(upload))
+        out.extend(self._summary_changed())
+        return out + self.admit(now)
+
+    def run_ended(self, local_id: str) -> None:
+        """A driver's loop returned: a finished upload leaves the set (its card stays until dismissed)."""
+        upload = self.uploads.get(local_id)
+        if upload is not None and upload.phase in (Phase.COMPLETED, Phase.CANCELLED):
+            del self.uploads[local_id]
+
+    def summary(self) -> Summary:
+        active = [v for v in self.views.values() if not v.finished]
+        size = sum(v.size for v in active)
+        percent = 100.0 * sum(v.bytes_confirmed for v in active) / size if size else 0.0
+        return Summary(len(active), round(percent, 1), summary_text(len(active), percent))
+
+    def _summary_changed(self) -> list[Directive]:
+        return [ShowSummary(self.summary())]
+
+    def _learn_link(self, upload: Upload) -> list[Directive]:
+        rate, error_rate = upload.link_measurement()
+        self.link.remember(rate, error_rate)
+        return [SaveLinkNote(self.link.to_json())]

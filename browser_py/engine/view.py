@@ -1,0 +1,105 @@
+"""The card of one upload, worded: a pure function of the upload's state (reading it never changes it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wire.view import Action, UploadView, status_page_path
+
+from .failures import FailureKind
+from .phase import Phase
+from .wording import eta_text, size_text, speed_text
+
+if TYPE_CHECKING:
+    from .upload import Upload
+
+LEAVE_BANNER = (
+    "Saved. You can keep working — we're uploading in the background. "
+    "You can even close this tab; we'll pick up where we left off next time."
+)
+
+_LABELS = {
+    Phase.QUEUED: "Queued",
+    Phase.SAVING: "Saving to this browser",
+    Phase.CREATING: "Starting upload",
+    Phase.RESUMING: "Resuming upload",
+    Phase.UPLOADING: "Uploading",
+    Phase.COMPLETING: "Finishing",
+    Phase.COMPLETED: "Completed",
+    Phase.PAUSED: "Paused (by you)",
+    Phase.OFFLINE: "Waiting for network",
+    Phase.CANCELLED: "Cancelled",
+}
+
+
+def label(upload: Upload, percent: float) -> str:
+    phase = upload.phase
+    if phase in (Phase.RESUMING, Phase.UPLOADING) and upload.resumed_from is not None:
+        return f"Resuming upload… {int(percent)}% complete"
+    if phase is Phase.FAILED:
+        return f"Action needed: {upload.error.message if upload.error else 'unknown error'}"
+    return _LABELS[phase]
+
+
+def actions(upload: Upload) -> tuple[Action, ...]:
+    """The buttons a card offers now: the only card actions the set of uploads turns into events."""
+    phase = upload.phase
+    offered: tuple[Action, ...] = ()
+    if phase in (Phase.CREATING, Phase.RESUMING, Phase.UPLOADING, Phase.OFFLINE):
+        offered = ("pause", "cancel")
+    elif phase is Phase.PAUSED:
+        offered = ("resume", "cancel")
+    elif phase is Phase.FAILED:
+        hopeless = upload.error is not None and upload.error.kind in (FailureKind.SESSION_GONE, FailureKind.SOURCE_LOST)
+        offered = ("cancel",) if hopeless else ("retry", "cancel")
+    elif phase in (Phase.QUEUED, Phase.SAVING):
+        offered = ("cancel",)
+    if upload.manifest.session_id is not None and phase is not Phase.CANCELLED:
+        offered += ("copy",)
+    if phase in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED):
+        offered += ("dismiss",)
+    return offered
+
+
+def build_view(upload: Upload) -> UploadView:
+    m = upload.manifest
+    now = upload.now
+    confirmed = m.bytes_confirmed if m.plan is not None else 0
+    percent = 100.0 if upload.phase is Phase.COMPLETED else (confirmed / m.size * 100.0 if m.size else 0.0)
+    uploading = upload.phase is Phase.UPLOADING
+    rate = upload.meter.rate(now) if uploading else None
+    eta = upload.meter.eta(now, m.size - confirmed) if uploading else None
+    eta_range = upload.meter.eta_range(now, m.size - confirmed) if uploading else None
+    still_going = upload.phase not in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
+    long_wait = eta is not None and eta > upload.config.leave_threshold
+    return UploadView(
+        local_id=m.local_id,
+        session_id=m.session_id,
+        file_name=m.file_name,
+        size=m.size,
+        phase=upload.phase.value,
+        label=label(upload, percent),
+        bytes_confirmed=confirmed,
+        percent=round(percent, 1),
+        parts_done=len(m.parts),
+        part_count=m.part_count,
+        in_flight=len(upload.scheduler.in_flight),
+        concurrency=upload.concurrency,
+        speed_bps=rate,
+        eta_seconds=eta,
+        error=upload.error.message if upload.error else None,
+        error_kind=upload.error.kind.value if upload.error else None,
+        resumed=upload.resumed_from is not None,
+        saved=m.staged,
+        long_wait=long_wait,
+        offer_notification=long_wait and still_going,
+        eta_text=eta_text(eta_range),
+        speed_text=speed_text(rate),
+        bytes_text=f"{size_text(confirmed)} of {size_text(m.size)}",
+        size_text=size_text(m.size),
+        # Once the file is safe in the browser and the wait is long, tell the user they need not stay.
+        banner=LEAVE_BANNER if upload.told_to_leave and still_going and not upload.leave_hint_hidden else None,
+        bytes_sent_this_run=upload.bytes_sent_this_run,
+        actions=actions(upload),
+        link=status_page_path(m.session_id) if m.session_id else None,
+    )

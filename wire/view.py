@@ -1,0 +1,115 @@
+"""What pages show: the view model of one upload and of all of them, decided in Python and rendered by JavaScript.
+
+Pages, the notification offer, e2e tests and the benchmark read these fields by name; ``web/wire.js`` holds the same
+shapes as JSDoc typedefs, generated from these classes (``python -m wire.jsdoc``) and checked by a test, so a renamed
+field fails the build instead of a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+#: Actions a card can offer; the engine lists the ones that apply now in ``UploadView.actions``.
+Action = Literal["pause", "resume", "retry", "cancel", "dismiss", "copy"]
+
+#: What each action's button says.
+ACTION_TEXT: dict[str, str] = {
+    "pause": "Pause",
+    "resume": "Resume",
+    "retry": "Retry",
+    "cancel": "Cancel",
+    "dismiss": "Dismiss",
+    "copy": "Copy link",
+}
+
+#: The engine's own state, as the page header says it.
+ENGINE_TEXT: dict[str, str] = {
+    "starting": "Starting upload engine…",
+    "ready": "Upload engine ready",
+    "failed": "Upload engine failed to start",
+}
+
+#: The completion-notification offer (web/notify.mjs renders it when a card's ``offer_notification`` turns true).
+NOTIFY_TEXT: dict[str, str] = {
+    "offer": "This will take a while. Want us to tell you when it's done, even if you close this tab?",
+    "push_button": "Notify me in this browser",
+    "email_button": "Email me instead",
+    "push_working": "Turning on browser notifications…",
+    "push_on": "We'll notify you in this browser when your upload is done. You can close this tab.",
+    "push_off": "Browser notifications are off for your uploads.",
+    "push_off_failed": "Could not turn notifications off.",
+    "push_unavailable": "Browser notifications aren't available here.",
+    "push_blocked": "Browser notifications are turned off for this site.",
+    "push_unsupported": "This browser can't show notifications.",
+    "turn_off": "Turn off",
+    "try_again": "Try again",
+    "email_label": "Email me when it's done:",
+    "email_submit": "Email me",
+    "email_invalid": "That address doesn't look right.",
+    "email_save_failed": "Could not save; try again.",
+    "email_on": "We'll email {address} when your upload is done. You can close this tab.",
+    "email_change": "Change",
+    "email_stop": "Stop emails",
+    "email_off": "We won't email you about your uploads.",
+}
+
+
+def status_page_path(session_id: str) -> str:
+    """The placeholder page of an upload: where a shared link, a toast, a push and an email point."""
+    return f"/files/{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadView:
+    """One upload's card. Every text a user reads is here already worded."""
+
+    local_id: str
+    session_id: str | None
+    file_name: str
+    size: int
+    phase: str
+    label: str  # the state in words: "Uploading", "Paused (by you)", "Action needed: …"
+    bytes_confirmed: int
+    percent: float
+    parts_done: int
+    part_count: int | None
+    in_flight: int
+    concurrency: int
+    speed_bps: float | None
+    eta_seconds: float | None
+    error: str | None
+    error_kind: str | None
+    resumed: bool
+    saved: bool  # the browser holds a complete copy: closing every tab is safe from here on
+    long_wait: bool  # the ETA passed the leave threshold
+    offer_notification: bool  # worth offering to tell the user when it is done (a long wait, still going)
+    eta_text: str
+    speed_text: str
+    bytes_text: str
+    size_text: str
+    banner: str | None  # "you can leave" text, while it applies
+    bytes_sent_this_run: int
+    actions: tuple[Action, ...]  # buttons the card shows, in order
+    link: str | None  # the status page, once the server knows the upload
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("completed", "cancelled")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["actions"] = list(self.actions)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The header indicator on every page: "2 uploads · 45%"."""
+
+    active: int
+    percent: float
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
