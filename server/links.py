@@ -1,4 +1,4 @@
-"""Links to a file's status page: the one place that spells ``/files/<id>``.
+"""Signed links to a file's status page (whose path is :func:`wire.view.status_page_path`, shared with the engine).
 
 Identity is an anonymous cookie, so ``/files/<id>`` alone answers only in the uploading browser. A link that must
 work elsewhere (an email read on a phone) carries an HMAC of the session id: it shows that one file's status page
@@ -11,13 +11,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, Signer
 
-#: Where a link about several files leads: the list of the user's uploads.
-FILES_PATH = "/files"
-
-
-def file_path(session_id: str) -> str:
-    """The file's status page, relative to the app's origin."""
-    return f"{FILES_PATH}/{quote(session_id, safe='')}"
+from wire.view import status_page_path
 
 
 class FileLinks:
@@ -42,4 +36,4 @@ class FileLinks:
 
     def absolute(self, session_id: str) -> str:
         """The link an email carries."""
-        return f"{self.public_origin}{file_path(session_id)}?token={quote(self.token(session_id), safe='')}"
+        return f"{self.public_origin}{status_page_path(session_id)}?token={quote(self.token(session_id), safe='')}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 #: Actions a card can offer; the engine lists the ones that apply now in ``UploadView.actions``.
 Action = Literal["pause", "resume", "retry", "cancel", "dismiss", "copy"]
@@ -55,9 +56,14 @@ NOTIFY_TEXT: dict[str, str] = {
 }
 
 
+#: Where the status pages live (the list of the user's uploads, and ``/files/<id>`` for one).
+FILES_PATH = "/files"
+
+
 def status_page_path(session_id: str) -> str:
-    """The placeholder page of an upload: where a shared link, a toast, a push and an email point."""
-    return f"/files/{session_id}"
+    """The placeholder page of an upload: where a shared link, a toast, a push and an email point. The one place
+    that spells it, for the engine's cards and the server's pages, emails and pushes alike."""
+    return f"{FILES_PATH}/{quote(session_id, safe='')}"
 
 
 @dataclass(frozen=True, slots=True)

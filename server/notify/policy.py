@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from server.links import FILES_PATH, file_path
+from wire.view import FILES_PATH, status_page_path
 
 _UNITS = ("B", "KB", "MB", "GB", "TB")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -70,7 +70,7 @@ def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
         only = files[0]
         title = "Upload complete"
         body = f"{one_line(only.file_name)} ({human_size(only.size)}) is uploaded."
-        url = file_path(only.session_id)
+        url = status_page_path(only.session_id)
     else:
         title = f"{len(files)} uploads complete"
         body = f"{_names(files)} are uploaded."

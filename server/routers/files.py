@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import COOKIE_NAME, Identity, get_identity
-from server.links import FILES_PATH, file_path
 from server.models import UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
 from server.storage import Storage, StorageError
 from server.uploads import reconcile
+from wire.view import FILES_PATH, status_page_path
 
 router = APIRouter(tags=["files"])
 
@@ -70,7 +70,7 @@ def list_files(request: Request, db: DbSession, identity: Annotated[Identity, De
         else []
     )
     items = "".join(
-        f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(file_path(r.id))}">'
+        f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(status_page_path(r.id))}">'
         f"{html.escape(r.file_name)}</a> — {html.escape(human_size(r.size))}, "
         f"{html.escape(_STATUS.get(r.status, r.status))}</li>"
         for r in rows
