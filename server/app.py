@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.db import Database
+from server.host_tokens import HostTokenVerifier
 from server.identity import Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
-from server.routers import files, notifications
+from server.routers import account, files, notifications
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
@@ -70,8 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.host_tokens = HostTokenVerifier(settings) if settings.identity_mode == "jwt" else None
     app.include_router(uploads_router)
     app.include_router(notifications.router)
+    app.include_router(account.router)
     app.include_router(files.router)
     app.include_router(web_router)
     mount_web(app, settings.web_dir, settings.runtime_dir)

@@ -1,7 +1,14 @@
-"""Anonymous identity: a random user id in an HMAC-signed cookie, issued on first contact.
+"""Who is calling: a :class:`Principal` (tenant, user, roles), from the host's JWT or an anonymous cookie.
 
-There are no accounts; the cookie only keeps one browser's uploads apart from another's. A missing or forged cookie
-gets a fresh id, so forging one never reaches anybody else's sessions.
+``IDENTITY_MODE=jwt`` (behind Smartcat's login): the host application issues a JWT, sent as ``Authorization: Bearer``
+or in a cookie; :mod:`server.host_tokens` verifies it, and a request without a valid one is answered 401.
+
+``IDENTITY_MODE=anonymous`` (the embedded demo): a random user id in an HMAC-signed cookie, issued on first contact.
+It only keeps one browser's uploads apart from another's; a missing or forged cookie gets a fresh id, so forging one
+never reaches anybody else's sessions.
+
+Everything a user owns (sessions, files, profile, subscriptions, notifications) is keyed by :attr:`Principal.owner`,
+one string that encodes (tenant, user) injectively.
 """
 
 from __future__ import annotations
@@ -9,9 +16,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, HTTPException, Request, Response, status
 from itsdangerous import BadSignature, Signer
+
+from server.host_tokens import HostTokenVerifier, InvalidHostToken
 
 COOKIE_NAME = "uid"
 #: Browsers cap cookie lifetimes at 400 days.
@@ -68,18 +78,86 @@ class Identity:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A caller: ``tenant`` is "" for anonymous users and single-tenant hosts."""
+
+    user: str
+    tenant: str = ""
+    roles: frozenset[str] = frozenset()
+    is_admin: bool = False
+    #: Identified by the host application (a verified JWT), not an anonymous cookie.
+    from_host: bool = False
+
+    @property
+    def owner(self) -> str:
+        """The key of everything this principal owns. Anonymous ids are URL-safe base64 (no ``:``); host ids are
+        ``h:<tenant>:<user>`` percent-encoded, so no two (tenant, user) pairs, and no host and anonymous user, share
+        a key."""
+        if not self.from_host:
+            return self.user
+        return f"h:{quote(self.tenant, safe='')}:{quote(self.user, safe='')}"
+
+
 def get_identity(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
 
 
-def current_user(request: Request, response: Response, identity: Annotated[Identity, Depends(get_identity)]) -> str:
-    """The caller's user id; a caller without a valid cookie becomes a new user (cookie set on the response)."""
-    user_id = identity.user_of(request.cookies.get(COOKIE_NAME))
-    if user_id is None:
+def _host_token(request: Request, cookie_name: str) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(cookie_name) or None
+
+
+def identify(request: Request) -> Principal | None:
+    """The caller, or None when it has no valid identity (an anonymous visitor without a cookie: see
+    :func:`current_principal`). In JWT mode an invalid token raises 401."""
+    verifier: HostTokenVerifier | None = request.app.state.host_tokens
+    if verifier is None:
+        identity = get_identity(request)
+        user_id = identity.user_of(request.cookies.get(COOKIE_NAME))
+        return Principal(user=user_id) if user_id is not None else None
+    token = _host_token(request, request.app.state.settings.jwt_cookie_name)
+    if token is None:
+        raise _unauthorized("no token from the host application")
+    try:
+        claims = verifier.verify(token)
+    except InvalidHostToken as error:
+        raise _unauthorized(str(error)) from error
+    admin_role = request.app.state.settings.jwt_admin_role
+    return Principal(
+        user=claims.user, tenant=claims.tenant, roles=claims.roles, is_admin=admin_role in claims.roles, from_host=True
+    )
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        f"sign in again: {reason}",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def current_principal(request: Request, response: Response) -> Principal:
+    """The caller; an anonymous caller without a valid cookie becomes a new user (cookie set on the response)."""
+    principal = identify(request)
+    if principal is None:
+        identity = get_identity(request)
         user_id, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)
-    return user_id
+        principal = Principal(user=user_id)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: CurrentPrincipal) -> str:
+    """The caller's owner key (see :attr:`Principal.owner`)."""
+    return principal.owner
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
@@ -89,22 +167,30 @@ UPLOAD_TOKEN_HEADER = "X-Upload-Token"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asks about an upload session: a user (cookie) and possibly the session's own upload token."""
+    """Who asks about an upload session: a principal and possibly the session's own upload token."""
 
-    user_id: str
+    principal: Principal
     upload_token: str | None
     identity: Identity
 
+    @property
+    def user_id(self) -> str:
+        return self.principal.owner
+
     def may_use(self, owner_id: str, session_id: str) -> bool:
-        return owner_id == self.user_id or self.identity.grants(self.upload_token, session_id)
+        """The owner may; so may an anonymous client holding the session's upload token (its cookie was lost in a
+        crash). A host-identified caller must be the owner: the host, not a token, says who it is."""
+        if owner_id == self.principal.owner:
+            return True
+        return not self.principal.from_host and self.identity.grants(self.upload_token, session_id)
 
 
 def caller(
-    user_id: CurrentUser,
+    principal: CurrentPrincipal,
     identity: Annotated[Identity, Depends(get_identity)],
     upload_token: Annotated[str | None, Header(alias=UPLOAD_TOKEN_HEADER)] = None,
 ) -> Caller:
-    return Caller(user_id, upload_token, identity)
+    return Caller(principal, upload_token, identity)
 
 
 SessionCaller = Annotated[Caller, Depends(caller)]

@@ -51,6 +51,30 @@ class Settings(BaseSettings):
     #: Signs the identity cookie. When unset, one is generated into ``data_dir/secret_key`` and reused.
     secret_key: str | None = None
 
+    # ---- identity (server/identity.py, server/host_tokens.py) ----
+    #: ``anonymous``: a signed random id in a cookie (the embedded demo); ``jwt``: the host application (Smartcat)
+    #: issues a JWT, sent as ``Authorization: Bearer`` or in the ``JWT_COOKIE_NAME`` cookie; no token is a 401.
+    identity_mode: Literal["anonymous", "jwt"] = "anonymous"
+    #: Where the host publishes its signing keys (RS256/ES256/EdDSA...); keys are cached and refetched on an unknown
+    #: ``kid`` (rotation), at most once per ``JWT_JWKS_MIN_REFRESH_SECONDS``.
+    jwt_jwks_url: str | None = None
+    #: Or a shared HMAC secret (HS256/384/512) instead of a JWKS URL; never both.
+    jwt_secret: str | None = None
+    #: Accepted ``alg`` values; empty means RS256+ES256 with a JWKS URL, HS256 with a shared secret.
+    jwt_algorithms: Annotated[list[str], NoDecode] = []
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_cookie_name: str = "smartcat_token"
+    jwt_user_claim: str = "sub"
+    #: Claim holding the tenant (account) id; empty: a single-tenant host (every user in tenant "").
+    jwt_tenant_claim: str = "tenant_id"
+    jwt_roles_claim: str = "roles"
+    #: A user with this role may see support views.
+    jwt_admin_role: str = "uploads-admin"
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwt_jwks_cache_seconds: int = Field(default=300, ge=1)
+    jwt_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+
     presign_ttl_seconds: int = Field(default=900, ge=1, le=MAX_PRESIGN_TTL_SECONDS)
     part_size_bytes: int = Field(default=DEFAULT_PART_SIZE, gt=0)
     #: How many part URLs come with a new session; the client asks for the rest in batches.
@@ -122,7 +146,7 @@ class Settings(BaseSettings):
     notify_rate_limit: int = Field(default=6, ge=1)
     notify_rate_window_seconds: float = Field(default=3600.0, gt=0)
 
-    @field_validator("cors_extra_origins", "push_allowed_hosts", mode="before")
+    @field_validator("cors_extra_origins", "push_allowed_hosts", "jwt_algorithms", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept ``a,b`` from the environment as well as a real list."""
@@ -157,6 +181,30 @@ class Settings(BaseSettings):
                 f"which also listens on port + {GRPC_OFFSET} for gRPC: use a port of at most {MAX_SEAWEED_HTTP_PORT}, "
                 "or EMBEDDED_S3=false for an S3 you run yourself"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> Settings:
+        """``IDENTITY_MODE=jwt`` needs exactly one key source, an issuer, an audience, and algorithms that fit the key
+        source (an HMAC algorithm with public keys is the RS/HS confusion attack; ``none`` is never accepted)."""
+        if self.identity_mode != "jwt":
+            return self
+        missing = [name for name in ("jwt_issuer", "jwt_audience") if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"IDENTITY_MODE=jwt needs {', '.join(m.upper() for m in missing)}")
+        if bool(self.jwt_jwks_url) == bool(self.jwt_secret):
+            raise ValueError("IDENTITY_MODE=jwt needs exactly one of JWT_JWKS_URL and JWT_SECRET")
+        algorithms = self.jwt_algorithms or (["HS256"] if self.jwt_secret else ["RS256", "ES256"])
+        if any(a.lower() == "none" for a in algorithms):
+            raise ValueError("JWT_ALGORITHMS may not contain 'none'")
+        hmac = [a for a in algorithms if a.upper().startswith("HS")]
+        if self.jwt_jwks_url and hmac:
+            raise ValueError(f"JWT_ALGORITHMS {hmac} are HMAC algorithms, which a JWKS of public keys cannot verify")
+        if self.jwt_secret and len(hmac) != len(algorithms):
+            raise ValueError("with JWT_SECRET, JWT_ALGORITHMS may only name HMAC algorithms (HS256/HS384/HS512)")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes")
+        self.jwt_algorithms = algorithms
         return self
 
     @field_validator("s3_public_endpoint_url")

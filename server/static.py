@@ -100,7 +100,7 @@ async def index(
                 status.HTTP_404_NOT_FOUND, f"web app not found: no index.html in {settings.web_dir}"
             ) from error
         raise
-    if identity.user_of(request.cookies.get(COOKIE_NAME)) is None:
+    if settings.identity_mode == "anonymous" and identity.user_of(request.cookies.get(COOKIE_NAME)) is None:
         _, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)
     return response

@@ -8,6 +8,10 @@ from sqlalchemy import DateTime, Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+#: Owner keys (:attr:`server.identity.Principal.owner`): a host's tenant and user ids of up to 128 characters each,
+#: percent-encoded, fit.
+OWNER_KEY_LENGTH = 800
+
 
 class Base(DeclarativeBase):
     pass

@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import utcnow
-from server.models.base import Base, UTCDateTime
+from server.models.base import OWNER_KEY_LENGTH, Base, UTCDateTime
 
 
 class Channel(StrEnum):
@@ -37,7 +37,7 @@ class UserProfile(Base):
 
     __tablename__ = "user_profiles"
 
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254), default=None)
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     push_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -50,7 +50,7 @@ class PushSubscription(Base):
     __tablename__ = "push_subscriptions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH), index=True)
     endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
     p256dh: Mapped[str] = mapped_column(String(128))
     auth: Mapped[str] = mapped_column(String(64))
@@ -69,7 +69,7 @@ class NotificationItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING.value)
     #: Not sent before this: the batching window, a rate-limit pause, or a retry's backoff.
@@ -91,7 +91,7 @@ class NotificationMessage(Base):
     __table_args__ = (Index("ix_notification_messages_user", "user_id", "channel", "sent_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH))
     channel: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     item_count: Mapped[int] = mapped_column(Integer, default=1)

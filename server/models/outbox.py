@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import utcnow
-from server.models.base import Base, UTCDateTime
+from server.models.base import OWNER_KEY_LENGTH, Base, UTCDateTime
 from server.models.uploads import UploadStatus
 
 
@@ -51,7 +51,7 @@ class OutboxEvent(Base):
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     session_id: Mapped[str] = mapped_column(String(32), index=True)
-    owner_id: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH))
     #: The exact JSON body every consumer gets, fixed at commit time so retries send the same bytes.
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

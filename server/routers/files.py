@@ -11,12 +11,12 @@ import html
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from server.dependencies import DbSession, SettingsDep, StorageDep
-from server.identity import COOKIE_NAME, Identity, get_identity
+from server.identity import identify
 from server.models import UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
@@ -49,14 +49,19 @@ def _page(
     return HTMLResponse(document, status_code=code, headers={"Cache-Control": "no-store"})
 
 
-def _viewer(request: Request, identity: Identity) -> str | None:
-    return identity.user_of(request.cookies.get(COOKIE_NAME))
+def _viewer(request: Request) -> str | None:
+    """The owner key of whoever looks, if known (no new anonymous identity is made for a page view)."""
+    try:
+        principal = identify(request)
+    except HTTPException:  # no valid host token: only a link token can show a page
+        return None
+    return principal.owner if principal else None
 
 
 @router.get(FILES_PATH, response_class=HTMLResponse, include_in_schema=False)
-def list_files(request: Request, db: DbSession, identity: Annotated[Identity, Depends(get_identity)]) -> HTMLResponse:
+def list_files(request: Request, db: DbSession) -> HTMLResponse:
     """The caller's uploads, newest first: where a notification about several files leads."""
-    viewer = _viewer(request, identity)
+    viewer = _viewer(request)
     rows = (
         list(
             db.scalars(
@@ -84,7 +89,6 @@ def file_page(
     session_id: str,
     request: Request,
     db: DbSession,
-    identity: Annotated[Identity, Depends(get_identity)],
     notifications: NotificationsDep,
     storage: StorageDep,
     settings: SettingsDep,
@@ -96,7 +100,7 @@ def file_page(
     download link (a short-lived presigned GET)."""
     row = db.get(UploadSession, session_id)
     allowed = row is not None and (
-        row.owner_id == _viewer(request, identity) or notifications.links.allows(session_id, token)
+        row.owner_id == _viewer(request) or notifications.links.allows(session_id, token)
     )
     if row is None or not allowed:
         return _page("Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404)
