@@ -83,6 +83,7 @@ def create_upload(
         status=row.status,
         urls=_urls(signed),
         urls_expire_at=signed.expires_at,
+        server_now=signed.signed_at,
         upload_token=identity.upload_token(row.id),
     )
 
@@ -129,7 +130,7 @@ def presign_parts(
     row = _owned(db, who, session_id)
     checksums = {p.part_number: p.checksum_sha256 for p in body.parts} if body.parts is not None else None
     signed = service.sign_parts(row, body.numbers(), checksums, settings.presign_ttl_seconds)
-    return PresignResponse(urls=_urls(signed), expires_at=signed.expires_at)
+    return PresignResponse(urls=_urls(signed), expires_at=signed.expires_at, server_now=signed.signed_at)
 
 
 @router.post("/{session_id}/complete", response_model=CompleteResponse)

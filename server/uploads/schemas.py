@@ -49,6 +49,10 @@ class CreateUploadResponse(BaseModel):
     status: str
     urls: list[PartUrl]
     urls_expire_at: float = Field(description="Epoch seconds after which the URLs are refused.")
+    server_now: float = Field(
+        description="The server's clock (epoch seconds) when it signed: clients judge the URLs' lifetime "
+        "(urls_expire_at - server_now) on their own clock, which may be off."
+    )
     upload_token: str = Field(
         description="Send as X-Upload-Token on this session's calls: lets the client resume even if it lost its "
         "identity cookie (browsers can lose recent cookies in a crash)."
@@ -94,6 +98,10 @@ class PresignRequest(BaseModel):
 class PresignResponse(BaseModel):
     urls: list[PartUrl]
     expires_at: float = Field(description="Epoch seconds after which the URLs are refused.")
+    server_now: float = Field(
+        description="The server's clock (epoch seconds) when it signed: clients judge the URLs' lifetime "
+        "(expires_at - server_now) on their own clock, which may be off."
+    )
 
 
 class PartInfo(BaseModel):

@@ -42,6 +42,8 @@ class SignedUrls:
     urls: list[tuple[int, str]]
     #: Epoch seconds, read before signing, so never later than the URLs' real expiry.
     expires_at: float
+    #: The server's clock when it signed: a client judges the lifetime ``expires_at - signed_at`` on its own clock.
+    signed_at: float
 
 
 def end_session(
@@ -160,12 +162,13 @@ class UploadService:
     def _presign(
         self, row: UploadSession, numbers: Iterable[int], checksums: Mapping[int, str] | None, ttl: int
     ) -> SignedUrls:
-        expires_at = time.time() + ttl
+        signed_at = time.time()
+        expires_at = signed_at + ttl
         urls = [
             (n, self.storage.presign_part(row.object_key, row.upload_id, n, ttl, checksums[n] if checksums else None))
             for n in numbers
         ]
-        return SignedUrls(urls, expires_at)
+        return SignedUrls(urls, expires_at, signed_at)
 
     def _record_checksums(self, row: UploadSession, checksums: Mapping[int, str]) -> None:
         """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds."""

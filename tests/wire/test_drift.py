@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import httpx
+import pytest
 
 from tests.support.live_server import LiveServer
 from wire.api import (
@@ -56,6 +57,8 @@ def test_checksummed_upload_speaks_the_wire_types(live_server: LiveServer) -> No
         assert answer.status_code == 200, answer.text
         signed = SignedUrls.from_json(answer.json())
         assert [u.part_number for u in signed.urls] == [1, 2] and signed.expires_at > 0
+        assert signed.server_now is not None, "the server says when it signed: lifetimes judged on its clock"
+        assert signed.expires_at - signed.server_now == pytest.approx(live_server.settings.presign_ttl_seconds)
 
         etags: dict[int, str] = {}
         for url in signed.urls:
