@@ -9,18 +9,18 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium install clean bench
+.PHONY: run test unit e2e lint assets chromium faketime install clean bench
 
 run: install assets
 	$(PY) -m server
 
-test: install assets chromium lint
+test: install assets chromium faketime lint
 	$(PY) -m pytest
 
 unit: install
 	$(PY) -m pytest tests
 
-e2e: install assets chromium
+e2e: install assets chromium faketime
 	$(PY) -m pytest e2e
 
 lint: install
@@ -54,6 +54,15 @@ chromium:
 		echo "installing Debian chromium"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# libfaketime, preloaded into Chromium by e2e/test_clock.py to give the browser a clock hours off.
+FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+faketime:
+	@if [ ! -e $(FAKETIME_LIB) ]; then \
+		echo "installing Debian faketime"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; \
 	fi
 
 clean:

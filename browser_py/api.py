@@ -61,6 +61,7 @@ class PresignApi:
             urls=_urls(created.urls),
             expires_at=created.urls_expire_at,
             upload_token=created.upload_token,
+            server_now=created.server_now,
         )
 
     async def fetch_state(self, cmd: FetchState) -> StateFetched:
@@ -80,7 +81,9 @@ class PresignApi:
             request.to_json(),
             token=cmd.upload_token,
         )
-        return UrlsReceived(now=self._clock(), urls=_urls(signed.urls), expires_at=signed.expires_at)
+        return UrlsReceived(
+            now=self._clock(), urls=_urls(signed.urls), expires_at=signed.expires_at, server_now=signed.server_now
+        )
 
     async def complete(self, cmd: CompleteUpload) -> UploadCompleted:
         request = CompleteRequest(tuple(CompletedPart(n, etag) for n, etag in cmd.parts))

@@ -76,6 +76,15 @@ class _Fields:
             raise self._wrong(name, "a number", value)
         return float(value)
 
+    def optional_number(self, name: str) -> float | None:
+        """A number a newer server adds: absent (an older server) or null is ``None``; any other type is an error."""
+        value = self._obj.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._wrong(name, "a number", value)
+        return float(value)
+
     def items(self, name: str, read: Callable[[_Fields], T]) -> tuple[T, ...]:
         value = self._get(name)
         if not isinstance(value, list):
@@ -110,8 +119,9 @@ class CreatedSession:
     part_count: int
     status: str
     urls: tuple[PartUrl, ...]
-    urls_expire_at: float  # epoch seconds
+    urls_expire_at: float  # epoch seconds, on the server's clock
     upload_token: str  # sent back as X-Upload-Token: resumes even if the identity cookie was lost
+    server_now: float | None = None  # the server's clock when it signed: URL lifetimes are judged against it
 
     @classmethod
     def from_json(cls, obj: object) -> Self:
@@ -126,6 +136,7 @@ class CreatedSession:
             urls=f.items("urls", PartUrl._read),
             urls_expire_at=f.number("urls_expire_at"),
             upload_token=f.text("upload_token"),
+            server_now=f.optional_number("server_now"),
         )
 
 
@@ -134,12 +145,17 @@ class SignedUrls:
     """Answer to ``POST /api/uploads/{id}/urls``."""
 
     urls: tuple[PartUrl, ...]
-    expires_at: float  # epoch seconds
+    expires_at: float  # epoch seconds, on the server's clock
+    server_now: float | None = None  # the server's clock when it signed (absent from older servers)
 
     @classmethod
     def from_json(cls, obj: object) -> Self:
         f = _Fields(obj, cls.__name__)
-        return cls(urls=f.items("urls", PartUrl._read), expires_at=f.number("expires_at"))
+        return cls(
+            urls=f.items("urls", PartUrl._read),
+            expires_at=f.number("expires_at"),
+            server_now=f.optional_number("server_now"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

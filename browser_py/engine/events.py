@@ -56,8 +56,9 @@ class SessionCreated:
     part_size: int
     part_count: int
     urls: Mapping[int, str] = field(default_factory=dict)
-    expires_at: float = 0.0
+    expires_at: float = 0.0  # on the server's clock
     upload_token: str = ""  # a capability for this session, kept with the manifest (survives a lost cookie)
+    server_now: float | None = None  # the server's clock when it signed the URLs (None: an older server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +70,13 @@ class StateFetched:
 
 @dataclass(frozen=True, slots=True)
 class UrlsReceived:
+    """Fresh part URLs. ``expires_at`` is on the server's clock, as is ``server_now`` (when it signed them): their
+    difference is the URLs' lifetime, whatever this device's clock says."""
+
     now: float
     urls: Mapping[int, str]
     expires_at: float
+    server_now: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

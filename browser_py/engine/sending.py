@@ -21,7 +21,7 @@ from .manifest import Manifest
 @dataclass(slots=True)
 class _Url:
     url: str
-    expires_at: float
+    expires_at: float  # on this device's clock: when it arrived plus the lifetime the server gave it
     received_at: float
 
     def usable(self, now: float, margin: float) -> bool:
@@ -39,6 +39,7 @@ class PartScheduler:
     hashing: set[int] = field(default_factory=set)
     retry_at: dict[int, float] = field(default_factory=dict)
     attempts: dict[int, int] = field(default_factory=dict)
+    expired: dict[int, int] = field(default_factory=dict)  # part -> fresh URLs in a row the storage called expired
     urls_requested: bool = False
     _early_length: int | None = None  # part 1 being hashed before the session (and its plan) exists
     _early_checksum: tuple[int, str] | None = None  # (length, checksum) of that part 1
@@ -80,19 +81,47 @@ class PartScheduler:
             self._early_length = None
         return True
 
-    def session_created(self, plan: PartPlan, urls: dict[int, str], expires_at: float, now: float) -> None:
-        """Adopt part 1's early checksum if the server cut part 1 as asked, and the URLs that came with the session."""
+    def session_created(
+        self, plan: PartPlan, urls: dict[int, str], expires_at: float, now: float, server_now: float | None = None
+    ) -> int:
+        """Adopt part 1's early checksum if the server cut part 1 as asked, and the URLs that came with the session;
+        return how many of those URLs can be used now."""
         early, self._early_checksum = self._early_checksum, None
         if early is not None and early[0] == plan.length_of(1):
             self.manifest.checksums[1] = early[1]
-        self.urls_received(urls, expires_at, now)
+        return self.urls_received(urls, expires_at, now, server_now)
 
     # ------------------------------------------------------------------------------------------ URLs and PUTs
 
-    def urls_received(self, urls: dict[int, str], expires_at: float, now: float) -> None:
+    def urls_received(
+        self, urls: dict[int, str], expires_at: float, now: float, server_now: float | None = None
+    ) -> int:
+        """Keep fresh URLs; return how many can start a PUT now.
+
+        Freshness is judged on the server's clock: the lifetime it gave (``expires_at - server_now``, both its own)
+        counts from the moment the answer arrived here, so a device clock hours off changes nothing. Without
+        ``server_now`` (an older server) ``expires_at`` is taken as this device's time.
+        """
         self.urls_requested = False
+        local_expiry = expires_at if server_now is None else now + (expires_at - server_now)
+        margin = self.config.url_refresh_margin
+        usable = 0
         for number, url in urls.items():
-            self.urls[number] = _Url(url, expires_at, now)
+            fresh = _Url(url, local_expiry, now)
+            self.urls[number] = fresh
+            usable += fresh.usable(now, margin)
+        return usable
+
+    def url_expired(self, number: int) -> int:
+        """The storage said the URL of ``number`` had expired: forget it; return how many times in a row."""
+        self.urls.pop(number, None)
+        streak = self.expired.get(number, 0) + 1
+        self.expired[number] = streak
+        return streak
+
+    def hold(self, number: int, until: float) -> None:
+        """Keep ``number`` from starting before ``until`` without counting an attempt against its budget."""
+        self.retry_at[number] = until
 
     def forget_url(self, number: int) -> None:
         self.urls.pop(number, None)
@@ -101,6 +130,7 @@ class PartScheduler:
         """The PUT answered 200: when it started (None if it was no longer in flight)."""
         self.retry_at.pop(number, None)
         self.attempts.pop(number, None)
+        self.expired.pop(number, None)
         return self.in_flight.pop(number, None)
 
     def retry_later(self, number: int, at: float) -> int:

@@ -59,6 +59,12 @@ from .view import build_view
 
 __all__ = ["EngineConfig", "Phase", "Upload"]
 
+#: Why an upload stops when the part URLs it is given cannot be used (each follows "Action needed: ").
+URLS_EXPIRE_TOO_SOON = "the upload links the server gives expire before they can be used; try again later"
+STORAGE_CALLS_URLS_EXPIRED = (
+    "the storage calls every fresh upload link expired (the clocks of the upload service and the storage disagree?)"
+)
+
 
 class Upload:
     """One upload's decisions. Construct from a (new or loaded) manifest, then feed events."""
@@ -160,9 +166,9 @@ class Upload:
                 self._on_session_created(event, out)
             case StateFetched():
                 self._on_state(event, out)
-            case UrlsReceived(urls=urls, expires_at=expires_at):
-                self._api_attempts = 0
-                self.scheduler.urls_received(dict(urls), expires_at, self.now)
+            case UrlsReceived(urls=urls, expires_at=expires_at, server_now=server_now):
+                usable = self.scheduler.urls_received(dict(urls), expires_at, self.now, server_now)
+                self._after_urls(len(urls), usable, out)
             case PartHashed(number=number, sha256=sha256):
                 self.scheduler.part_hashed(number, sha256)
             case PartSent(number=number, etag=etag):
@@ -228,10 +234,11 @@ class Upload:
         m = self.manifest
         m.session_id, m.object_key, m.upload_token = event.session_id, event.object_key, event.upload_token
         m.part_size, m.part_count = event.part_size, event.part_count
-        self.scheduler.session_created(plan, dict(event.urls), event.expires_at, self.now)
+        usable = self.scheduler.session_created(plan, dict(event.urls), event.expires_at, self.now, event.server_now)
         self._persist(out)
         if self.phase is Phase.CREATING:
             self._begin_uploading()
+            self._after_urls(len(event.urls), usable, out)
 
     def _on_state(self, event: StateFetched, out: list[Command]) -> None:
         self._api_attempts = 0
@@ -279,7 +286,14 @@ class Upload:
         if self.scheduler.in_flight.pop(number, None) is None or self.phase is not Phase.UPLOADING:
             return
         if failure.kind is FailureKind.URL_EXPIRED:
-            self.scheduler.forget_url(number)  # fresh URLs come with the next request; this is not a failure
+            # Fresh URLs come with the next request: not a failure. But a storage that calls fresh URLs expired
+            # again and again would make that a loop: from the second time in a row the part waits (backoff),
+            # and when the budget is spent the user hears why.
+            again = self.scheduler.url_expired(number) - 1
+            if again and self.config.backoff.exhausted(again):
+                self._fail(out, Failure(FailureKind.FATAL, STORAGE_CALLS_URLS_EXPIRED, failure.status, failure.code))
+            elif again:
+                self.scheduler.hold(number, self.now + self.config.backoff.delay(again, self._rng))
             return
         if not failure.counts_against_budget:
             self._fail(out, failure)
@@ -311,6 +325,18 @@ class Upload:
             self._fail(out, failure)
             return
         self._api_retry[call] = self.now + self.config.backoff.delay(self._api_attempts, self._rng)
+
+    def _after_urls(self, received: int, usable: int, out: list[Command]) -> None:
+        """A refresh that yields no URL fit to start a PUT is a failed refresh: asking again at once would loop
+        (it did: 90 requests a second when a clock was off). Back off, and give up with the reason."""
+        if received == 0 or usable:
+            self._api_attempts = 0
+            return
+        self._api_attempts += 1
+        if self.config.backoff.exhausted(self._api_attempts):
+            self._fail(out, Failure(FailureKind.FATAL, URLS_EXPIRE_TOO_SOON))
+            return
+        self._api_retry[ApiCall.URLS] = self.now + self.config.backoff.delay(self._api_attempts, self._rng)
 
     def _on_completed(self, out: list[Command]) -> None:
         self._enter(Phase.COMPLETED)

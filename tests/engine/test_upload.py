@@ -47,7 +47,7 @@ from browser_py.engine.events import (
 )
 from browser_py.engine.failures import Failure, FailureKind
 from browser_py.engine.manifest import Manifest
-from browser_py.engine.upload import EngineConfig, Phase, Upload
+from browser_py.engine.upload import URLS_EXPIRE_TOO_SOON, EngineConfig, Phase, Upload
 from wire.plan import MiB
 
 PART = 8 * MiB
@@ -646,3 +646,82 @@ def test_the_card_links_to_the_status_page_once_the_server_knows_the_upload() ->
     feed(upload, created(1.0))
     assert upload.view().link == "/files/S"
     assert "copy" in upload.view().actions
+
+
+# ---- a wrong device clock ---------------------------------------------------------------------------------------
+
+HOURS = 3 * 3600.0
+
+
+@pytest.mark.parametrize("skew", [HOURS, -HOURS], ids=["clock-3h-ahead", "clock-3h-behind"])
+def test_url_lifetimes_are_judged_on_the_servers_clock(skew: float) -> None:
+    """The device's clock is 3 h off: URLs the server signed for 900 s are used, and judged stale after ~900 s."""
+    upload = Upload(new_manifest(), EngineConfig(concurrency=1, url_refresh_margin=60), random.Random(1))
+    local = 100_000.0 + skew  # what this device believes; the server says 100_000
+    feed(upload, Start(local))
+    session = SessionCreated(local, "S", "k", PART, 10, urls(range(1, 11)), 100_900.0, server_now=100_000.0)
+    assert [s.number for s in of(SendPart, feed(upload, session))] == [1]
+    # 850 s later, part 2's URL has 50 s left on the server's clock: too little to start a PUT.
+    out = feed(upload, PartSent(local + 850, 1, "e1"))
+    assert not of(SendPart, out) and of(RequestUrls, out)
+    out = feed(upload, UrlsReceived(local + 851, urls(range(2, 11)), 100_851 + 900.0, server_now=100_851.0))
+    assert [s.number for s in of(SendPart, out)] == [2]
+
+
+def test_a_refresh_that_yields_no_usable_url_backs_off_and_ends_in_action_needed() -> None:
+    """URLs that arrive already expired are a failed refresh: never a tight loop of requests."""
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=1.0, cap=4.0, max_attempts=4))
+    upload = Upload(new_manifest(), config, random.Random(1))
+    feed(upload, Start(0.0))
+    feed(upload, SessionCreated(1.0, "S", "k", PART, 10, {}, 0.0))
+    now = 1.0
+    requests = 0
+    for _ in range(20):
+        out = feed(upload, UrlsReceived(now, urls(range(1, 11)), 100.0, server_now=100.0))  # lifetime 0
+        assert not of(SendPart, out)
+        assert not of(RequestUrls, out), "no new request before the backoff is over"
+        if upload.phase is Phase.FAILED:
+            break
+        (wakeup,) = of(Wakeup, out)
+        assert wakeup.at > now
+        now = wakeup.at
+        out = feed(upload, Tick(now))
+        assert len(of(RequestUrls, out)) == 1
+        requests += 1
+    assert upload.phase is Phase.FAILED
+    assert requests == 3
+    view = upload.view()
+    assert view.label == "Action needed: " + URLS_EXPIRE_TOO_SOON
+    assert view.actions[:2] == ("retry", "cancel")
+
+
+def test_a_storage_that_calls_every_fresh_url_expired_is_not_a_loop() -> None:
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=1.0, cap=4.0, max_attempts=4))
+    upload, _ = started(config, size=PART)
+    now = 2.0
+    for streak in range(1, 5):  # the first expiry, then three more in a row (the budget is 4)
+        out = feed(upload, PartFailed(now, 1, EXPIRED))
+        if streak == 1:
+            assert of(RequestUrls, out), "the first expiry is refreshed at once"
+        else:
+            assert not of(RequestUrls, out), "from the second expiry in a row the part waits"
+            now = max(w.at for w in of(Wakeup, out))
+            out = feed(upload, Tick(now))
+            assert of(RequestUrls, out)
+        out = feed(upload, UrlsReceived(now + 0.1, {1: f"https://s3/fresh{streak}"}, 2_000))
+        assert [s.url for s in of(SendPart, out)] == [f"https://s3/fresh{streak}"]
+        now += 1
+    feed(upload, PartFailed(now, 1, EXPIRED))
+    assert upload.phase is Phase.FAILED
+    assert upload.error is not None and "clocks" in upload.error.message
+    assert upload.scheduler.attempts == {}, "expiries never used the retry budget"
+
+
+def test_a_part_sent_ends_its_expiry_streak() -> None:
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=1.0, max_attempts=3))
+    upload, _ = started(config, size=2 * PART)
+    feed(upload, PartFailed(2.0, 1, EXPIRED))
+    feed(upload, UrlsReceived(2.1, {1: "https://s3/fresh"}, 2_000))
+    assert upload.scheduler.expired == {1: 1}
+    feed(upload, PartSent(3.0, 1, "e1"))
+    assert upload.scheduler.expired == {}

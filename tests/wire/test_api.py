@@ -60,6 +60,15 @@ def test_signed_urls_and_completed_upload() -> None:
     assert CompletedUpload.from_json(answer) == CompletedUpload("s1", "completed", "k", "e-2", 0)
 
 
+def test_the_servers_clock_is_read_when_given_and_optional_for_older_servers() -> None:
+    signed = SignedUrls.from_json({"urls": [], "expires_at": 905, "server_now": 5})
+    assert signed.server_now == 5.0 and signed.expires_at - signed.server_now == 900
+    assert CreatedSession.from_json(created(server_now=1700000000)).server_now == 1700000000.0
+    assert CreatedSession.from_json(created()).server_now is None
+    with pytest.raises(WireError, match=r"SignedUrls.server_now: expected a number, got 'now'"):
+        SignedUrls.from_json({"urls": [], "expires_at": 905, "server_now": "now"})
+
+
 def test_values_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         PartUrl(1, "u").url = "v"  # type: ignore[misc]
