@@ -5,22 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYODIDE := web/node_modules/pyodide/package.json
+PUPPETEER := e2e/engines/node_modules/puppeteer-core/package.json
 RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium faketime install clean bench
+.PHONY: run test unit e2e lint assets chromium faketime engines install clean bench
 
 run: install assets
 	$(PY) -m server
 
-test: install assets chromium faketime lint
+test: install assets chromium faketime engines lint
 	$(PY) -m pytest
 
 unit: install
 	$(PY) -m pytest tests
 
-e2e: install assets chromium faketime
+e2e: install assets chromium faketime engines
 	$(PY) -m pytest e2e
 
 lint: install
@@ -65,5 +66,22 @@ faketime:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; \
 	fi
 
+# Firefox and WebKit for e2e/engines/: Debian's firefox-esr (driven by puppeteer-core over WebDriver BiDi, from
+# e2e/engines/package-lock.json; it never downloads a browser) and WebKitGTK's WebDriver with Xvfb and the GObject
+# bindings the test browser (e2e/engines/webkit_browser.py) runs on.
+ENGINE_PACKAGES := /usr/bin/firefox-esr /usr/bin/WebKitWebDriver /usr/bin/Xvfb \
+	/usr/lib/x86_64-linux-gnu/girepository-1.0/WebKit2-4.1.typelib /usr/lib/python3/dist-packages/gi/__init__.py
+engines: $(PUPPETEER)
+	@if ! ls $(ENGINE_PACKAGES) >/dev/null 2>&1; then \
+		echo "installing Debian firefox-esr, webkit2gtk-driver, xvfb, gir1.2-webkit2-4.1, python3-gi"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			firefox-esr webkit2gtk-driver xvfb gir1.2-webkit2-4.1 python3-gi >/dev/null; \
+	fi
+
+$(PUPPETEER): e2e/engines/package.json e2e/engines/package-lock.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix e2e/engines --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf build web/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build web/node_modules e2e/engines/node_modules .pytest_cache .mypy_cache .ruff_cache
