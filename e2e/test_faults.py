@@ -207,3 +207,56 @@ def test_a_byte_flipped_in_flight_is_refused_and_resent(app: AppUnderTest, brows
     finish_and_check(app, page, source, "byte_flipped", struck, PART)
     statuses = [p.status for p in app.proxy.state.snapshot() if p.part_number == 3]
     assert statuses[0] == 400 and statuses[-1] == 200, statuses
+
+
+def test_a_captive_portal_answering_200_is_not_a_stored_part(app: AppUnderTest, browser: Browser,
+                                                              tmp_path: Path) -> None:
+    """A Wi-Fi login page answers every PUT with 200 and HTML: nothing counts as stored, the user is told, and once
+    the portal is gone Retry finishes the upload with no part stored twice."""
+    portal = {"up": True}
+    app.proxy.state.fault = lambda _put: "portal" if portal["up"] else None
+    source = random_file(tmp_path / "portal.bin", 32 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    page.set_input_files("#file-input", str(source))
+    upload = card(page, source.name)
+    expect(upload.locator(".upload-status")).to_have_text(
+        "Action needed: the network is answering instead of the storage (captive portal or proxy?)", timeout=60_000
+    )
+    screenshot(page, "captive-portal")
+    answered = len(app.proxy.state.injected)
+    assert answered >= 4, "a run of portal answers, retried, before the user was told"
+    assert app.proxy.state.completed() == [] and app.objects() == []
+    expect(upload.locator(".upload-percent")).to_have_text("0%")  # nothing the portal said counts as progress
+
+    portal["up"] = False  # the user logged in to the Wi-Fi
+    struck = time.monotonic()
+    upload.locator("button[data-action=retry]").click()
+    expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
+    assert app.only_object_sha256() == sha256_file(source)
+    assert app.multipart_uploads() == []
+    stored = app.proxy.state.completed()
+    assert sorted(p.part_number for p in stored) == [1, 2, 3, 4], "each part stored once"
+    record_metric("fault_captive_portal", {"portal_answers": answered, "resent_to_storage_bytes": sum(
+        p.received for p in stored) - source.stat().st_size, "complete_after_retry_s": round(time.monotonic() - struck,
+                                                                                             2)})
+
+
+def test_answers_without_an_etag_are_retried_by_themselves(app: AppUnderTest, browser: Browser,
+                                                            tmp_path: Path) -> None:
+    """A proxy drops the ETag from two answers: those parts are sent again, and the object is exact."""
+    attempts = {"n": 0}
+
+    def second_and_fifth(_put: object) -> str | None:
+        attempts["n"] += 1
+        return "no-etag" if attempts["n"] in (2, 5) else None
+
+    app.proxy.state.fault = second_and_fifth
+    source = random_file(tmp_path / "no-etag.bin", 48 * MiB)
+    assert browser.context is not None
+    page = open_app(browser.context, app)
+    page.set_input_files("#file-input", str(source))
+    struck = time.monotonic()
+    finish_and_check(app, page, source, "no_etag", struck, 2 * PART)
+    assert [fault for _, fault in app.proxy.state.injected] == ["no-etag", "no-etag"]
+    assert sorted(p.part_number for p in app.proxy.state.completed()) == list(range(1, 7))

@@ -29,7 +29,7 @@ from ..api import PresignApi
 from ..driver import UploadDriver, ViewListener
 from ..engine.commands import HashPart, SendPart
 from ..engine.config import EngineConfig
-from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
+from ..engine.failures import Failure, FailureKind, check_part_answer, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
 from ..engine.uploadset import Deliver, Directive, Say, UploadSet
@@ -83,11 +83,13 @@ class FilePartSender:
             response = await self._client.put(command.url, content=data, headers=headers)
         except httpx.TransportError as exc:
             raise SendFailed(network_failure(str(exc) or type(exc).__name__)) from exc
+        content_type = response.headers.get("content-type", "")
         if response.status_code != 200:
-            raise SendFailed(classify_storage_response(response.status_code, response.text))
+            raise SendFailed(classify_storage_response(response.status_code, response.text, content_type))
         etag: str | None = response.headers.get("etag")
-        if not etag:
-            raise SendFailed(Failure(FailureKind.FATAL, "storage answered without an ETag"))
+        not_stored = check_part_answer(etag, content_type, response.text)
+        if not_stored is not None or etag is None:
+            raise SendFailed(not_stored or network_failure("no ETag"))
         return etag
 
 

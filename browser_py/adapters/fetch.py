@@ -15,7 +15,13 @@ import js
 from pyodide.ffi import JsException, to_js
 
 from ..engine.commands import HashPart, SendPart
-from ..engine.failures import Failure, FailureKind, classify_storage_response, network_failure
+from ..engine.failures import (
+    Failure,
+    FailureKind,
+    check_part_answer,
+    classify_storage_response,
+    network_failure,
+)
 from ..ports import SendFailed, TransportError
 
 
@@ -94,20 +100,21 @@ class BlobPartSender:
         try:
             response = await js.fetch(command.url, js_object(init))
             status = int(response.status)
-            text = "" if status == 200 else await _text_or_empty(response)
+            text = await _text_or_empty(response)  # S3's 200 is empty; a portal's page is not
         except asyncio.CancelledError:
             controller.abort()  # cancelling the task (a stall, a pause) must stop the bytes and the answer too
             raise
         except JsException as exc:
             raise SendFailed(network_failure(str(exc))) from exc
+        content_type = str(response.headers.get("content-type") or "")
         if status != 200:
-            raise SendFailed(classify_storage_response(status, text))
-        etag = response.headers.get("ETag")
-        if not etag:
-            raise SendFailed(
-                Failure(FailureKind.FATAL, "storage did not expose the ETag (check the bucket's CORS rule)")
-            )
-        return str(etag)
+            raise SendFailed(classify_storage_response(status, text, content_type))
+        raw_etag = response.headers.get("ETag")
+        etag = str(raw_etag) if raw_etag else None  # a missing header is JS null (Pyodide's jsnull, falsy)
+        not_stored = check_part_answer(etag, content_type, text)
+        if not_stored is not None or etag is None:
+            raise SendFailed(not_stored or network_failure("no ETag"))
+        return etag
 
 
 async def _text_or_empty(response: Any) -> str:

@@ -29,6 +29,8 @@ class EngineConfig:
     stall_factor: float = 4.0
     stall_min: float = 30.0
     stall_initial: float = 120.0
+    # Part answers in a row that were not the storage's (a captive portal's page, no ETag) before the user is told.
+    not_storage_limit: int = 4
     backoff: Backoff = field(default_factory=Backoff)
 
     def __post_init__(self) -> None:

@@ -48,7 +48,7 @@ from .events import (
     UploadCompleted,
     UrlsReceived,
 )
-from .failures import Failure, FailureKind
+from .failures import NOT_STORAGE_MESSAGE, Failure, FailureKind
 from .manifest import Manifest
 from .phase import IDLE, SENDING, Phase, check_transition, disposition
 from .sending import PartScheduler
@@ -92,6 +92,7 @@ class Upload:
         self._api_retry: dict[ApiCall, float] = {}
         self._wakeup_at: float | None = None
         self._creating = False
+        self._not_storage_run = 0  # part answers in a row that were not the storage's (engine/failures.py)
         self.resumed_from: int | None = None  # bytes confirmed when this run resumed an earlier one
         self.bytes_sent_this_run = 0
         self.told_to_leave = False  # once said, it stays said: a banner that comes and goes is noise
@@ -188,6 +189,7 @@ class Upload:
                 self._enter(Phase.PAUSED)
             case Resume():
                 self.error = None
+                self._not_storage_run = 0
                 self.scheduler.attempts.clear()
                 self._api_attempts = 0
                 self._begin(out)
@@ -267,6 +269,7 @@ class Upload:
             return
         # Recorded whatever the phase: the bytes are on S3 even if the user paused meanwhile.
         self.manifest.parts[number] = etag
+        self._not_storage_run = 0
         length = plan.length_of(number)
         self.bytes_sent_this_run += length
         self.meter.record(self.now, length)
@@ -298,6 +301,13 @@ class Upload:
         if not failure.counts_against_budget:
             self._fail(out, failure)
             return
+        if failure.kind is FailureKind.NOT_STORAGE:
+            # Retried like a lost connection; but a run of them with no real storage answer in between means the
+            # network itself is in the way (a portal wanting a login), and retrying alone will not get past it.
+            self._not_storage_run += 1
+            if self._not_storage_run >= self.config.not_storage_limit:
+                self._fail(out, Failure(FailureKind.NOT_STORAGE, NOT_STORAGE_MESSAGE, failure.status))
+                return
         if failure.kind is FailureKind.BAD_DIGEST:
             # S3 saw other bytes than were hashed: hash the slice again and sign a new URL with that checksum.
             self.manifest.checksums.pop(number, None)

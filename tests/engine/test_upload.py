@@ -725,3 +725,41 @@ def test_a_part_sent_ends_its_expiry_streak() -> None:
     assert upload.scheduler.expired == {1: 1}
     feed(upload, PartSent(3.0, 1, "e1"))
     assert upload.scheduler.expired == {}
+
+
+# ---- answers that are not the storage's -------------------------------------------------------------------------
+
+PORTAL = Failure(FailureKind.NOT_STORAGE, "a web page answered instead of the storage", 200)
+
+
+def test_a_portal_answer_is_retried_and_never_touches_the_manifest() -> None:
+    upload, _ = started(EngineConfig(concurrency=2, not_storage_limit=4), size=4 * PART)
+    out = feed(upload, PartFailed(2.0, 1, PORTAL))
+    assert not of(PersistManifest, out), "nothing about the manifest changed"
+    assert upload.manifest.parts == {} and upload.phase is Phase.UPLOADING
+    assert upload.scheduler.retry_at[1] > 2.0, "retried after a backoff, like a lost connection"
+    out = feed(upload, PartSent(3.0, 2, '"e2"'))
+    assert upload.manifest.parts == {2: '"e2"'}
+
+
+def test_a_run_of_portal_answers_ends_in_action_needed_and_retry_starts_afresh() -> None:
+    upload, _ = started(EngineConfig(concurrency=4, not_storage_limit=4), size=8 * PART)
+    for number in (1, 2, 3):
+        feed(upload, PartFailed(2.0, number, PORTAL))
+        assert upload.phase is Phase.UPLOADING
+    feed(upload, PartSent(2.5, 4, '"e4"'))  # a real storage answer in between breaks the run
+    now = 3.0
+    for _ in range(4):  # then four in a row, whichever parts are in flight
+        assert upload.phase is Phase.UPLOADING
+        if not upload.scheduler.in_flight:
+            now = max(upload.scheduler.retry_at.values())
+            feed(upload, Tick(now))
+        number = min(upload.scheduler.in_flight)
+        feed(upload, PartFailed(now, number, PORTAL))
+    assert upload.phase is Phase.FAILED
+    view = upload.view()
+    assert view.label == "Action needed: the network is answering instead of the storage (captive portal or proxy?)"
+    assert view.actions[:2] == ("retry", "cancel")
+    assert upload.manifest.parts == {4: '"e4"'}
+    out = feed(upload, Resume(now + 2))
+    assert of(FetchState, out) and upload.phase is Phase.RESUMING

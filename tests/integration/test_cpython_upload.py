@@ -258,3 +258,50 @@ async def test_several_files_follow_the_browser_policy(live_server: LiveServer, 
     assert sorted(sha256_of_object(s3, bucket, key) for key in keys) == sorted(
         hashlib.sha256(p.read_bytes()).hexdigest() for p in sources
     )
+
+
+class PortalTransport(CountingTransport):
+    """A captive portal: answers the PUTs of ``attempts`` (counted over all requests) itself, 200 with a web page,
+    never reaching S3."""
+
+    PAGE = b"<!DOCTYPE html><html><body>Accept the terms to use this Wi-Fi</body></html>"
+
+    def __init__(self, portal_attempts: set[int]) -> None:
+        super().__init__()
+        self.portal_attempts = portal_attempts
+        self.portal_answers = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and self.attempts + 1 in self.portal_attempts:
+            self.attempts += 1
+            self.portal_answers += 1
+            return httpx.Response(200, headers={"content-type": "text/html"}, content=self.PAGE, request=request)
+        return await super().handle_async_request(request)
+
+
+async def test_a_portal_page_is_not_a_stored_part(make_live_server: Any, s3: S3Client, tmp_path: Path) -> None:
+    server: LiveServer = make_live_server()
+    source = make_file(tmp_path / "f.bin", 3 * PART)
+    portal = PortalTransport(portal_attempts={1, 3})
+    config = EngineConfig(concurrency=1, backoff=Backoff(base=0.01, cap=0.05))
+    result = await upload_file(source, server.base_url, tmp_path / "s", config=config, storage_transport=portal)
+    assert result.ok, result.view
+    assert portal.portal_answers == 2
+    assert sorted(n for n, _ in portal.sent) == [1, 2, 3], "each part stored once, by S3"
+    bucket = server.settings.s3_bucket
+    assert sha256_of_object(s3, bucket, only_object(s3, bucket)) == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+async def test_a_portal_in_the_way_stops_with_the_reason(make_live_server: Any, tmp_path: Path) -> None:
+    server: LiveServer = make_live_server()
+    source = make_file(tmp_path / "f.bin", 2 * PART)
+    portal = PortalTransport(portal_attempts=set(range(1, 1000)))
+    config = EngineConfig(concurrency=2, backoff=Backoff(base=0.001, cap=0.01))
+    result = await upload_file(source, server.base_url, tmp_path / "s", config=config, storage_transport=portal)
+    assert not result.ok
+    assert result.view.label == (
+        "Action needed: the network is answering instead of the storage (captive portal or proxy?)"
+    )
+    assert portal.portal_answers == config.not_storage_limit and portal.sent == []
+    manifests = DirectoryManifestStore(tmp_path / "s" / "manifests").load_all()
+    assert len(manifests) == 1 and manifests[0].parts == {}, "nothing the portal said reached the manifest"

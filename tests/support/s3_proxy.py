@@ -37,11 +37,18 @@ class PartPut:
     started: float
     ended: float
     done: bool = False  # the proxy has finished with this request (forwarded and answered, or abandoned)
+    stored: bool = False  # the store answered it 200 (a "portal" 200 from the proxy itself is not stored)
 
 
 #: What to do to one part PUT: None (forward it), "corrupt" (flip a byte on the way: S3 answers BadDigest),
-#: or an HTTP status to answer instead of S3 (500, 503 ...), with an S3-style XML error body.
+#: "portal" (answer 200 with a captive portal's HTML page, as a Wi-Fi login does), "no-etag" (answer 200 with an
+#: empty body and no ETag, as a meddling proxy can), or an HTTP status to answer instead of S3 (500, 503 ...), with
+#: an S3-style XML error body. The portal and no-etag answers never reach the store.
 Fault = str | int | None
+PORTAL_PAGE = (
+    "<!DOCTYPE html><html><head><title>Welcome to Airport Wi-Fi</title></head>"
+    "<body><form action='/login'>Accept the terms to continue</form></body></html>"
+)
 FaultRule = Callable[[PartPut], Fault]
 
 S3_ERRORS = {500: "InternalError", 503: "SlowDown", 502: "BadGateway"}
@@ -56,8 +63,9 @@ class ProxyState:
     injected: list[tuple[int, Fault]] = field(default_factory=list)  # (part number, fault) as applied
 
     def completed(self) -> list[PartPut]:
+        """The PUTs the store itself accepted."""
         with self.lock:
-            return [p for p in self.puts if p.status == 200]
+            return [p for p in self.puts if p.stored]
 
     def snapshot(self) -> list[PartPut]:
         """Copies of the records as they are now (the live ones keep changing while requests run)."""
@@ -111,6 +119,10 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
                 return Response("storage unreachable", 502, headers=_cors(request))
             return _relay(upstream_response)
 
+        # The body is streamed on with its length: S3 may have Content-Length signed into the URL, and a chunked
+        # body would then fail the signature (a flipped byte keeps the length).
+        if "content-length" in request.headers:
+            headers["content-length"] = request.headers["content-length"]
         started = time.time()
         record = PartPut(part, query.get("uploadId", [""])[0], 0, None, started, started)
         with state.lock:
@@ -141,6 +153,13 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
                 raise
 
         try:
+            if fault in ("portal", "no-etag"):
+                async for _ in stream_body():  # take the body, then answer 200 in the store's place
+                    pass
+                record.status = 200
+                if fault == "portal":
+                    return Response(PORTAL_PAGE, 200, media_type="text/html", headers=_cors(request))
+                return Response(b"", 200, headers=_cors(request))
             if isinstance(fault, int):
                 async for _ in stream_body():  # take the body, then answer in S3's place
                     pass
@@ -152,6 +171,7 @@ def build_app(upstream: str, state: ProxyState) -> Starlette:
                 request.method, request.url.path, params=request.url.query, headers=headers, content=stream_body()
             )
             record.status = upstream_response.status_code
+            record.stored = record.status == 200
             return _relay(upstream_response)
         except (ClientDisconnect, httpx.HTTPError) as error:
             if disconnected or isinstance(error, ClientDisconnect):
