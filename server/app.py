@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from server import log_redaction, ratelimit, validation
+from server.body_limit import BodyLimit
 from server.db import Database
 from server.host_tokens import HostTokenVerifier
 from server.identity import Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
+from server.ratelimit import RateLimited, RateLimits
 from server.routers import account, files, notifications
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
@@ -46,15 +50,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 region=settings.s3_region,
             ),
         )
-        await run_in_threadpool(storage.ensure_bucket, settings.cors_origins)
+        await run_in_threadpool(storage.ensure_bucket, settings.cors_origins, settings.abort_incomplete_days)
         app.state.database = database
         app.state.storage = storage
-        app.state.identity = Identity(resolve_secret_key(settings), secure=settings.secure_cookies)
+        app.state.identity = Identity(
+            resolve_secret_key(settings),
+            secure=settings.secure_cookies,
+            upload_token_max_age=settings.session_max_age_seconds,
+        )
         # Events and notifications: the outbox dispatcher and notifier run as background tasks of this process.
         app.state.notifications = NotificationService(settings, database)
         await app.state.notifications.start()
         janitor = Janitor(
-            database, storage, timedelta(seconds=settings.session_max_idle_seconds), settings.janitor_interval_seconds
+            database,
+            storage,
+            timedelta(seconds=settings.session_max_idle_seconds),
+            settings.janitor_interval_seconds,
+            max_age=timedelta(seconds=settings.session_max_age_seconds),
         )
         janitor.start()
         try:
@@ -71,7 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    log_redaction.install()
     app.state.host_tokens = HostTokenVerifier(settings) if settings.identity_mode == "jwt" else None
+    app.state.rate_limits = RateLimits(settings)
     app.include_router(uploads_router)
     app.include_router(notifications.router)
     app.include_router(account.router)
@@ -80,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_web(app, settings.web_dir, settings.runtime_dir)
 
     app.add_exception_handler(problems.UploadProblem, problems.answer)
+    app.add_exception_handler(RateLimited, ratelimit.answer)
+    app.add_exception_handler(RequestValidationError, validation.answer)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

@@ -14,57 +14,67 @@ one string that encodes (tenant, user) injectively.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Header, HTTPException, Request, Response, status
-from itsdangerous import BadSignature, Signer
 
 from server.host_tokens import HostTokenVerifier, InvalidHostToken
+from server.ratelimit import RateLimits, client_address
+from server.tokens import Purpose, TokenSigner, Verified
 
 COOKIE_NAME = "uid"
-#: Browsers cap cookie lifetimes at 400 days.
+#: Browsers cap cookie lifetimes at 400 days; the signed value expires with it.
 COOKIE_MAX_AGE = 400 * 24 * 3600
+#: A cookie in use is re-signed once it is this old.
+COOKIE_RENEW_AFTER = timedelta(days=1)
 
 
 class Identity:
-    """Signs and checks ``uid`` cookie values."""
+    """Signs and checks anonymous ``uid`` cookie values and upload tokens, each with its own key and maximum age."""
 
-    def __init__(self, secret_key: str, *, secure: bool = False) -> None:
-        self._signer = Signer(secret_key, salt="smartcat.identity.uid")
-        self._uploads = Signer(secret_key, salt="smartcat.upload.token")
+    def __init__(self, secret_key: str, *, secure: bool = False, upload_token_max_age: int = COOKIE_MAX_AGE) -> None:
+        self._cookies = TokenSigner(secret_key, Purpose.IDENTITY, COOKIE_MAX_AGE)
+        self._uploads = TokenSigner(secret_key, Purpose.UPLOAD, upload_token_max_age)
         self.secure = secure
 
     def upload_token(self, session_id: str) -> str:
         """A capability for one upload session, kept by the client beside its resume state.
 
         Browsers write cookies to disk lazily: after a crash the identity cookie may be gone while the staged file
-        and manifest survived. The token lets that client resume its own upload; it grants nothing else.
+        and manifest survived. The token lets that client resume its own upload; it grants nothing else, and expires
+        with the session's maximum age.
         """
-        return self._uploads.sign(session_id).decode("ascii")
+        return self._uploads.sign(session_id)
 
     def grants(self, token: str | None, session_id: str) -> bool:
-        if not token:
-            return False
-        try:
-            return self._uploads.unsign(token).decode("ascii") == session_id
-        except (BadSignature, UnicodeDecodeError):
-            return False
+        verified = self._uploads.verify(token)
+        return verified is not None and verified.value == session_id
 
     def new_user(self) -> tuple[str, str]:
         """Return a fresh ``(user_id, cookie_value)``."""
         user_id = secrets.token_urlsafe(16)
-        return user_id, self._signer.sign(user_id).decode("ascii")
+        return user_id, self._cookies.sign(user_id)
 
     def user_of(self, cookie_value: str | None) -> str | None:
-        """The user id in a cookie value, or None when it is absent or its signature does not hold."""
-        if not cookie_value:
+        """The user id in a cookie value, or None when it is absent, its signature does not hold, or it is too old."""
+        verified = self._cookie(cookie_value)
+        return verified.value if verified else None
+
+    def _cookie(self, cookie_value: str | None) -> Verified | None:
+        return self._cookies.verify(cookie_value)
+
+    def renewal(self, cookie_value: str | None) -> str | None:
+        """A fresh cookie value for a valid cookie signed more than a day ago (so an active user's cookie never
+        reaches its maximum age), else None."""
+        verified = self._cookie(cookie_value)
+        # Measured on the signer's clock (time.time), which dated the cookie.
+        if verified is None or time.time() - verified.issued_at.timestamp() < COOKIE_RENEW_AFTER.total_seconds():
             return None
-        try:
-            return self._signer.unsign(cookie_value).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
-            return None
+        return self._cookies.sign(verified.value)
 
     def set_cookie(self, response: Response, cookie_value: str) -> None:
         response.set_cookie(
@@ -142,9 +152,17 @@ def _unauthorized(reason: str) -> HTTPException:
 
 
 def current_principal(request: Request, response: Response) -> Principal:
-    """The caller; an anonymous caller without a valid cookie becomes a new user (cookie set on the response)."""
+    """The caller; an anonymous caller without a valid cookie becomes a new user (cookie set on the response), at
+    most ``RATE_LIMIT_NEW_IDENTITY`` per client address."""
     principal = identify(request)
+    if principal is not None and not principal.from_host:
+        identity = get_identity(request)
+        renewed = identity.renewal(request.cookies.get(COOKIE_NAME))
+        if renewed is not None:
+            identity.set_cookie(response, renewed)
     if principal is None:
+        rate_limits: RateLimits = request.app.state.rate_limits
+        rate_limits.hit("new identities", rate_limits.new_identity, f"addr:{client_address(request)}")
         identity = get_identity(request)
         user_id, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -48,8 +49,12 @@ class Settings(BaseSettings):
     #: More browser origins allowed by the bucket CORS rule (comma-separated in the environment).
     cors_extra_origins: Annotated[list[str], NoDecode] = []
 
-    #: Signs the identity cookie. When unset, one is generated into ``data_dir/secret_key`` and reused.
+    #: The master secret: every token purpose (cookie, upload token, file link, email confirmation) signs with a key
+    #: derived from it (server/tokens.py). When unset, one is generated into ``data_dir/secret_key`` and reused.
     secret_key: str | None = None
+
+    #: Links in emails (``/files/<id>?token=...``) work this long; owners can revoke them sooner.
+    link_token_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
 
     # ---- identity (server/identity.py, server/host_tokens.py) ----
     #: ``anonymous``: a signed random id in a cookie (the embedded demo); ``jwt``: the host application (Smartcat)
@@ -89,6 +94,30 @@ class Settings(BaseSettings):
     adaptive_concurrency: bool = True
     #: A browser sizes a new upload's parts from the rate earlier uploads measured (PART_SIZE_BYTES until then).
     adaptive_part_size: bool = True
+    #: An upload session older than this is expired by the janitor however active it is, and gets no more URLs:
+    #: asking for URLs cannot keep a session (and its stored parts) alive for ever.
+    session_max_age_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    #: The bucket's lifecycle rule aborts multipart uploads older than this many days (a backstop for the janitor;
+    #: set on start-up where the store supports it). Empty: the whole days of SESSION_MAX_AGE_SECONDS, plus one.
+    s3_abort_incomplete_days: int | None = Field(default=None, ge=1)
+    #: Every part must carry a SHA-256 signed into its URL and verified by S3 (sessions without are refused).
+    require_checksums: bool = True
+    #: The largest file accepted, bytes (S3's own limit is 5 TiB).
+    max_file_size: int = Field(default=100 * 1024**3, ge=0, le=5 * 1024**4)
+    #: Per user: uploads in progress at once, and their declared bytes together.
+    max_open_sessions_per_user: int = Field(default=20, ge=1)
+    max_bytes_in_progress_per_user: int = Field(default=200 * 1024**3, ge=1)
+    #: Rate limits (``limits`` notation: "N/second|minute|hour", ";"-separated for several windows), counted per
+    #: identity and per client address; more answer 429 with Retry-After.
+    rate_limit_create: str = "30/minute;300/hour"
+    rate_limit_urls: str = "600/minute"
+    #: New anonymous identities per client address.
+    rate_limit_new_identity: str = "20/minute;200/hour"
+    #: Where the counters live: ``memory://`` (this process), or e.g. ``redis://host:6379`` so several server
+    #: processes share them (any storage URI of the ``limits`` package).
+    rate_limit_storage_uri: str = "memory://"
+    #: Request bodies larger than this are refused (413) before they are read in full.
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: How often the janitor looks for idle sessions.
     janitor_interval_seconds: float = Field(default=600.0, gt=0)
 
@@ -154,6 +183,16 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("rate_limit_create", "rate_limit_urls", "rate_limit_new_identity")
+    @classmethod
+    def _a_rate_limit(cls, value: str) -> str:
+        """Refused at start: ``limits`` notation such as ``30/minute;300/hour``."""
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit like '30/minute;300/hour': {value!r}") from error
+        return value
+
     @field_validator("public_origin", "s3_endpoint_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -211,6 +250,11 @@ class Settings(BaseSettings):
     @classmethod
     def _optional_no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
+
+    @property
+    def abort_incomplete_days(self) -> int:
+        """Days after which the bucket's lifecycle rule aborts a multipart upload: never before the janitor would."""
+        return self.s3_abort_incomplete_days or -(-self.session_max_age_seconds // 86400) + 1
 
     @property
     def presign_endpoint_url(self) -> str:

@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from server.dependencies import SettingsDep
 from server.identity import COOKIE_NAME, Identity, get_identity
+from server.ratelimit import RateLimited, RateLimitsDep, client_address
 
 #: Content types by file suffix (the last one wins: ``x.json.gz`` is gzip, served as stored).
 MEDIA_TYPES: dict[str, str] = {
@@ -88,7 +89,10 @@ router = APIRouter(tags=["web"])
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 @router.api_route("/projects", methods=["GET", "HEAD"], include_in_schema=False)
 async def index(
-    request: Request, settings: SettingsDep, identity: Annotated[Identity, Depends(get_identity)]
+    request: Request,
+    settings: SettingsDep,
+    identity: Annotated[Identity, Depends(get_identity)],
+    rate_limits: RateLimitsDep,
 ) -> Response:
     """The single-page app; also where a new visitor gets the identity cookie, before any API call."""
     files = WebFiles(settings.web_dir, REVALIDATE)
@@ -101,6 +105,10 @@ async def index(
             ) from error
         raise
     if settings.identity_mode == "anonymous" and identity.user_of(request.cookies.get(COOKIE_NAME)) is None:
+        try:
+            rate_limits.hit("new identities", rate_limits.new_identity, f"addr:{client_address(request)}")
+        except RateLimited:
+            return response  # the page still loads; its first API call answers 429 with Retry-After
         _, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)
     return response

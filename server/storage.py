@@ -7,6 +7,7 @@ Two clients: one talks to S3 from this server (``S3_ENDPOINT_URL``); the other o
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+log = logging.getLogger(__name__)
+
+#: The id of the lifecycle rule the server writes (aborting incomplete multipart uploads).
+LIFECYCLE_RULE_ID = "smartcat-abort-incomplete-multipart-uploads"
 #: ListParts pages hold at most 1,000 parts on AWS; ask for that explicitly (SeaweedFS would give 10,000).
 LIST_PARTS_PAGE = 1000
 
@@ -166,8 +171,12 @@ class Storage:
         except (ClientError, BotoCoreError) as error:
             raise _translate(error) from error
 
-    def ensure_bucket(self, cors_origins: Sequence[str]) -> None:
-        """Create the bucket if needed and (re)write its CORS rule, so browsers may PUT parts from our pages."""
+    def ensure_bucket(self, cors_origins: Sequence[str], abort_incomplete_after_days: int | None = None) -> bool:
+        """Create the bucket if needed and (re)write its CORS rule, so browsers may PUT parts from our pages; with
+        ``abort_incomplete_after_days``, also a lifecycle rule aborting multipart uploads older than that.
+
+        Returns whether the lifecycle rule was set: a store without the lifecycle API (NotImplemented) is logged and
+        left to the janitor, which expires sessions older than ``SESSION_MAX_AGE_SECONDS`` anyway."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as error:
@@ -195,6 +204,50 @@ class Storage:
                 ]
             },
         )
+        if abort_incomplete_after_days is None:
+            return False
+        return self._abort_incomplete_uploads_after(abort_incomplete_after_days)
+
+    def _abort_incomplete_uploads_after(self, days: int) -> bool:
+        """Replace the bucket's lifecycle rules with one: abort incomplete multipart uploads after ``days``.
+
+        The bucket is the uploader's own, so its lifecycle configuration is ours to write whole (S3 has no call to
+        add one rule)."""
+        try:
+            self._call(
+                "put_bucket_lifecycle_configuration",
+                Bucket=self.bucket,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": LIFECYCLE_RULE_ID,
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+                        }
+                    ]
+                },
+            )
+        except StorageUnavailable:
+            raise
+        except StorageError as error:
+            log.warning("the store refused a lifecycle rule (%s); the janitor alone expires old uploads", error)
+            return False
+        return True
+
+    def abort_incomplete_after_days(self) -> int | None:
+        """The days after which the bucket's lifecycle aborts incomplete multipart uploads, if such a rule is set."""
+        try:
+            response = self._call("get_bucket_lifecycle_configuration", Bucket=self.bucket)
+        except StorageUnavailable:
+            raise
+        except StorageError:
+            return None
+        for rule in response.get("Rules", []):
+            abort = rule.get("AbortIncompleteMultipartUpload")
+            if rule.get("Status") == "Enabled" and abort:
+                return int(abort["DaysAfterInitiation"])
+        return None
 
     def create_multipart(
         self, key: str, content_type: str, file_name: str | None = None, checksum_algorithm: str | None = None
@@ -211,14 +264,30 @@ class Storage:
         return str(response["UploadId"])
 
     def presign_part(
-        self, key: str, upload_id: str, part_number: int, ttl: int, checksum_sha256: str | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        ttl: int,
+        checksum_sha256: str | None = None,
+        *,
+        content_length: int,
     ) -> str:
         """A URL the browser PUTs one part's bytes to; signing is local, no request to S3.
 
+        ``content_length`` (the part's length in the plan) is signed in: the ``Content-Length`` header is one of the
+        URL's signed headers, so a PUT of any other length fails the signature check (403) before S3 stores a byte.
+        Browsers set the header from the body; nobody can send more than the plan says.
         With ``checksum_sha256`` the ``x-amz-checksum-sha256`` header is signed into the URL: the PUT must carry
         exactly that value, and S3 refuses bytes that do not hash to it (400 BadDigest).
         """
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+            "ContentLength": content_length,
+        }
         if checksum_sha256 is not None:
             params["ChecksumSHA256"] = checksum_sha256
         try:

@@ -14,7 +14,7 @@ from server.models.notify import (
     UserProfile,
 )
 from server.models.outbox import EVENT_FOR_STATUS, DeliveryStatus, EventType, OutboxEvent, OutboxReceipt
-from server.models.uploads import PartChecksum, UploadSession, UploadStatus, new_session_id
+from server.models.uploads import LinkRevocation, PartChecksum, UploadSession, UploadStatus, new_session_id
 
 __all__ = [
     "EVENT_FOR_STATUS",
@@ -23,6 +23,7 @@ __all__ = [
     "DeliveryStatus",
     "EventType",
     "ItemStatus",
+    "LinkRevocation",
     "NotificationItem",
     "NotificationMessage",
     "OutboxEvent",

@@ -65,3 +65,12 @@ class PartChecksum(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), primary_key=True)
     part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class LinkRevocation(Base):
+    """Links to a file's status page issued until ``revoked_before`` no longer work (see :mod:`server.links`)."""
+
+    __tablename__ = "link_revocations"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), primary_key=True)
+    revoked_before: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -29,7 +29,9 @@ class NotificationService:
         self.database = database
         self.vapid: VapidKeys = load_vapid_keys(settings)
         self.webhook_secret: str | None = resolve_webhook_secret(settings) if settings.webhook_url else None
-        self.links = FileLinks(resolve_secret_key(settings), settings.public_origin)
+        self.links = FileLinks(
+            resolve_secret_key(settings), settings.public_origin, settings.link_token_max_age_seconds
+        )
         self._http: httpx.AsyncClient | None = None
         self._aiohttp: aiohttp.ClientSession | None = None
         self.notifier: Notifier | None = None

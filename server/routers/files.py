@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from server.dependencies import DbSession, SettingsDep, StorageDep
-from server.identity import identify
+from server.identity import CurrentUser, identify
 from server.models import UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
@@ -100,7 +100,7 @@ def file_page(
     download link (a short-lived presigned GET)."""
     row = db.get(UploadSession, session_id)
     allowed = row is not None and (
-        row.owner_id == _viewer(request) or notifications.links.allows(session_id, token)
+        row.owner_id == _viewer(request) or notifications.links.allows(db, session_id, token)
     )
     if row is None or not allowed:
         return _page("Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404)
@@ -135,3 +135,12 @@ def _percent_on_storage(storage: Storage, row: UploadSession) -> int:
         return 0
     done = reconcile.whole_bytes(parts, reconcile.plan_of(row))
     return int(100 * done / row.size) if row.size else 0
+
+
+@router.delete("/api/files/{session_id}/links", status_code=status.HTTP_204_NO_CONTENT, tags=["files"])
+def revoke_links(session_id: str, owner: CurrentUser, db: DbSession, notifications: NotificationsDep) -> None:
+    """Every link to this file sent so far (in emails) stops working; the owner still sees the page."""
+    row = db.get(UploadSession, session_id)
+    if row is None or row.owner_id != owner:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "upload session not found")
+    notifications.links.revoke_all(db, session_id)

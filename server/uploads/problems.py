@@ -33,6 +33,16 @@ class Unprocessable(UploadProblem):
     status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
+class TooLarge(UploadProblem):
+    status_code = status.HTTP_413_CONTENT_TOO_LARGE
+
+
+class OverQuota(UploadProblem):
+    """A per-user cap (uploads or bytes in progress) is reached; finishing or cancelling uploads frees it."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+
 class StorageMismatch(UploadProblem):
     """Storage did something other than asked (assembled other bytes)."""
 

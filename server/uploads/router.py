@@ -6,15 +6,18 @@ the answer. Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI r
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_identity
 from server.models import UploadSession, UploadStatus
+from server.ratelimit import RateLimitsDep, client_address
+from server.settings import Settings
 from server.uploads.schemas import (
     CompleteRequest,
     CompleteResponse,
@@ -29,13 +32,23 @@ from server.uploads.schemas import (
     completed,
     session_fields,
 )
-from server.uploads.service import SignedUrls, UploadService
+from server.uploads.service import SignedUrls, UploadPolicy, UploadService
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
 
-def get_service(db: DbSession, storage: StorageDep) -> UploadService:
-    return UploadService(db, storage)
+def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep) -> UploadService:
+    return UploadService(db, storage, upload_policy(settings))
+
+
+def upload_policy(settings: Settings) -> UploadPolicy:
+    return UploadPolicy(
+        require_checksums=settings.require_checksums,
+        max_file_size=settings.max_file_size,
+        max_open_sessions=settings.max_open_sessions_per_user,
+        max_bytes_in_progress=settings.max_bytes_in_progress_per_user,
+        max_age=timedelta(seconds=settings.session_max_age_seconds),
+    )
 
 
 Service = Annotated[UploadService, Depends(get_service)]
@@ -61,8 +74,11 @@ def create_upload(
     service: Service,
     settings: SettingsDep,
     identity: Annotated[Identity, Depends(get_identity)],
+    rate_limits: RateLimitsDep,
+    request: Request,
 ) -> CreateUploadResponse:
     """Plan the parts, start the S3 multipart upload, and sign the first batch of part URLs."""
+    rate_limits.hit("new uploads", rate_limits.create, f"user:{owner}", f"addr:{client_address(request)}")
     row, signed = service.create(
         owner,
         file_name=body.file_name,
@@ -124,9 +140,17 @@ def get_upload(session_id: str, who: SessionCaller, db: DbSession, service: Serv
 
 @router.post("/{session_id}/urls", response_model=PresignResponse)
 def presign_parts(
-    session_id: str, body: PresignRequest, who: SessionCaller, db: DbSession, service: Service, settings: SettingsDep
+    session_id: str,
+    body: PresignRequest,
+    who: SessionCaller,
+    db: DbSession,
+    service: Service,
+    settings: SettingsDep,
+    rate_limits: RateLimitsDep,
+    request: Request,
 ) -> PresignResponse:
     """Sign more part URLs (or fresh ones for parts whose URLs expired)."""
+    rate_limits.hit("URL requests", rate_limits.urls, f"user:{who.user_id}", f"addr:{client_address(request)}")
     row = _owned(db, who, session_id)
     checksums = {p.part_number: p.checksum_sha256 for p in body.parts} if body.parts is not None else None
     signed = service.sign_parts(row, body.numbers(), checksums, settings.presign_ttl_seconds)

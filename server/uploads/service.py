@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.clock import utcnow
@@ -22,7 +23,15 @@ from server.models import PartChecksum, UploadSession, UploadStatus, new_session
 from server.outbox import record_upload_event
 from server.storage import InvalidParts, Storage, StoredPart, UploadNotFound
 from server.uploads import reconcile
-from server.uploads.problems import Conflict, Gone, StorageMismatch, Unprocessable, ranges
+from server.uploads.problems import (
+    Conflict,
+    Gone,
+    OverQuota,
+    StorageMismatch,
+    TooLarge,
+    Unprocessable,
+    ranges,
+)
 from wire.plan import PlanError, plan_parts
 
 #: A complete or abort that has held its lease this long is presumed dead, and another request may take over
@@ -34,6 +43,20 @@ LEASE_WAIT_SECONDS = 30.0
 FINISH_LEASE = Lease(UploadSession, UploadSession.finish_lease, UploadSession.finish_lease_at)
 EXPIRED_ON_STORAGE = "upload session expired on storage"
 _BUSY = "another request is finishing this upload; retry later"
+TOO_OLD = "this upload is older than the service keeps uploads; start a new one"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    """What one user may start and for how long a session lives (from the settings)."""
+
+    require_checksums: bool = True
+    max_file_size: int = 5 * 1024**4
+    max_open_sessions: int = 1_000_000
+    max_bytes_in_progress: int = 2**62
+    max_age: timedelta = timedelta(days=7)
+
+
 _finishers = Claimant()
 
 
@@ -83,9 +106,10 @@ def end_session(
 class UploadService:
     """Upload sessions on one database session and one storage."""
 
-    def __init__(self, db: Session, storage: Storage) -> None:
+    def __init__(self, db: Session, storage: Storage, policy: UploadPolicy | None = None) -> None:
         self.db = db
         self.storage = storage
+        self.policy = policy or UploadPolicy()
 
     # ---- starting and sending -----------------------------------------------------------------------------------
 
@@ -104,6 +128,7 @@ class UploadService:
     ) -> tuple[UploadSession, SignedUrls]:
         """Plan the parts, start the S3 multipart upload, and sign up to ``first_urls`` part URLs (none for a
         checksummed upload: a URL needs its part's checksum)."""
+        self._admit(owner, size, checksum_algorithm)
         try:
             plan = plan_parts(size, part_size)
         except PlanError as error:
@@ -137,6 +162,29 @@ class UploadService:
         first = 0 if checksum_algorithm else min(plan.part_count, first_urls)
         return row, self._presign(row, range(1, first + 1), None, ttl)
 
+    def _admit(self, owner: str, size: int, checksum_algorithm: str | None) -> None:
+        """Refuse a session the policy does not allow: no checksums where required, a file over the size limit, or
+        a user at their cap of uploads or bytes in progress."""
+        policy = self.policy
+        if policy.require_checksums and checksum_algorithm is None:
+            raise Unprocessable("this service requires part checksums: give checksum_algorithm SHA256")
+        if size > policy.max_file_size:
+            raise TooLarge(f"the file is {size} bytes; the largest this service accepts is {policy.max_file_size}")
+        count, in_progress = self.db.execute(
+            select(func.count(), func.coalesce(func.sum(UploadSession.size), 0)).where(
+                UploadSession.owner_id == owner, UploadSession.status == UploadStatus.UPLOADING.value
+            )
+        ).one()
+        if count >= policy.max_open_sessions:
+            raise OverQuota(
+                f"you have {count} uploads in progress, the most allowed at once; finish or cancel one first"
+            )
+        if in_progress + size > policy.max_bytes_in_progress:
+            raise OverQuota(
+                f"uploads in progress would hold {in_progress + size} bytes, more than the "
+                f"{policy.max_bytes_in_progress} allowed at once; finish or cancel some first"
+            )
+
     def sign_parts(
         self, row: UploadSession, numbers: Sequence[int], checksums: Mapping[int, str] | None, ttl: int
     ) -> SignedUrls:
@@ -144,6 +192,8 @@ class UploadService:
         ``checksums``, each signed into its URL and recorded as the part's expected checksum."""
         if row.status != UploadStatus.UPLOADING.value:
             raise Conflict(f"upload is {row.status}; no more parts can be sent")
+        if self._age_left(row) <= 0:
+            raise Gone(TOO_OLD)
         outside = sorted({n for n in numbers if not 1 <= n <= row.part_count})
         if outside:
             raise Unprocessable(f"part numbers {ranges(outside)} are outside 1..{row.part_count}")
@@ -162,13 +212,30 @@ class UploadService:
     def _presign(
         self, row: UploadSession, numbers: Iterable[int], checksums: Mapping[int, str] | None, ttl: int
     ) -> SignedUrls:
+        # No URL outlives the session's hard maximum age (the janitor aborts the upload then).
+        ttl = max(1, min(ttl, int(self._age_left(row))))
         signed_at = time.time()
         expires_at = signed_at + ttl
+        plan = reconcile.plan_of(row)
         urls = [
-            (n, self.storage.presign_part(row.object_key, row.upload_id, n, ttl, checksums[n] if checksums else None))
+            (
+                n,
+                self.storage.presign_part(
+                    row.object_key,
+                    row.upload_id,
+                    n,
+                    ttl,
+                    checksums[n] if checksums else None,
+                    content_length=plan.length_of(n),
+                ),
+            )
             for n in numbers
         ]
         return SignedUrls(urls, expires_at, signed_at)
+
+    def _age_left(self, row: UploadSession) -> float:
+        """Seconds until ``row`` reaches the hard maximum age."""
+        return (row.created_at + self.policy.max_age - utcnow()).total_seconds()
 
     def _record_checksums(self, row: UploadSession, checksums: Mapping[int, str]) -> None:
         """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds."""
@@ -218,9 +285,7 @@ class UploadService:
             etag, composite = self._assemble(row, given)
         except InvalidParts as error:
             self.release_lease(row, token)
-            raise Conflict(
-                {"message": f"storage refused the parts: {error.message}", "code": error.code}
-            ) from error
+            raise Conflict({"message": f"storage refused the parts: {error.message}", "code": error.code}) from error
         except BaseException:
             self.release_lease(row, token)
             raise

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
+from server.db import Database
 from server.links import FileLinks
 from server.notify.mail import compose
 from server.notify.policy import CompletedFile, email_content, human_size, next_allowed_at, one_line, push_payload
@@ -52,7 +54,7 @@ def test_file_names_cannot_inject_headers_or_markup() -> None:
     evil = 'a\r\nBcc: victim@example.com\r\n<script>alert(1)</script>"&.txt'
     assert "\r" not in one_line(evil) and "\n" not in one_line(evil)
     assert len(one_line("x" * 500)) == 80
-    links = FileLinks("secret", "https://uploads.example.com")
+    links = FileLinks("secret", "https://uploads.example.com", max_age=3600)
     message = compose("Smartcat <uploads@example.com>", "ana@example.com", [CompletedFile("s1", evil, 5)], links)
     assert isinstance(message, EmailMessage)
     assert message["Bcc"] is None
@@ -75,11 +77,18 @@ def test_email_bodies_name_every_file_with_its_link() -> None:
         email_content(files, ["only-one-link"])
 
 
-def test_file_links_are_bound_to_their_file_and_secret() -> None:
-    links = FileLinks("secret", "https://uploads.example.com/")
-    token = links.token("s1")
-    assert links.allows("s1", token)
-    assert not links.allows("s2", token)
-    assert not links.allows("s1", None) and not links.allows("s1", "") and not links.allows("s1", token + "x")
-    assert not FileLinks("other", "https://uploads.example.com").allows("s1", token)
-    assert links.absolute("s1") == f"https://uploads.example.com/files/s1?token={token}"
+def test_file_links_are_bound_to_their_file_and_secret(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'links.db'}")
+    database.migrate()
+    try:
+        with database.sessions() as db:
+            links = FileLinks("secret", "https://uploads.example.com/", max_age=3600)
+            token = links.token("s1")
+            assert links.allows(db, "s1", token)
+            assert not links.allows(db, "s2", token)
+            assert not links.allows(db, "s1", None) and not links.allows(db, "s1", "")
+            assert not links.allows(db, "s1", token + "x")
+            assert not FileLinks("other", "https://uploads.example.com", max_age=3600).allows(db, "s1", token)
+            assert links.absolute("s1") == f"https://uploads.example.com/files/s1?token={token}"
+    finally:
+        database.dispose()

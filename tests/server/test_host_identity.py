@@ -186,7 +186,7 @@ def test_unknown_kids_cannot_make_the_server_hammer_the_host(
 
 
 def test_a_shared_secret_verifies_hs256_only(make_live_server: MakeLiveServer) -> None:
-    secret = "s" * 40
+    secret = "s" * 64
     server = make_live_server(
         identity_mode="jwt", jwt_secret=secret, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_tenant_claim=""
     )
@@ -195,7 +195,7 @@ def test_a_shared_secret_verifies_hs256_only(make_live_server: MakeLiveServer) -
         assert http.get("/api/me").json()["tenant"] == ""
     with server.client(headers=_bearer(jwt.encode(claims, secret, algorithm="HS512"))) as http:
         assert http.get("/api/me").status_code == 401
-    with server.client(headers=_bearer(jwt.encode(claims, "t" * 40, algorithm="HS256"))) as http:
+    with server.client(headers=_bearer(jwt.encode(claims, "t" * 64, algorithm="HS256"))) as http:
         assert http.get("/api/me").status_code == 401
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import subprocess
@@ -142,9 +144,15 @@ def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
             if "Smartcat uploader running at" in line:
                 break
         assert f"Smartcat uploader running at http://127.0.0.1:{port}\n" in lines, "".join(lines)
-        response = httpx.post(f"http://127.0.0.1:{port}/api/uploads", json={"file_name": "a", "size": 1})
-        assert response.status_code == 201, response.text
-        assert response.json()["urls"][0]["url"].startswith(f"http://127.0.0.1:{s3}/uploads/")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            response = client.post("/api/uploads", json={"file_name": "a", "size": 1, "checksum_algorithm": "SHA256"})
+            assert response.status_code == 201, response.text
+            one = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+            urls = client.post(
+                f"/api/uploads/{response.json()['session_id']}/urls",
+                json={"parts": [{"part_number": 1, "checksum_sha256": one}]},
+            )
+            assert urls.json()["urls"][0]["url"].startswith(f"http://127.0.0.1:{s3}/uploads/")
         assert (tmp_path / "var" / "secret_key").exists()
     finally:
         process.send_signal(signal.SIGINT)

@@ -120,8 +120,8 @@ def test_create_rejects_bad_input(client: httpx.Client, body: dict[str, Any], wh
 
 def test_create_rejects_files_over_5_tib(client: httpx.Client) -> None:
     response = client.post("/api/uploads", json={"file_name": "huge", "size": 5 * TiB + 1})
-    assert response.status_code == 422
-    assert "5 TiB" in response.json()["detail"]
+    assert response.status_code == 413  # MAX_FILE_SIZE is at most 5 TiB, S3's limit (the plan refuses more too)
+    assert "the largest this service accepts is" in response.json()["detail"]
     assert client.get("/api/uploads").json() == []
 
 
@@ -138,8 +138,8 @@ def test_presign_more_urls(client: httpx.Client, live_server: LiveServer) -> Non
     assert [u["part_number"] for u in body["urls"]] == [17, 40]
     assert "partNumber=40" in body["urls"][1]["url"]
     assert body["expires_at"] >= before + live_server.settings.presign_ttl_seconds - 1
-    # The URL really works for that part.
-    put_part(body["urls"][1]["url"], b"last part")
+    # The URL really works for that part (with exactly the part's planned length, which is signed into it).
+    put_part(body["urls"][1]["url"], b"l" * 5 * MiB)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_presign_rejects_bad_part_numbers(client: httpx.Client, numbers: list[in
 
 
 def test_state_reports_parts_held_by_s3(client: httpx.Client) -> None:
-    session = create_session(client, 3 * 5 * MiB, part_size=5 * MiB, fingerprint="abc")
+    session = create_session(client, 2 * 5 * MiB + 1000, part_size=5 * MiB, fingerprint="abc")
     urls = {u["part_number"]: u["url"] for u in session["urls"]}
     e1 = put_part(urls[1], b"1" * 5 * MiB)
     e3 = put_part(urls[3], b"3" * 1000)
@@ -173,16 +173,21 @@ def test_state_reports_parts_held_by_s3(client: httpx.Client) -> None:
     assert body["bytes_on_server"] == 5 * MiB + 1000
 
 
-def test_part_sent_twice_reports_and_completes_with_the_usable_copy(client: httpx.Client, s3: S3Client) -> None:
-    """SeaweedFS keeps every copy of a re-sent part and lists them all, newest not first within a second."""
+def test_part_sent_twice_reports_and_completes_with_the_usable_copy(
+    client: httpx.Client, s3: S3Client, live_server: LiveServer
+) -> None:
+    """SeaweedFS keeps every copy of a re-sent part and lists them all, newest not first within a second.
+
+    Part URLs sign the part's length, so wrong-sized copies are put with the store's own credentials here."""
     data = os.urandom(6 * MiB)
     session = create_session(client, len(data), part_size=5 * MiB)
     sid = session["session_id"]
     urls = {u["part_number"]: u["url"] for u in session["urls"]}
+    where = {"Bucket": _bucket(live_server), "Key": session["object_key"], "UploadId": session["upload_id"]}
     e1 = put_part(urls[1], part_bytes(data, 5 * MiB, 1))
-    put_part(urls[2], b"truncated")  # a bad copy first...
+    s3.upload_part(**where, PartNumber=2, Body=b"truncated")  # a bad copy first...
     e2 = put_part(urls[2], part_bytes(data, 5 * MiB, 2))  # ...then the right one
-    put_part(urls[2], b"junk")  # ...and a late bad one
+    s3.upload_part(**where, PartNumber=2, Body=b"junk")  # ...and a late bad one
 
     parts = client.get(f"/api/uploads/{sid}").json()["parts"]
     assert parts == [
@@ -393,11 +398,18 @@ def test_complete_with_a_part_s3_does_not_hold_is_409(client: httpx.Client) -> N
     assert good.status_code == 200, good.text
 
 
-def test_complete_refuses_parts_of_the_wrong_size(client: httpx.Client) -> None:
+def test_complete_refuses_parts_of_the_wrong_size(client: httpx.Client, s3: S3Client, live_server: LiveServer) -> None:
+    """A part URL cannot take another length (it is signed); a store holding one anyway still fails completion."""
     session = create_session(client, 6 * MiB, part_size=5 * MiB)
     urls = {u["part_number"]: u["url"] for u in session["urls"]}
     e1 = put_part(urls[1], b"x" * (5 * MiB))
-    e2 = put_part(urls[2], b"y" * 10)  # planned: 1 MiB
+    e2 = s3.upload_part(
+        Bucket=_bucket(live_server),
+        Key=session["object_key"],
+        UploadId=session["upload_id"],
+        PartNumber=2,
+        Body=b"y" * 10,  # planned: 1 MiB
+    )["ETag"]
     response = client.post(
         f"/api/uploads/{session['session_id']}/complete",
         json={"parts": [{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": e2}]},
@@ -414,7 +426,7 @@ def test_complete_refuses_parts_of_the_wrong_size(client: httpx.Client) -> None:
 def test_abort(client: httpx.Client, live_server: LiveServer, s3: S3Client) -> None:
     session = create_session(client, 6 * MiB, part_size=5 * MiB)
     sid = session["session_id"]
-    put_part(session["urls"][0]["url"], b"z" * 100)
+    put_part(session["urls"][1]["url"], b"z" * MiB)
 
     assert client.delete(f"/api/uploads/{sid}").status_code == 204
     with pytest.raises(s3.exceptions.NoSuchUpload):
@@ -470,7 +482,7 @@ def test_public_endpoint_and_ttl_shape_urls(make_live_server: MakeLiveServer, se
     assert url.startswith(f"http://localhost:{port}/{settings.s3_bucket}/")
     assert "X-Amz-Expires=2&" in url
     assert session["urls_expire_at"] == pytest.approx(time.time() + 2, abs=1)
-    put_part(url, b"in time")
+    put_part(url, b"in time..!")  # the 10 bytes planned
     # The same URL with the host SeaweedFS sees changed no longer verifies: the host is signed.
     moved = httpx.put(url.replace("localhost", "127.0.0.1", 1), content=b"x")
     assert moved.status_code == 403

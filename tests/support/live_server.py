@@ -59,6 +59,14 @@ def settings_for(seaweed: SeaweedService, data_dir: Path, **overrides: Any) -> S
         "embedded_s3": False,
         "web_dir": data_dir / "web",
         "runtime_dir": data_dir / "runtime",
+        # Most API tests drive sessions without part checksums, as plain clients; the production default (required)
+        # is tested in tests/server/test_plan_limits.py and by the engine in e2e/test_identity.py.
+        "require_checksums": False,
+        # Every test client comes from 127.0.0.1 and many are new users: tests/server/test_rate_limits.py sets
+        # real limits where it tests them.
+        "rate_limit_create": "100000/minute",
+        "rate_limit_urls": "100000/minute",
+        "rate_limit_new_identity": "100000/minute",
     }
     values.update(overrides)
     return isolated_settings(**values)
