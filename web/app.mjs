@@ -16,12 +16,23 @@ const $ = (selector) => document.querySelector(selector);
 // One engine per origin. Normally a SharedWorker that every tab talks to. Without SharedWorker, the tabs elect one
 // of them with a Web Lock to run the engine in a dedicated Worker; the others talk to it over a BroadcastChannel,
 // and when that tab closes the next one takes over (and resumes from OPFS).
+let extendedLifetime = false;
+
 function connectEngine(onMessage) {
   if (typeof SharedWorker === "function") {
     try {
-      const shared = new SharedWorker(WORKER_URL, { type: "module", name: WORKER_NAME });
+      // extendedLifetime keeps the worker (and the upload) running for minutes after the last tab closes. Every
+      // page must pass the same options, or it cannot connect to the running worker. The getter tells whether this
+      // browser knows the option (one that does reads it; others ignore it).
+      const options = {
+        type: "module",
+        name: WORKER_NAME,
+        get extendedLifetime() { extendedLifetime = true; return true; },
+      };
+      const shared = new SharedWorker(WORKER_URL, options);
       shared.port.onmessage = (event) => onMessage(event.data);
       $("#engine").dataset.mode = "shared";
+      $("#engine").dataset.lifetime = extendedLifetime ? "extended" : "page";
       return (message) => shared.port.postMessage(message);
     } catch (error) {
       console.warn("SharedWorker failed to start; using a dedicated worker", error);
@@ -80,7 +91,7 @@ function receive(data) {
     $("#engine").dataset.state = "error";
   }
 }
-port.postMessage({ type: "hello" });
+port.postMessage({ type: "hello", extended_lifetime: extendedLifetime });
 addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
 // The worker hears the network come and go too, but pages hear it first (and in every browser).
 addEventListener("online", () => port.postMessage({ type: "connectivity", online: true }));

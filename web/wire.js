@@ -95,9 +95,10 @@
  */
 
 /**
- * A page (re)connected or asks for everything again.
+ * A page (re)connected or asks for everything again, saying whether the engine outlives its last page.
  * @typedef {object} Hello
  * @property {"hello"} type
+ * @property {boolean} extended_lifetime
  */
 
 /**

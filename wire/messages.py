@@ -95,9 +95,13 @@ def to_json(message: WorkerMessage) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """A page (re)connected or asks for everything again."""
+    """A page (re)connected or asks for everything again, saying whether the engine outlives its last page.
+
+    ``extended_lifetime``: the browser took the SharedWorker option that keeps the engine running for a few minutes
+    after the last page closes."""
 
     type: ClassVar[str] = "hello"
+    extended_lifetime: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def parse_page_message(data: Mapping[str, Any]) -> PageMessage:
     kind = data.get("type")
     match kind:
         case "hello":
-            return Hello()
+            return Hello(data.get("extended_lifetime") is True)
         case "bye":
             return Bye()
         case "add":

@@ -109,7 +109,8 @@ class Hub:
             self._send(port, message)
 
     def _on_message(self, port: Any, data: Any) -> None:
-        fields = {key: getattr(data, key, None) for key in ("type", "local_id", "action", "online")}
+        keys = ("type", "local_id", "action", "online", "extended_lifetime")
+        fields = {key: getattr(data, key, None) for key in keys}
         files = list(getattr(data, "files", None) or [])
         try:
             message = parse_page_message({**fields, "files": files})
@@ -120,7 +121,8 @@ class Hub:
             case Bye():
                 if port in self.ports:
                     self.ports.remove(port)
-            case Hello():
+            case Hello(extended_lifetime=extended):
+                self.uploads.outlives_pages(extended)
                 self._send(port, self._hello())
             case AddFiles():
                 self._background_task(self.add_all(files))

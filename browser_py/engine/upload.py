@@ -97,6 +97,9 @@ class Upload:
         self.bytes_sent_this_run = 0
         self.told_to_leave = False  # once said, it stays said: a banner that comes and goes is noise
         self.leave_hint_hidden = False  # until the user says "Got it"
+        # Seconds the engine keeps running after the last page closes (SharedWorker extendedLifetime); None: it
+        # stops with the last page. Only the words depend on it: the engine does the same either way.
+        self.keeps_running_for: float | None = None
         self._last_view: UploadView | None = None
         self.tuner: ConcurrencyTuner | None = None
         if self.config.adaptive_concurrency:

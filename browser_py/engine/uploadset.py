@@ -26,6 +26,10 @@ from .wording import completed_text, summary_text
 
 INCOMPLETE_COPY = "the browser's copy of this file is incomplete; pick the file again"
 
+#: How long Chromium keeps a SharedWorker created with ``extendedLifetime`` after its last page closed (measured:
+#: about 300 s in Chromium 156; an enterprise policy can turn it off, which no page can detect).
+EXTENDED_LIFETIME_SECONDS = 300.0
+
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
@@ -89,6 +93,7 @@ class UploadSet:
         self.uploads: dict[str, Upload] = {}
         self.views: dict[str, UploadView] = {}
         self.online = True
+        self.keeps_running_for: float | None = None  # see :meth:`outlives_pages`
         self._rng = rng or random.Random()
 
     # ---------------------------------------------------------------- registering
@@ -119,8 +124,17 @@ class UploadSet:
         if config.adaptive_part_size:
             config = dataclasses.replace(config, part_size=self.link.part_size(manifest.size, config.part_size))
         upload = Upload(manifest, config, random.Random(self._rng.random()), source_readable=source_readable)
+        upload.keeps_running_for = self.keeps_running_for
         self.uploads[manifest.local_id] = upload
         return upload
+
+    def outlives_pages(self, extended: bool) -> None:
+        """A page said whether this engine outlives its last page (every page creates it with the same options, so
+        all say the same). The cards' "you can close this tab" words follow; the next publish carries them."""
+        grace = EXTENDED_LIFETIME_SECONDS if extended else None
+        self.keeps_running_for = grace
+        for upload in self.uploads.values():
+            upload.keeps_running_for = grace
 
     def refuse(self, local_id: str, reason: str, now: float) -> list[Directive]:
         """The file cannot be kept or read here (no space, an unreadable copy): "Action needed" with the reason."""

@@ -17,6 +17,18 @@ LEAVE_BANNER = (
     "Saved. You can keep working — we're uploading in the background. "
     "You can even close this tab; we'll pick up where we left off next time."
 )
+#: The worker outlives its last page (SharedWorker ``extendedLifetime``) long enough for what is left.
+LEAVE_BANNER_FINISHES = (
+    "Saved. You can keep working or close this tab — the upload will finish even if you do, "
+    "as long as the browser stays open."
+)
+#: It outlives its last page, but not for as long as the rest takes.
+LEAVE_BANNER_FOR_A_WHILE = (
+    "Saved. You can close this tab: we keep uploading for a few minutes "
+    "and finish the rest the next time you open Smartcat."
+)
+#: How much of the grace period the pessimistic ETA may use before "will finish" is no longer promised.
+GRACE_SAFETY = 0.8
 
 _LABELS = {
     Phase.QUEUED: "Queued",
@@ -61,6 +73,17 @@ def actions(upload: Upload) -> tuple[Action, ...]:
     return offered
 
 
+def leave_banner(upload: Upload, eta_high: float | None) -> str:
+    """What closing the tab will do, told truthfully: it depends on whether the worker outlives its last page (and
+    for how long) and on the pessimistic end of the ETA."""
+    grace = upload.keeps_running_for
+    if grace is None:
+        return LEAVE_BANNER
+    if eta_high is not None and eta_high <= grace * GRACE_SAFETY:
+        return LEAVE_BANNER_FINISHES
+    return LEAVE_BANNER_FOR_A_WHILE
+
+
 def build_view(upload: Upload) -> UploadView:
     m = upload.manifest
     now = upload.now
@@ -98,7 +121,11 @@ def build_view(upload: Upload) -> UploadView:
         bytes_text=f"{size_text(confirmed)} of {size_text(m.size)}",
         size_text=size_text(m.size),
         # Once the file is safe in the browser and the wait is long, tell the user they need not stay.
-        banner=LEAVE_BANNER if upload.told_to_leave and still_going and not upload.leave_hint_hidden else None,
+        banner=(
+            leave_banner(upload, eta_range[2] if eta_range else None)
+            if upload.told_to_leave and still_going and not upload.leave_hint_hidden
+            else None
+        ),
         bytes_sent_this_run=upload.bytes_sent_this_run,
         actions=actions(upload),
         link=status_page_path(m.session_id) if m.session_id else None,

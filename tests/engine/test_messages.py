@@ -25,6 +25,8 @@ from wire.view import Summary
     ("data", "message"),
     [
         ({"type": "hello"}, Hello()),
+        ({"type": "hello", "extended_lifetime": True}, Hello(extended_lifetime=True)),
+        ({"type": "hello", "extended_lifetime": "yes"}, Hello(extended_lifetime=False)),
         ({"type": "bye"}, Bye()),
         ({"type": "add", "files": ["f1", "f2"]}, AddFiles(2)),
         ({"type": "action", "local_id": "L", "action": "pause"}, CardAction("L", "pause")),

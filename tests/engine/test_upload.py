@@ -48,6 +48,7 @@ from browser_py.engine.events import (
 from browser_py.engine.failures import Failure, FailureKind
 from browser_py.engine.manifest import Manifest
 from browser_py.engine.upload import URLS_EXPIRE_TOO_SOON, EngineConfig, Phase, Upload
+from browser_py.engine.view import LEAVE_BANNER, LEAVE_BANNER_FINISHES, LEAVE_BANNER_FOR_A_WHILE
 from wire.plan import MiB
 
 PART = 8 * MiB
@@ -763,3 +764,33 @@ def test_a_run_of_portal_answers_ends_in_action_needed_and_retry_starts_afresh()
     assert upload.manifest.parts == {4: '"e4"'}
     out = feed(upload, Resume(now + 2))
     assert of(FetchState, out) and upload.phase is Phase.RESUMING
+
+
+# ---- what closing the tab does, told truthfully -------------------------------------------------------------------
+
+
+def slow_upload(grace: float | None, parts: int, seconds_per_part: float) -> Upload:
+    """An upload told to leave (ETA past the threshold), with ``parts`` of 8 MiB sent at a steady pace."""
+    upload, _ = started(EngineConfig(concurrency=1, leave_threshold=45.0), size=parts * PART)
+    upload.keeps_running_for = grace
+    for n in range(1, 6):
+        feed(upload, PartSent(1.0 + n * seconds_per_part, n, f"e{n}"))
+    return upload
+
+
+def test_without_extended_lifetime_closing_the_tab_pauses_until_the_next_visit() -> None:
+    upload = slow_upload(None, parts=100, seconds_per_part=2.0)
+    assert upload.view().banner == LEAVE_BANNER
+
+
+def test_with_extended_lifetime_and_an_eta_inside_the_grace_the_upload_will_finish() -> None:
+    upload = slow_upload(300.0, parts=40, seconds_per_part=2.0)  # 35 parts left at 2 s each: about 70 s
+    view = upload.view()
+    assert view.eta_seconds is not None and 45 < view.eta_seconds < 120
+    assert view.banner == LEAVE_BANNER_FINISHES
+
+
+def test_with_extended_lifetime_and_a_longer_eta_the_rest_waits_for_the_next_visit() -> None:
+    upload = slow_upload(300.0, parts=400, seconds_per_part=2.0)  # about 13 minutes left
+    assert upload.view().banner == LEAVE_BANNER_FOR_A_WHILE
+    assert "finish the rest the next time you open Smartcat" in LEAVE_BANNER_FOR_A_WHILE

@@ -21,6 +21,7 @@ from browser_py.engine.manifest import Manifest
 from browser_py.engine.phase import Phase
 from browser_py.engine.upload import Upload
 from browser_py.engine.uploadset import (
+    EXTENDED_LIFETIME_SECONDS,
     INCOMPLETE_COPY,
     Deliver,
     Directive,
@@ -233,3 +234,14 @@ def test_engine_settings_from_the_server_keep_defaults_for_what_is_left_out() ->
     assert (chosen.parallel_uploads, chosen.part_size, chosen.adaptive_part_size) == (3, 16 * MiB, True)
     assert chosen.leave_threshold == EngineConfig().leave_threshold
     assert EngineConfig.from_settings({}) == EngineConfig()
+
+
+def test_an_engine_that_outlives_its_pages_tells_every_upload_old_and_new() -> None:
+    uploads = UploadSet(EngineConfig())
+    before = uploads.add(manifest("a", 1.0), source_readable=True)
+    assert before.keeps_running_for is None
+    uploads.outlives_pages(True)
+    after = uploads.add(manifest("b", 2.0), source_readable=True)
+    assert before.keeps_running_for == after.keeps_running_for == EXTENDED_LIFETIME_SECONDS
+    uploads.outlives_pages(False)
+    assert before.keeps_running_for is None and after.keeps_running_for is None
