@@ -8,10 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.support.files import random_file, sha256_file
 from tests.support.worker_diagnostics import worker_report
 from wire.plan import MiB
-
-from tests.support.files import random_file, sha256_file
 
 from ..conftest import AppUnderTest, record_metric, wait_for
 from .conftest import card, open_app, screenshot, wait_for_card
