@@ -123,10 +123,17 @@ async function boot() {
   for (const port of ports) hub.attach(port);
 }
 
+// Firefox and WebKit leave the message out of error.stack ("fetchBytes@…" only): keep both.
+function describe(error) {
+  const text = String(error);
+  const stack = (error && error.stack) || "";
+  return stack.includes(text) ? stack : `${text}\n${stack}`;
+}
+
 boot().catch((error) => {
   console.error(error);
-  bootInfo.error = String(error && error.stack || error);
-  broadcast({ type: "engine", status: "failed", error: String(error && error.stack || error) });
+  bootInfo.error = describe(error);
+  broadcast({ type: "engine", status: "failed", error: describe(error) });
 });
 
 // ---------------------------------------------------------------- diagnostics (tests and the benchmark)
