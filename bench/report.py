@@ -253,6 +253,7 @@ def section(data: dict[str, Any]) -> str:
             lines.append(f"| {READY_LABELS.get(kind, kind)} | {_fmt(v.get('python_ms'), ' ms')} | "
                          f"{_fmt(v['worker_ready_ms'], ' ms')} | {_fmt(v['page_open_to_ready_ms'], ' ms')} | "
                          f"{v['samples_ms']} | {v.get('load_average', '')} |")
+    lines += _engines_table(data)
     mem = data.get("memory") or {}
     if mem:
         lines += ["", "### Memory by file size (raw is the control)", "",
@@ -287,6 +288,34 @@ def section(data: dict[str, Any]) -> str:
         lines += [f"- **{name}**: `{text.strip().splitlines()[-1][:200]}`" for name, text in errors.items()]
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _engines_table(data: dict[str, Any]) -> list[str]:
+    """Worker ready per browser engine: Chromium's row from the same run's ``worker_ready``."""
+    engines = data.get("engines_ready") or {}
+    if not engines:
+        return []
+    chromium_version = (data.get("machine") or {}).get("chromium", "").split()  # "Chromium 156.0… built on …"
+    chromium = {"version": chromium_version[1] if len(chromium_version) > 1 else ""} | (data.get("worker_ready") or {})
+    lines = ["", "### Worker ready per browser engine (memory snapshot; worker start → ready, medians)", "",
+             "| engine | first visit | returning visit | page open → ready (returning) | samples (first / returning) |"
+             " load average |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, v in {"chromium": chromium, **engines}.items():
+        first, cached = v.get("snapshot_first_visit"), v.get("snapshot_cached")
+        if not first or not cached:
+            continue
+        label = {"chromium": "Chromium", "firefox": "Firefox ESR", "webkit": "WebKitGTK"}.get(name, name)
+        version = str(v.get("version", "")).removeprefix("firefox/")
+        lines.append(f"| {label} {version} | {_fmt(first['worker_ready_ms'], ' ms')} | "
+                     f"{_fmt(cached['worker_ready_ms'], ' ms')} | {_fmt(cached['page_open_to_ready_ms'], ' ms')} | "
+                     f"{first['samples_ms']} / {cached['samples_ms']} | {cached.get('load_average', '')} |")
+    run = data.get("engines_ready_run")
+    if run:  # the engines were measured in a run of their own: say when, and what Chromium did in it
+        lines += ["", f"Firefox and WebKit measured {run['generated_at']} (`{run['command']}`, load average at start "
+                  f"{round(run['load_average_at_start'][0], 1)}); Chromium in that run, snapshot first visit / "
+                  f"returning: {run['chromium_same_run_samples_ms']['snapshot_first_visit']} / "
+                  f"{run['chromium_same_run_samples_ms']['snapshot_cached']} ms."]
+    return lines
 
 
 def write(data: dict[str, Any], source: Path) -> None:

@@ -27,6 +27,7 @@ from tests.support.seaweed import start_seaweed
 from wire.plan import MiB
 
 from . import assets, report, scenarios
+from . import engines as bench_engines
 from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser
 
 ROOT = assets.ROOT
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--contenders", default=",".join((ENGINE, *PEERS)), help="comma-separated")
     parser.add_argument("--memory-size", type=_size, default=4 << 30,
                         help="the large file of the memory check (default 4GiB; 0 skips the check)")
-    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: ready,throughput,resume,"
+    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: ready,engines,throughput,resume,"
                         "sweep,memory,cpython")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64 MiB, 1 round, small sweep, no 4 GiB")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -180,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                                                                   rounds=args.ready_rounds, say=say)
 
                 attempt("ready", ready)
+
+                def engines() -> None:
+                    say("worker ready in Firefox and WebKit (first visit, returning visit)")
+                    data["engines_ready"] = bench_engines.worker_ready_engines(stack, tmp,
+                                                                               rounds=args.ready_rounds, say=say)
+
+                attempt("engines", engines)
                 with browser(playwright, tmp / "profile") as chromium:
 
                     def throughput() -> None:
