@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, screenshot, sha256_file, wait_for
+from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
 
 
 def card(page: Page, name: str):  # type: ignore[no-untyped-def]
@@ -31,6 +32,8 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     app.proxy.state.rate_bytes_per_s = 4e6  # about 17 s for the first: a "long" upload at this test's 2 s threshold
     context = browser.context
     assert context is not None
+    # This journey comes back after the worker ended with the tab (test_lifetime.py: with extendedLifetime it lives on)
+    context.add_init_script(WITHOUT_EXTENDED_LIFETIME)
     page = open_app(context, app)
     page.set_input_files("#file-input", [str(first), str(second)])
 

@@ -19,7 +19,9 @@ from .conftest import AppUnderTest, Browser, open_app, random_file, record_metri
 PART = 8 * MiB
 SIZE = 64 * MiB
 RATE = 2e6  # bytes/s through the proxy: about 34 s for the file, so 20-60 s remain when the tab closes
-NATIVE_LIFETIME_ONLY = """
+#: An init script that has every page create the worker without ``extendedLifetime`` (the same options in every
+#: page, as the browser requires): the worker then ends with the last page, as in browsers without the option.
+WITHOUT_EXTENDED_LIFETIME = """
 const NativeSharedWorker = window.SharedWorker;
 window.SharedWorker = function SharedWorker(url, options) {
   return new NativeSharedWorker(url, { type: options.type, name: options.name });  // extendedLifetime withheld
@@ -67,7 +69,7 @@ def test_the_upload_completes_in_s3_with_every_page_closed(app: AppUnderTest, br
 def test_without_extended_lifetime_the_same_upload_stops_at_the_close(app: AppUnderTest, browser: Browser,
                                                                        tmp_path: Path) -> None:
     assert browser.context is not None
-    browser.context.add_init_script(NATIVE_LIFETIME_ONLY)
+    browser.context.add_init_script(WITHOUT_EXTENDED_LIFETIME)
     source = random_file(tmp_path / "stops.bin", SIZE)
     closed = close_mid_upload(app, browser, source, "page")
     # The worker ends with its last page. The network may still finish the bodies already streaming, but nothing

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, screenshot, sha256_file, wait_for
+from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
 
 PART = 8 * MiB
 CONCURRENCY = 4  # the engine's default parts in flight
@@ -58,6 +59,7 @@ def test_closing_every_tab_mid_upload_resumes_on_the_next_visit(
     app.proxy.state.rate_bytes_per_s = 12e6  # slow enough to close the tab between parts (about 5.6 s in all)
     context = browser.context
     assert context is not None
+    context.add_init_script(WITHOUT_EXTENDED_LIFETIME)  # the worker ends with the last tab (see test_lifetime.py)
     page = open_app(context, app)
     first_instance = page.get_attribute("#engine", "data-instance")
     page.set_input_files("#file-input", str(source))
