@@ -29,6 +29,7 @@ from .engine.commands import (
     PersistManifest,
     Publish,
     RequestUrls,
+    SaveCopy,
     SendPart,
     Wakeup,
 )
@@ -41,6 +42,7 @@ from .ports import CallFailed, ManifestStore, PartSender, SendFailed
 log = logging.getLogger(__name__)
 
 ViewListener = Callable[[UploadView], None]
+CopyStarter = Callable[[], None]
 
 
 class ManifestWriter:
@@ -98,12 +100,16 @@ class UploadDriver:
         store: ManifestStore,
         clock: Callable[[], float],
         on_view: ViewListener | None = None,
+        on_copy: CopyStarter | None = None,
     ) -> None:
+        """``on_copy`` starts copying the file chosen again into the browser (the adapter holds the file); it reports
+        ``Staged`` when done. Without it (a terminal, where a local file is its own copy) ``SaveCopy`` is moot."""
         self.upload = upload
         self._api = api
         self._sender = sender
         self._clock = clock
         self._on_view = on_view
+        self._on_copy = on_copy
         self._queue: asyncio.Queue[list[Command]] = asyncio.Queue()
         self._parts: dict[int, asyncio.Task[None]] = {}
         self._calls: set[asyncio.Task[None]] = set()
@@ -173,6 +179,9 @@ class UploadDriver:
                     self._spawn(ApiCall.COMPLETE, self._api.complete(command))
                 case AbortUpload(session_id=session_id, upload_token=token):
                     await self._abort(session_id, token)
+                case SaveCopy():
+                    if self._on_copy is not None:
+                        self._on_copy()
                 case Wakeup(at=at):
                     self._set_timer(at)
                 case Publish(view=view):

@@ -30,7 +30,7 @@
  * @property {string} size_text
  * @property {(string|null)} banner
  * @property {number} bytes_sent_this_run
- * @property {Array<("pause"|"resume"|"retry"|"cancel"|"dismiss"|"copy")>} actions
+ * @property {Array<("pause"|"resume"|"retry"|"cancel"|"dismiss"|"copy"|"choose")>} actions
  * @property {(string|null)} link
  */
 
@@ -115,6 +115,14 @@
  */
 
 /**
+ * The file the user chose with a card's "Choose the file again" button, for that upload only (the engine checks
+ * @typedef {object} ChooseFile
+ * @property {"choose"} type
+ * @property {string} local_id
+ * @property {Array<File>} files
+ */
+
+/**
  * @typedef {object} CardAction
  * @property {"action"} type
  * @property {string} local_id
@@ -129,7 +137,7 @@
  */
 
 /** @typedef {EngineReady|UploadChanged|UploadFinished|SummaryChanged|Notice|Removed|EngineError} WorkerMessage */
-/** @typedef {Hello|Bye|AddFiles|CardAction|SetConnectivity} PageMessage */
+/** @typedef {Hello|Bye|AddFiles|ChooseFile|CardAction|SetConnectivity} PageMessage */
 
 export const ACTION_TEXT = Object.freeze({
   "pause": "Pause",
@@ -137,7 +145,8 @@ export const ACTION_TEXT = Object.freeze({
   "retry": "Retry",
   "cancel": "Cancel",
   "dismiss": "Dismiss",
-  "copy": "Copy link"
+  "copy": "Copy link",
+  "choose": "Choose the file again"
 });
 
 export const ENGINE_TEXT = Object.freeze({

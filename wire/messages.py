@@ -128,6 +128,17 @@ class CardAction:
 
 
 @dataclass(frozen=True, slots=True)
+class ChooseFile:
+    """The file the user chose with a card's "Choose the file again" button, for that upload only (the engine checks
+    it is the same file before using it). ``File`` objects exist only in JavaScript: the adapter keeps it."""
+
+    type: ClassVar[str] = "choose"
+    js_fields: ClassVar[dict[str, str]] = {"local_id": "string", "files": "Array<File>"}
+    local_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class SetConnectivity:
     """The page's online/offline events (the worker's own fire too: either may come first)."""
 
@@ -135,8 +146,8 @@ class SetConnectivity:
     online: bool
 
 
-PageMessage = Hello | Bye | AddFiles | CardAction | SetConnectivity
-PAGE_MESSAGES: tuple[type[PageMessage], ...] = (Hello, Bye, AddFiles, CardAction, SetConnectivity)
+PageMessage = Hello | Bye | AddFiles | ChooseFile | CardAction | SetConnectivity
+PAGE_MESSAGES: tuple[type[PageMessage], ...] = (Hello, Bye, AddFiles, ChooseFile, CardAction, SetConnectivity)
 
 
 class MessageError(ValueError):
@@ -156,6 +167,11 @@ def parse_page_message(data: Mapping[str, Any]) -> PageMessage:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise MessageError("add: files must be a list")
             return AddFiles(count)
+        case "choose":
+            local_id, files = data.get("local_id"), data.get("files")
+            if not isinstance(local_id, str) or not isinstance(files, list) or len(files) != 1:
+                raise MessageError("choose: one file for one upload (local_id) is expected")
+            return ChooseFile(local_id, 1)
         case "action":
             local_id, action = data.get("local_id"), data.get("action")
             if not isinstance(local_id, str) or not isinstance(action, str):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 #: Actions a card can offer; the engine lists the ones that apply now in ``UploadView.actions``.
-Action = Literal["pause", "resume", "retry", "cancel", "dismiss", "copy"]
+Action = Literal["pause", "resume", "retry", "cancel", "dismiss", "copy", "choose"]
 
 #: What each action's button says.
 ACTION_TEXT: dict[str, str] = {
@@ -22,6 +22,7 @@ ACTION_TEXT: dict[str, str] = {
     "cancel": "Cancel",
     "dismiss": "Dismiss",
     "copy": "Copy link",
+    "choose": "Choose the file again",  # the page opens a file picker for this card and posts a ChooseFile
 }
 
 #: The engine's own state, as the page header says it.

@@ -97,6 +97,14 @@ class DiscardLocal:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveCopy:
+    """The file chosen again passed its checks: copy it into the browser (as at the first pick) while parts are
+    read from it; report Staged when the copy is complete."""
+
+    local_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Wakeup:
     """Send a Tick at ``at`` (replacing any earlier request): a retry or a refresh is due then."""
 
@@ -121,6 +129,7 @@ Command = (
     | CompleteUpload
     | AbortUpload
     | DiscardLocal
+    | SaveCopy
     | Wakeup
     | Publish
 )

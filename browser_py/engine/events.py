@@ -49,6 +49,22 @@ class SourceLost:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyIncomplete:
+    """Found at boot: the browser's copy of the file never completed (the browser died first). The bytes S3 holds
+    are kept; the upload waits for the user to choose the same file again."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileChosen:
+    """The user chose a file for an upload that needs it again, of the same size and fingerprint (the set of uploads
+    checked): the machine checks the parts S3 holds against it, then continues from them."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class SessionCreated:
     now: float
     session_id: str
@@ -154,6 +170,8 @@ Event = (
     Start
     | Staged
     | SourceLost
+    | CopyIncomplete
+    | FileChosen
     | SessionCreated
     | StateFetched
     | UrlsReceived

@@ -17,7 +17,9 @@ from enum import StrEnum
 from .events import (
     Cancel,
     Connectivity,
+    CopyIncomplete,
     Event,
+    FileChosen,
     HideLeaveHint,
     PartFailed,
     PartHashed,
@@ -48,9 +50,13 @@ class Phase(StrEnum):
     OFFLINE = "offline"  # waiting for the network; continues by itself when it is back
     FAILED = "failed"  # "Action needed": the user decides (retry, cancel)
     CANCELLED = "cancelled"
+    # The browser died before its copy of the file was complete: S3 keeps the parts it holds, and the upload waits
+    # for the user to choose the same file again ("Action needed", with the progress S3 holds).
+    NEEDS_FILE = "needs_file"
+    CHECKING = "checking"  # the file chosen again is hashed where S3 holds parts: the same bytes, or refused
 
 
-Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA = (
+Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK = (
     Phase.QUEUED,
     Phase.SAVING,
     Phase.CREATING,
@@ -62,11 +68,13 @@ Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA = (
     Phase.OFFLINE,
     Phase.FAILED,
     Phase.CANCELLED,
+    Phase.NEEDS_FILE,
+    Phase.CHECKING,
 )
 ALL = frozenset(Phase)
 FINISHED = frozenset({CD, CA})
 #: Nothing happens until the user acts, the queue admits it, or it is finished.
-IDLE = frozenset({Q, CD, PA, FA, CA})
+IDLE = frozenset({Q, CD, PA, FA, CA, NF})
 #: Phases that use bandwidth (or will in a moment): they hold one of the queue's places.
 RUNNING = frozenset({SV, CR, RS, UP, CG, OF})
 #: Phases whose requests are on the wire (an outage stops them).
@@ -74,7 +82,7 @@ SENDING = frozenset({CR, RS, UP})
 
 #: Which phase may follow which. Entering any other is a bug: ``Upload`` raises :class:`IllegalTransition`.
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
-    Q: frozenset({SV, CR, RS, CD, FA, CA}),
+    Q: frozenset({SV, CR, RS, CD, FA, CA, NF}),
     SV: frozenset({CR, UP, PA, FA, CA}),
     CR: frozenset({UP, SV, PA, OF, FA, CA}),
     RS: frozenset({UP, CD, PA, OF, FA, CA}),
@@ -85,6 +93,8 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     OF: frozenset({SV, CR, RS, CD, PA, FA, CA}),
     FA: frozenset({SV, CR, RS, CD, CA}),
     CA: frozenset(),
+    NF: frozenset({CK, CD, FA, CA}),
+    CK: frozenset({NF, Q, FA, CA}),  # refused: back to waiting for the file; the same: queued, then resumed
 }
 
 
@@ -99,10 +109,12 @@ class Rule:
 #: What each event means in each phase. A phase in neither set makes the event illegal there.
 EVENTS: Mapping[type[Event], Rule] = {
     Start: Rule(handled=frozenset({Q})),
-    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({CD, FA, CA})),
+    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({CD, FA, CA, NF, CK})),
     SourceLost: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    CopyIncomplete: Rule(handled=frozenset({Q})),
+    FileChosen: Rule(handled=frozenset({NF})),
     SessionCreated: Rule(handled=frozenset({SV, CR, PA, OF, FA, CA})),
-    StateFetched: Rule(handled=frozenset({RS, PA, OF, FA}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA})),
+    StateFetched: Rule(handled=frozenset({RS, PA, OF, FA, NF}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA, CK})),
     UrlsReceived: Rule(handled=frozenset({UP}), stale=ALL - {UP}),
     PartHashed: Rule(handled=ALL - FINISHED, stale=FINISHED),
     PartSent: Rule(handled=frozenset({UP, PA, OF, FA}), stale=frozenset({Q, SV, CR, RS, CG, CD, CA})),

@@ -22,8 +22,11 @@ from .commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HashPart,
     PersistManifest,
     Publish,
+    RequestUrls,
+    SaveCopy,
     Wakeup,
 )
 from .config import EngineConfig
@@ -31,7 +34,9 @@ from .events import (
     ApiCall,
     Cancel,
     Connectivity,
+    CopyIncomplete,
     Event,
+    FileChosen,
     HideLeaveHint,
     PartFailed,
     PartHashed,
@@ -64,6 +69,17 @@ URLS_EXPIRE_TOO_SOON = "the upload links the server gives expire before they can
 STORAGE_CALLS_URLS_EXPIRED = (
     "the storage calls every fresh upload link expired (the clocks of the upload service and the storage disagree?)"
 )
+#: Why an upload found at boot waits for its file (follows "Action needed: ").
+COPY_INCOMPLETE = "the browser had not finished saving this file; choose it again to continue where it stopped"
+
+
+def different_bytes(number: int, file_name: str) -> str:
+    """The file chosen again has other bytes where S3 already holds a part: refused, nothing changes."""
+    return f"the file you chose has other bytes than {file_name} (part {number} differs); choose {file_name} again"
+
+
+def unreadable_choice(reason: str) -> str:
+    return f"the file you chose could not be read ({reason}); choose it again"
 
 
 class Upload:
@@ -101,6 +117,14 @@ class Upload:
         # stops with the last page. Only the words depend on it: the engine does the same either way.
         self.keeps_running_for: float | None = None
         self._last_view: UploadView | None = None
+        # The file chosen again after a crash (engine/phase.py NEEDS_FILE, CHECKING): the parts S3 holds still to
+        # hash, those being hashed, and hashes asked for and not yet answered (a refused choice leaves some behind).
+        self._to_check: list[int] = []
+        self._checking: set[int] = set()
+        self._checks_out: dict[int, int] = {}
+        # The source is a file chosen again: from then on a part S3 holds counts only if it was checked against that
+        # file or sent from it (it is in the manifest); any other is sent again.
+        self.chosen_again = False
         self.tuner: ConcurrencyTuner | None = None
         if self.config.adaptive_concurrency:
             top = max(TuningConfig().max_concurrency, self.config.concurrency)
@@ -166,6 +190,10 @@ class Upload:
                 self._on_staged(out)
             case SourceLost(reason=reason):
                 self._fail(out, Failure(FailureKind.SOURCE_LOST, reason))
+            case CopyIncomplete():
+                self._on_copy_incomplete(out)
+            case FileChosen():
+                self._on_file_chosen(out)
             case SessionCreated():
                 self._on_session_created(event, out)
             case StateFetched():
@@ -174,7 +202,10 @@ class Upload:
                 usable = self.scheduler.urls_received(dict(urls), expires_at, self.now, server_now)
                 self._after_urls(len(urls), usable, out)
             case PartHashed(number=number, sha256=sha256):
-                self.scheduler.part_hashed(number, sha256)
+                if not self._check_answered(number):
+                    self.scheduler.part_hashed(number, sha256)
+                elif self.phase is Phase.CHECKING and number in self._checking:
+                    self._on_checked(number, sha256, out)
             case PartSent(number=number, etag=etag):
                 self._on_part_sent(number, etag, out)
             case PartFailed(number=number, failure=failure):
@@ -210,7 +241,7 @@ class Upload:
             readable = m.staged or self.source_readable
             self._enter(Phase.CREATING if readable else Phase.SAVING)
             self._issue(ApiCall.CREATE, out)
-        elif not m.staged:
+        elif not m.staged and not self.source_readable:
             self._enter(Phase.SAVING)
         else:
             self.resumed_from = m.bytes_confirmed
@@ -224,6 +255,74 @@ class Upload:
             self.tuner.conditions_changed(self.now)  # the copy competed with the PUTs; it no longer does
         if self.phase is Phase.SAVING:
             self._begin_uploading() if self.manifest.session_id is not None else self._enter(Phase.CREATING)
+
+    def _on_copy_incomplete(self, out: list[Command]) -> None:
+        """Found at boot without a complete copy: wait for the file, and meanwhile ask S3 what it holds, so the card
+        shows the progress that is kept (the manifest may lag behind the last parts S3 confirmed)."""
+        self.error = Failure(FailureKind.SOURCE_LOST, COPY_INCOMPLETE)
+        self._enter(Phase.NEEDS_FILE)
+        if self.manifest.session_id is not None:
+            self._issue(ApiCall.STATE, out)
+
+    def _on_file_chosen(self, out: list[Command]) -> None:
+        """The same size and fingerprint (checked by the set): now hash it where S3 holds parts whose checksum we
+        kept. Nothing changes until every one matches; a part S3 holds whose checksum never reached the disk cannot
+        be checked, so it is sent again from this file."""
+        m = self.manifest
+        self._to_check = sorted(n for n in m.parts if n in m.checksums)
+        self._checking.clear()
+        self._enter(Phase.CHECKING)
+        self._check_next(out)
+
+    def _check_next(self, out: list[Command]) -> None:
+        plan = self.plan
+        while self._to_check and len(self._checking) < self.config.hash_concurrency:
+            assert plan is not None, "parts are held only under a plan"
+            number = self._to_check.pop(0)
+            part = plan.part(number)
+            self._checking.add(number)
+            self._checks_out[number] = self._checks_out.get(number, 0) + 1
+            out.append(HashPart(number, part.offset, part.length))
+        if not self._to_check and not self._checking:
+            self._source_checked(out)
+
+    def _check_answered(self, number: int) -> bool:
+        """True if a hash that just answered was one the check of a chosen file asked for."""
+        left = self._checks_out.get(number, 0)
+        if not left:
+            return False
+        if left == 1:
+            del self._checks_out[number]
+        else:
+            self._checks_out[number] = left - 1
+        return True
+
+    def _on_checked(self, number: int, sha256: str, out: list[Command]) -> None:
+        self._checking.discard(number)
+        if self.manifest.checksums.get(number) != sha256:
+            self._refuse_choice(out, different_bytes(number, self.manifest.file_name))
+        else:
+            self._check_next(out)
+
+    def _refuse_choice(self, out: list[Command], reason: str) -> None:
+        """Not the same file (or unreadable): back to waiting for the file, the upload as it was."""
+        self._to_check.clear()
+        self._checking.clear()
+        self.error = Failure(FailureKind.SOURCE_LOST, reason)
+        self._enter(Phase.NEEDS_FILE)
+
+    def _source_checked(self, out: list[Command]) -> None:
+        """Every part S3 holds that could be checked has the chosen file's bytes: keep those, send the rest from the
+        chosen file while it is copied into the browser again, and wait for a place in the queue."""
+        m = self.manifest
+        m.parts = {n: etag for n, etag in m.parts.items() if n in m.checksums}
+        m.checksums = {n: c for n, c in m.checksums.items() if n in m.parts}  # the rest is hashed from this file
+        self.chosen_again = True
+        self.source_readable = True
+        self.error = None
+        self._persist(out)
+        out.append(SaveCopy(m.local_id))
+        self._enter(Phase.QUEUED)
 
     def _on_session_created(self, event: SessionCreated, out: list[Command]) -> None:
         self._creating = False
@@ -256,9 +355,11 @@ class Upload:
         plan = self.plan
         assert plan is not None, "a session without a plan cannot be resumed"
         # S3 is the truth: keep a part only if S3 holds it whole. Prefer our ETag (the latest PUT we saw succeed).
+        # After a file was chosen again, only the parts checked against it count: another is sent again.
         merged: dict[int, str] = {}
         for part in event.parts:
-            if 1 <= part.number <= plan.part_count and part.size == plan.length_of(part.number):
+            checked = not self.chosen_again or part.number in self.manifest.parts
+            if 1 <= part.number <= plan.part_count and part.size == plan.length_of(part.number) and checked:
                 merged[part.number] = self.manifest.parts.get(part.number, part.etag)
         self.manifest.parts = merged
         self._persist(out)
@@ -285,6 +386,10 @@ class Upload:
         self._persist(out)
 
     def _on_part_failed(self, number: int, failure: Failure, out: list[Command]) -> None:
+        if self._check_answered(number):
+            if self.phase is Phase.CHECKING and number in self._checking:
+                self._refuse_choice(out, unreadable_choice(failure.message))
+            return
         if self.scheduler.hash_failed(number):  # the bytes could not even be read
             if self.phase is Phase.UPLOADING:
                 self._fail(out, failure)
@@ -438,7 +543,13 @@ class Upload:
             out.append(CompleteUpload(m.session_id, tuple(sorted(m.parts.items())), m.upload_token))
 
     def _pump(self, out: list[Command]) -> None:
-        if self.scheduler.pump(self.now, self.concurrency, self._api_retry.get(ApiCall.URLS, 0.0), out):
+        before = len(out)
+        done = self.scheduler.pump(self.now, self.concurrency, self._api_retry.get(ApiCall.URLS, 0.0), out)
+        if any(isinstance(c, RequestUrls) for c in out[before:]):
+            # A part may be on S3 as soon as its URL exists: its checksum goes to disk now, so that a file chosen
+            # again after a crash can be checked against it (and that part need not be sent again).
+            self._persist(out)
+        if done:
             self._api_retry.pop(ApiCall.URLS, None)
             self._enter(Phase.COMPLETING)
             self.meter.stop()

@@ -16,15 +16,24 @@ from dataclasses import dataclass
 from wire.view import Summary, UploadView
 
 from .config import EngineConfig
-from .events import Cancel, Connectivity, Event, HideLeaveHint, Pause, Resume, SourceLost, Start
+from .events import (
+    Cancel,
+    Connectivity,
+    CopyIncomplete,
+    Event,
+    FileChosen,
+    HideLeaveHint,
+    Pause,
+    Resume,
+    SourceLost,
+    Start,
+)
 from .failures import FailureKind
 from .link import LinkMemory
 from .manifest import Manifest
 from .phase import RUNNING, Phase
 from .upload import Upload
-from .wording import completed_text, summary_text
-
-INCOMPLETE_COPY = "the browser's copy of this file is incomplete; pick the file again"
+from .wording import completed_text, not_the_same_file, summary_text
 
 #: How long Chromium keeps a SharedWorker created with ``extendedLifetime`` after its last page closed (measured:
 #: about 300 s in Chromium 156; an enterprise policy can turn it off, which no page can detect).
@@ -75,7 +84,15 @@ class SaveLinkNote:
     text: str
 
 
-Directive = Deliver | Say | Toast | ShowSummary | Forget | SaveLinkNote
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """The file just picked becomes this upload's source: parts are read from it, and it is copied into the browser
+    when the upload says so (``SaveCopy``). Comes before the ``Deliver`` that tells the upload."""
+
+    local_id: str
+
+
+Directive = Deliver | Say | Toast | ShowSummary | Forget | SaveLinkNote | Attach
 
 #: Card actions and the events they become; each only while the card offers it.
 _ACTION_EVENTS: dict[str, type[Pause] | type[Resume] | type[Cancel]] = {
@@ -108,11 +125,26 @@ class UploadSet:
     def picked_again(self, upload: Upload, now: float) -> list[Directive]:
         """The same file again: continue the upload we have instead of starting a second one."""
         out: list[Directive] = []
+        if upload.phase is Phase.NEEDS_FILE:  # what it was waiting for: the same fingerprint, hence the same size
+            m = upload.manifest
+            return self.choose(m.local_id, m.file_name, m.size, m.fingerprint, now)
         lost = upload.error is not None and upload.error.kind is FailureKind.SOURCE_LOST
         if upload.phase in (Phase.PAUSED, Phase.FAILED) and not lost:
             out.append(Deliver(upload.manifest.local_id, Resume(now)))
         out.append(Say(f"{upload.manifest.file_name} is already in your uploads", upload.manifest.local_id))
         return out
+
+    def choose(self, local_id: str, name: str, size: int, fingerprint: str, now: float) -> list[Directive]:
+        """A file chosen for an upload that needs its file again (the card's button, or the same file picked). Only
+        the same size and fingerprint is taken; the upload then checks the bytes S3 holds. Anything else is refused
+        with the reason, and nothing changes."""
+        upload = self.uploads.get(local_id)
+        if upload is None or "choose" not in upload.view().actions:
+            return []  # the card no longer asks for a file (cancelled meanwhile, or chosen in another tab)
+        m = upload.manifest
+        if size != m.size or fingerprint != m.fingerprint:
+            return [Say(not_the_same_file(name, size, m.file_name, m.size), local_id)]
+        return [Attach(local_id), Deliver(local_id, FileChosen(now))]
 
     @staticmethod
     def already_uploaded(file_name: str) -> list[Directive]:
@@ -142,12 +174,13 @@ class UploadSet:
 
     def recover(self, manifests: Iterable[Manifest], now: float) -> list[Directive]:
         """Register the uploads found at boot, oldest first: a complete copy waits for its turn in the queue (the
-        next :meth:`admit` or :meth:`published` starts it); an incomplete one cannot resume."""
+        next :meth:`admit` or :meth:`published` starts it); one whose copy never completed waits for its file,
+        keeping what S3 holds."""
         out: list[Directive] = []
         for manifest in sorted(manifests, key=lambda m: m.created_at):
             self.add(manifest, source_readable=False)
             if not manifest.staged and not manifest.completed:
-                out.append(Deliver(manifest.local_id, SourceLost(now, INCOMPLETE_COPY)))
+                out.append(Deliver(manifest.local_id, CopyIncomplete(now)))
         return out
 
     # ---------------------------------------------------------------- running

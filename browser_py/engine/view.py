@@ -41,6 +41,7 @@ _LABELS = {
     Phase.PAUSED: "Paused (by you)",
     Phase.OFFLINE: "Waiting for network",
     Phase.CANCELLED: "Cancelled",
+    Phase.CHECKING: "Checking the file",
 }
 
 
@@ -48,7 +49,7 @@ def label(upload: Upload, percent: float) -> str:
     phase = upload.phase
     if phase in (Phase.RESUMING, Phase.UPLOADING) and upload.resumed_from is not None:
         return f"Resuming upload… {int(percent)}% complete"
-    if phase is Phase.FAILED:
+    if phase in (Phase.FAILED, Phase.NEEDS_FILE):
         return f"Action needed: {upload.error.message if upload.error else 'unknown error'}"
     return _LABELS[phase]
 
@@ -64,7 +65,9 @@ def actions(upload: Upload) -> tuple[Action, ...]:
     elif phase is Phase.FAILED:
         hopeless = upload.error is not None and upload.error.kind in (FailureKind.SESSION_GONE, FailureKind.SOURCE_LOST)
         offered = ("cancel",) if hopeless else ("retry", "cancel")
-    elif phase in (Phase.QUEUED, Phase.SAVING):
+    elif phase is Phase.NEEDS_FILE:
+        offered = ("choose", "cancel")  # one way on: the same file again (cancel throws away what S3 holds)
+    elif phase in (Phase.QUEUED, Phase.SAVING, Phase.CHECKING):
         offered = ("cancel",)
     if upload.manifest.session_id is not None and phase is not Phase.CANCELLED:
         offered += ("copy",)

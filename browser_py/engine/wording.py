@@ -53,3 +53,15 @@ def summary_text(active: int, percent: float) -> str:
 
 def completed_text(file_name: str) -> str:
     return f"{file_name} has been uploaded"
+
+
+def not_the_same_file(picked: str, picked_size: int, wanted: str, wanted_size: int) -> str:
+    """A file chosen to continue an upload that is not the one it was sending: refused, and why."""
+    if picked_size != wanted_size:
+        have, want = size_text(picked_size), size_text(wanted_size)
+        if have == want:
+            have, want = f"{picked_size:,} bytes", f"{wanted_size:,} bytes"
+        why = f"it is {have}, {wanted} is {want}"
+    else:
+        why = "its name, date or contents differ"
+    return f"{picked} is not the file this upload was sending ({why}); choose {wanted} to continue"

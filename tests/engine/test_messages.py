@@ -10,6 +10,7 @@ from wire.messages import (
     AddFiles,
     Bye,
     CardAction,
+    ChooseFile,
     EngineReady,
     Hello,
     MessageError,
@@ -31,6 +32,7 @@ from wire.view import Summary
         ({"type": "add", "files": ["f1", "f2"]}, AddFiles(2)),
         ({"type": "action", "local_id": "L", "action": "pause"}, CardAction("L", "pause")),
         ({"type": "connectivity", "online": False}, SetConnectivity(False)),
+        ({"type": "choose", "local_id": "L", "files": ["f"]}, ChooseFile("L", 1)),
     ],
 )
 def test_page_messages_are_parsed(data: dict[str, object], message: object) -> None:
@@ -45,6 +47,8 @@ def test_page_messages_are_parsed(data: dict[str, object], message: object) -> N
         ({"type": "action", "local_id": 3, "action": "pause"}, "action: local_id and action must be strings"),
         ({"type": "connectivity", "online": "yes"}, "connectivity: online must be true or false"),
         ({"type": "add", "files": None}, "add: files must be a list"),
+        ({"type": "choose", "local_id": "L", "files": ["a", "b"]}, "choose: one file for one upload"),
+        ({"type": "choose", "files": ["a"]}, "choose: one file for one upload"),
     ],
 )
 def test_malformed_page_messages_are_refused_with_a_reason(data: dict[str, object], error: str) -> None:

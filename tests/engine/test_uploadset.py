@@ -8,10 +8,10 @@ from browser_py.engine.config import EngineConfig
 from browser_py.engine.events import (
     Cancel,
     Connectivity,
+    CopyIncomplete,
     Pause,
     Resume,
     SessionCreated,
-    SourceLost,
     Start,
     UploadCompleted,
 )
@@ -22,7 +22,6 @@ from browser_py.engine.phase import Phase
 from browser_py.engine.upload import Upload
 from browser_py.engine.uploadset import (
     EXTENDED_LIFETIME_SECONDS,
-    INCOMPLETE_COPY,
     Deliver,
     Directive,
     Forget,
@@ -181,7 +180,7 @@ def test_completion_is_toasted_once_counted_in_the_summary_and_teaches_the_link(
     assert "u0" not in uploads.views
 
 
-def test_recovery_resumes_complete_copies_in_turn_and_refuses_incomplete_ones() -> None:
+def test_recovery_resumes_complete_copies_in_turn_and_an_incomplete_one_waits_for_its_file() -> None:
     uploads = UploadSet(EngineConfig(parallel_uploads=1))
     saved = [
         manifest("late", 3.0, session_id="S2", object_key="k", part_size=PART, part_count=4),
@@ -189,12 +188,12 @@ def test_recovery_resumes_complete_copies_in_turn_and_refuses_incomplete_ones() 
         manifest("broken", 2.0, staged=False, session_id="S3", object_key="k", part_size=PART, part_count=4),
     ]
     directives = uploads.recover(saved, 10.0)
-    assert directives == [Deliver("broken", SourceLost(10.0, INCOMPLETE_COPY))]
+    assert directives == [Deliver("broken", CopyIncomplete(10.0))]
     apply(uploads, directives)
     admitted = uploads.admit(10.0)
     assert started(uploads, admitted) == ["early"], "oldest first, one at a time"
     apply(uploads, admitted)
-    assert phases(uploads) == {"late": Phase.QUEUED, "early": Phase.RESUMING, "broken": Phase.FAILED}
+    assert phases(uploads) == {"late": Phase.QUEUED, "early": Phase.RESUMING, "broken": Phase.NEEDS_FILE}
 
 
 def test_parts_are_sized_from_what_earlier_uploads_measured_only_when_adaptive() -> None:
