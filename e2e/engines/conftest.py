@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import ARTIFACTS, wait_for
+from ..conftest import wait_for
 from .drivers import EngineBrowser, EnginePage, Firefox, WebKit, missing, xvfb
 
 ENGINES = ["firefox", "webkit"]
@@ -84,7 +84,3 @@ def wait_for_card(page: EnginePage, name: str, condition: Callable[[dict[str, An
     result: dict[str, Any] = wait_for(check, timeout, what, interval=0.1)
     return result
 
-
-def screenshot(page: EnginePage, engine: EngineBrowser, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(ARTIFACTS / f"{engine.name}-{name}.png")

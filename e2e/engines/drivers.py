@@ -47,8 +47,6 @@ class EnginePage(Protocol):
 
     def click(self, selector: str) -> None: ...
 
-    def screenshot(self, path: Path) -> None: ...
-
     def close(self) -> None: ...
 
 
@@ -115,9 +113,6 @@ class FirefoxPage:
 
     def click(self, selector: str) -> None:
         self._node.call("click", page=self._id, selector=selector)
-
-    def screenshot(self, path: Path) -> None:
-        self._node.call("screenshot", page=self._id, path=str(path))
 
     def close(self) -> None:
         self._node.call("close_page", page=self._id)
@@ -198,9 +193,6 @@ class WebKitPage:
         from selenium.webdriver.common.by import By
 
         self._driver.find_element(By.CSS_SELECTOR, selector).click()
-
-    def screenshot(self, path: Path) -> None:
-        self._driver.save_screenshot(str(path))
 
     def close(self) -> None:
         self._driver.close()

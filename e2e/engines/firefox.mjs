@@ -55,10 +55,6 @@ const verbs = {
     await page(id).click(selector);
     return null;
   },
-  async screenshot({ page: id, path }) {
-    await page(id).screenshot({ path, fullPage: true });
-    return null;
-  },
   async close_page({ page: id }) {
     await page(id).close();
     pages.delete(id);
