@@ -123,6 +123,16 @@ $("#file-input").addEventListener("change", (event) => {
   addFiles(event.target.files);
   event.target.value = "";
 });
+// "Choose the file again" on a card: a picker for that upload only; the engine checks it is the same file.
+function chooseFileFor(localId) {
+  const input = document.createElement("input");
+  input.type = "file";
+  input.addEventListener("change", () => {
+    if (input.files.length) port.postMessage({ type: "choose", local_id: localId, files: [input.files[0]] });
+  });
+  input.click();
+}
+
 const drop = $("#drop");
 drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -241,6 +251,7 @@ function renderUploads() {
         button.addEventListener("click", () => {
           const current = views.get(view.local_id) || view;
           if (action === "copy") copyLink(current, button);
+          else if (action === "choose") chooseFileFor(view.local_id);
           else port.postMessage({ type: "action", local_id: view.local_id, action });
         });
         return button;

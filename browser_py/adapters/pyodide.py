@@ -24,6 +24,7 @@ from wire.messages import (
     AddFiles,
     Bye,
     CardAction,
+    ChooseFile,
     EngineError,
     EngineReady,
     Hello,
@@ -49,7 +50,17 @@ from ..engine.link import LinkMemory
 from ..engine.manifest import Manifest
 from ..engine.phase import Phase
 from ..engine.upload import Upload
-from ..engine.uploadset import Deliver, Directive, Forget, SaveLinkNote, Say, ShowSummary, Toast, UploadSet
+from ..engine.uploadset import (
+    Attach,
+    Deliver,
+    Directive,
+    Forget,
+    SaveLinkNote,
+    Say,
+    ShowSummary,
+    Toast,
+    UploadSet,
+)
 from ..ports import TransportError
 from .fetch import BlobPartSender, FetchJson, bytes_of
 from .opfs import MemoryStore, OpfsStore
@@ -71,6 +82,7 @@ class Hub:
         self.ports: list[Any] = []
         self.drivers: dict[str, UploadDriver] = {}
         self.senders: dict[str, BlobPartSender] = {}
+        self.chosen: dict[str, Any] = {}  # files chosen again, until their upload says to copy them (SaveCopy)
         self.tasks: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[Any] = []
         self._background: set[asyncio.Future[None]] = set()
@@ -126,6 +138,8 @@ class Hub:
                 self._send(port, self._hello())
             case AddFiles():
                 self._background_task(self.add_all(files))
+            case ChooseFile(local_id=local_id):
+                self._background_task(self.choose(local_id, files[0]))
             case CardAction(local_id=local_id, action=action):
                 self.carry_out(self.uploads.action(local_id, action, time.time()))
             case SetConnectivity(online=online):
@@ -145,9 +159,15 @@ class Hub:
 
     # ---------------------------------------------------------------- the set's directives
 
-    def carry_out(self, directives: Iterable[Directive]) -> None:
+    def carry_out(self, directives: Iterable[Directive], picked: Any = None) -> None:
+        """``picked``: the file just picked or chosen, for an ``Attach``."""
         for directive in directives:
             match directive:
+                case Attach(local_id=local_id):
+                    sender = self.senders.get(local_id)
+                    if sender is not None and picked is not None:
+                        sender.blob = picked  # the check of its parts reads it; nothing is sent before it passes
+                        self.chosen[local_id] = picked
                 case Deliver(local_id=local_id, event=event):
                     driver = self.drivers.get(local_id)
                     if driver is not None:
@@ -160,6 +180,7 @@ class Hub:
                 case ShowSummary(summary=summary):
                     self.broadcast(SummaryChanged(summary))
                 case Forget(local_id=local_id):
+                    self.chosen.pop(local_id, None)
                     self.drivers.pop(local_id, None)
                     self.senders.pop(local_id, None)
                     self.broadcast(Removed(local_id))
@@ -203,14 +224,26 @@ class Hub:
             if staging is not None:
                 self._background_task(staging)
 
+    async def choose(self, local_id: str, file: Any) -> None:
+        """A file chosen with a card's "Choose the file again": the set takes it only if it is the same file."""
+        fp = await _fingerprint(file)
+        self.carry_out(self.uploads.choose(local_id, str(file.name), int(file.size), fp, time.time()), picked=file)
+
+    def _copy_again(self, local_id: str) -> None:
+        """The file chosen again passed its checks (the upload said ``SaveCopy``): save it in the browser again."""
+        file = self.chosen.pop(local_id, None)
+        upload = self.uploads.uploads.get(local_id)
+        sender = self.senders.get(local_id)
+        if file is not None and upload is not None and sender is not None and self.store is not None:
+            self._background_task(self._stage(upload, sender, file))
+
     async def add(self, file: Any) -> Awaitable[None] | None:
         """Register one file (fingerprint, manifest, card); return the work that saves it in the browser, if any."""
         size, name, modified = int(file.size), str(file.name), int(file.lastModified)
-        (h0, h1), (t0, t1) = sample_ranges(size)
-        fp = fingerprint(name, size, modified, await bytes_of(file.slice(h0, h1)), await bytes_of(file.slice(t0, t1)))
+        fp = await _fingerprint(file)
         existing = self.uploads.same_file(fp)
         if existing is not None:
-            self.carry_out(self.uploads.picked_again(existing, time.time()))
+            self.carry_out(self.uploads.picked_again(existing, time.time()), picked=file)
             return None
         try:
             if await self.api.already_uploaded(fp):
@@ -253,7 +286,9 @@ class Hub:
 
     def _driver(self, upload: Upload, sender: BlobPartSender) -> UploadDriver:
         store = self.store if self.store is not None else MemoryStore()
-        driver = UploadDriver(upload, self.api, sender, store, time.time, self._published)
+        local_id = upload.manifest.local_id
+        driver = UploadDriver(upload, self.api, sender, store, time.time, self._published,
+                              on_copy=lambda: self._copy_again(local_id))
         self.drivers[upload.manifest.local_id] = driver
         self.senders[upload.manifest.local_id] = sender
         return driver
@@ -282,6 +317,13 @@ class Hub:
             return
         await locks.request(f"smartcat-upload:{local_id}", create_once_callable(lambda _lock: asyncio.ensure_future(
             under_lock())))
+
+
+async def _fingerprint(file: Any) -> str:
+    size = int(file.size)
+    (h0, h1), (t0, t1) = sample_ranges(size)
+    head, tail = await bytes_of(file.slice(h0, h1)), await bytes_of(file.slice(t0, t1))
+    return fingerprint(str(file.name), size, int(file.lastModified), head, tail)
 
 
 async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> Hub:

@@ -545,10 +545,12 @@ class Upload:
     def _pump(self, out: list[Command]) -> None:
         before = len(out)
         done = self.scheduler.pump(self.now, self.concurrency, self._api_retry.get(ApiCall.URLS, 0.0), out)
-        if any(isinstance(c, RequestUrls) for c in out[before:]):
-            # A part may be on S3 as soon as its URL exists: its checksum goes to disk now, so that a file chosen
-            # again after a crash can be checked against it (and that part need not be sent again).
-            self._persist(out)
+        asks = [i for i, c in enumerate(out) if i >= before and isinstance(c, RequestUrls)]
+        if asks and not self.manifest.staged:
+            # A part may be on S3 as soon as its URL exists. Until the browser's copy is complete, a crash means
+            # choosing the file again, which is checked against these checksums: they are on disk before the URL is
+            # asked for, or S3's part could not be trusted and would be sent again.
+            out.insert(asks[0], PersistManifest(self.manifest.local_id, self.manifest.to_json(), wait=True))
         if done:
             self._api_retry.pop(ApiCall.URLS, None)
             self._enter(Phase.COMPLETING)

@@ -277,12 +277,13 @@ def test_a_partial_copy_finishing_while_the_file_is_awaited_is_ignored() -> None
     assert upload.handle(Staged(3.0)) == [] and not upload.manifest.staged
 
 
-def test_checksums_reach_the_disk_when_their_urls_are_asked_for() -> None:
-    upload = Upload(Manifest("N", "n.bin", 4 * PART, "x", "fp", staged=True), EngineConfig(part_size=PART))
+def test_while_the_copy_is_made_checksums_are_on_disk_before_their_urls_are_asked_for() -> None:
+    upload = Upload(Manifest("N", "n.bin", 4 * PART, "x", "fp"), EngineConfig(part_size=PART), source_readable=True)
     out = upload.handle(Start(0.0)) + upload.handle(SessionCreated(1.0, "S", "k", PART, 4, {}, 1e9, "T", 1.0))
     out = answer_hashes(upload, out, THE_SAME)
     asked = of(RequestUrls, out)
     assert asked
-    after = out[out.index(asked[0]):]
-    saved = Manifest.from_json(of(PersistManifest, after)[0].manifest_json)
-    assert set(asked[0].part_numbers) <= set(saved.checksums)
+    before = out[: out.index(asked[0])]
+    saved = of(PersistManifest, before)[-1]
+    assert saved.wait, "on disk before the URL is asked for"
+    assert set(asked[0].part_numbers) <= set(Manifest.from_json(saved.manifest_json).checksums)
