@@ -123,7 +123,7 @@ $("#file-input").addEventListener("change", (event) => {
   addFiles(event.target.files);
   event.target.value = "";
 });
-// "Choose the file again" on a card: a picker for that upload only; the engine checks it is the same file.
+// The card action "choose": a picker for that upload only; the engine checks it is the same file.
 function chooseFileFor(localId) {
   const input = document.createElement("input");
   input.type = "file";
