@@ -21,6 +21,7 @@ from server.janitor import Janitor
 from server.notify.service import NotificationService
 from server.ratelimit import RateLimited, RateLimits
 from server.routers import account, files, notifications
+from server.security_headers import OriginCheck, SecurityHeaders, origin_of
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         database = Database(settings.resolved_database_url)
         await run_in_threadpool(database.migrate)
         storage = Storage(
@@ -81,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Presigns S3 multipart uploads; the bytes go from the browser straight to S3.",
         version="0.1.0",
         lifespan=lifespan,
+        # API docs only where enabled: they map the whole attack surface for anyone.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     log_redaction.install()
@@ -97,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RateLimited, ratelimit.answer)
     app.add_exception_handler(RequestValidationError, validation.answer)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(OriginCheck, allowed_origins=settings.cors_origins)
+    app.add_middleware(
+        SecurityHeaders, connect_origins=[origin_of(settings.presign_endpoint_url)], https=settings.secure_cookies
+    )
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -20,6 +23,7 @@ class Database:
         connect_args: dict[str, Any] = {}
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            _private_sqlite_file(url)
             # Request handlers run in a thread pool; a connection may be used by another thread than its creator.
             connect_args = {"check_same_thread": False, "timeout": 30}
         self.engine: Engine = create_engine(url, connect_args=connect_args)
@@ -46,3 +50,16 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file readable by this user only (0600), or make an existing one so; SQLite gives its
+    journal and WAL files the database file's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    path.chmod(0o600)

@@ -38,6 +38,7 @@ class RateLimits:
         self.create = parse_many(settings.rate_limit_create)
         self.urls = parse_many(settings.rate_limit_urls)
         self.new_identity = parse_many(settings.rate_limit_new_identity)
+        self.confirmation_email = parse_many(settings.rate_limit_confirmation_email)
 
     def hit(self, what: str, limits: Sequence[RateLimitItem], *keys: str) -> None:
         """Count one ``what`` against every limit for every key (e.g. the user and the address); raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -146,6 +147,20 @@ class SeaweedFS:
             json.dump(identities, handle)
         return path
 
+    def _write_security_config(self) -> Path:
+        """``security.toml`` in SeaweedFS's working directory (where it looks first): fresh random keys on every
+        start, so its volume and filer HTTP ports answer 401 to anyone without a JWT signed with them. Only the
+        components inside this one ``weed mini`` process hold the keys; the S3 port (SigV4) is the only door."""
+        sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+        text = "".join(
+            f'[{name}]\nkey = "{secrets.token_hex(32)}"\nexpires_after_seconds = 60\n\n' for name in sections
+        )
+        path = self.config.data_dir / "security.toml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
     def command(self) -> list[str]:
         """The exact command line: safe flags from the platform notes, plus our ports and paths."""
         c = self.config
@@ -184,11 +199,14 @@ class SeaweedFS:
         if self.running:
             return
         data = self.config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o700)  # objects, identities and keys: for this user only
         for sub in ("data", "logs"):
-            (data / sub).mkdir(parents=True, exist_ok=True)
+            (data / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._stop_orphan()
         self._check_ports_free()
         self._write_s3_config()
+        self._write_security_config()
         env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

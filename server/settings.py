@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -12,6 +13,7 @@ from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.content_policy import DEFAULT_ALLOWED_TYPES
 from wire.plan import DEFAULT_PART_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,22 @@ GRPC_OFFSET = 10000
 MAX_SEAWEED_HTTP_PORT = 65535 - GRPC_OFFSET
 
 
+#: The development S3 credentials (also the embedded SeaweedFS's identity unless changed).
+DEV_S3_ACCESS_KEY_ID = "smartcat-dev"
+DEV_S3_SECRET_ACCESS_KEY = "smartcat-dev-secret"
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """Whether browsers reach the app only from this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = urlsplit(origin).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     """Every knob of the service; field names map to upper-case environment variables (``S3_BUCKET``...)."""
 
@@ -34,8 +52,8 @@ class Settings(BaseSettings):
     #: The endpoint written into presigned URLs. SigV4 signs the Host header, so a URL must be signed for the
     #: host the browser actually talks to (a proxy or a public name), which may differ from the server's own.
     s3_public_endpoint_url: str | None = None
-    s3_access_key_id: str = "smartcat-dev"
-    s3_secret_access_key: str = "smartcat-dev-secret"
+    s3_access_key_id: str = DEV_S3_ACCESS_KEY_ID
+    s3_secret_access_key: str = DEV_S3_SECRET_ACCESS_KEY
     s3_bucket: str = Field(default="uploads", min_length=3, max_length=63)
     s3_region: str = "us-east-1"
 
@@ -46,6 +64,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     public_origin: str = "http://127.0.0.1:8000"
+    #: Serve the OpenAPI schema and the interactive docs at /openapi.json and /docs.
+    api_docs: bool = False
     #: More browser origins allowed by the bucket CORS rule (comma-separated in the environment).
     cors_extra_origins: Annotated[list[str], NoDecode] = []
 
@@ -102,6 +122,11 @@ class Settings(BaseSettings):
     s3_abort_incomplete_days: int | None = Field(default=None, ge=1)
     #: Every part must carry a SHA-256 signed into its URL and verified by S3 (sessions without are refused).
     require_checksums: bool = True
+    #: Types accepted (comma-separated in the environment); a file the browser gives no type gets the one its name
+    #: implies. Default: what a translation platform takes (server/content_policy.py).
+    allowed_content_types: Annotated[list[str], NoDecode] = list(DEFAULT_ALLOWED_TYPES)
+    #: At completion, the object's first bytes must be what its type says (else the upload fails with the reason).
+    sniff_content: bool = True
     #: The largest file accepted, bytes (S3's own limit is 5 TiB).
     max_file_size: int = Field(default=100 * 1024**3, ge=0, le=5 * 1024**4)
     #: Per user: uploads in progress at once, and their declared bytes together.
@@ -169,13 +194,22 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = "Smartcat uploads <uploads@localhost>"
+    #: An address gets completion emails only after its owner opened the confirmation link sent to it.
+    email_confirmation_required: bool = True
+    #: How long a confirmation link works, seconds.
+    email_confirmation_max_age_seconds: int = Field(default=2 * 24 * 3600, ge=60)
+    #: Confirmation emails per user and per address (``limits`` notation): the server cannot be made to mail
+    #: someone over and over.
+    rate_limit_confirmation_email: str = "3/hour;10/day"
     #: Completions of one user within this many seconds go out as one message.
     notify_batch_seconds: float = Field(default=10.0, ge=0)
     #: At most this many messages per user and channel in any ``notify_rate_window_seconds`` (more wait, batched).
     notify_rate_limit: int = Field(default=6, ge=1)
     notify_rate_window_seconds: float = Field(default=3600.0, gt=0)
 
-    @field_validator("cors_extra_origins", "push_allowed_hosts", "jwt_algorithms", mode="before")
+    @field_validator(
+        "cors_extra_origins", "push_allowed_hosts", "jwt_algorithms", "allowed_content_types", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept ``a,b`` from the environment as well as a real list."""
@@ -183,7 +217,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("rate_limit_create", "rate_limit_urls", "rate_limit_new_identity")
+    @field_validator("rate_limit_create", "rate_limit_urls", "rate_limit_new_identity", "rate_limit_confirmation_email")
     @classmethod
     def _a_rate_limit(cls, value: str) -> str:
         """Refused at start: ``limits`` notation such as ``30/minute;300/hour``."""
@@ -220,6 +254,35 @@ class Settings(BaseSettings):
                 f"which also listens on port + {GRPC_OFFSET} for gRPC: use a port of at most {MAX_SEAWEED_HTTP_PORT}, "
                 "or EMBEDDED_S3=false for an S3 you run yourself"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _no_development_defaults_in_production(self) -> Settings:
+        """Served beyond this machine (a non-loopback ``PUBLIC_ORIGIN``), the server refuses to start with the
+        development S3 credentials or other known secrets, naming each one to change."""
+        if is_loopback_origin(self.public_origin):
+            return self
+        problems = []
+        if self.s3_access_key_id == DEV_S3_ACCESS_KEY_ID:
+            problems.append("S3_ACCESS_KEY_ID is the development default")
+        if self.s3_secret_access_key == DEV_S3_SECRET_ACCESS_KEY:
+            problems.append("S3_SECRET_ACCESS_KEY is the development default")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            problems.append("SECRET_KEY is shorter than 32 characters")
+        if self.webhook_url and self.webhook_secret is not None and len(self.webhook_secret) < 32:
+            problems.append("WEBHOOK_SECRET is shorter than 32 characters")
+        if problems:
+            raise ValueError(
+                f"PUBLIC_ORIGIN {self.public_origin} is not on this machine, so the server refuses to start: "
+                + "; ".join(problems)
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_credentials_only_over_tls(self) -> Settings:
+        """A password is never sent over a plain connection."""
+        if (self.smtp_username or self.smtp_password) and self.smtp_security == "none":
+            raise ValueError("SMTP_USERNAME/SMTP_PASSWORD need SMTP_SECURITY=starttls or tls (never a plain login)")
         return self
 
     @model_validator(mode="after")

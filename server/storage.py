@@ -365,8 +365,18 @@ class Storage:
         with contextlib.suppress(UploadNotFound):
             self._call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def presign_download(self, key: str, file_name: str, ttl: int) -> str:
-        """A short-lived GET URL for the finished object, saved under the user's file name."""
+    def read_head(self, key: str, length: int) -> bytes:
+        """The object's first ``length`` bytes (fewer if it is shorter)."""
+        response = self._call("get_object", Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+        body = response["Body"]
+        try:
+            return bytes(body.read(length))
+        finally:
+            body.close()
+
+    def presign_download(self, key: str, file_name: str, ttl: int, content_type: str) -> str:
+        """A short-lived GET URL for the finished object: always an attachment (saved under the user's file name,
+        never shown inline by the browser) with the type given, whatever the object's stored one."""
         try:
             url = self.presigner.generate_presigned_url(
                 "get_object",
@@ -374,6 +384,7 @@ class Storage:
                     "Bucket": self.bucket,
                     "Key": key,
                     "ResponseContentDisposition": content_disposition(file_name),
+                    "ResponseContentType": content_type,
                 },
                 ExpiresIn=ttl,
             )

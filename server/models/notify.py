@@ -39,6 +39,8 @@ class UserProfile(Base):
 
     user_id: Mapped[str] = mapped_column(String(OWNER_KEY_LENGTH), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254), default=None)
+    #: The address the user proved is theirs (a signed link sent to it): mail goes out only while ``email`` is it.
+    confirmed_email: Mapped[str | None] = mapped_column(String(254), default=None)
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     push_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -37,42 +37,70 @@ class SmtpConfig:
 def compose(sender: str, to: str, files: Sequence[CompletedFile], links: FileLinks) -> EmailMessage:
     content = email_content(files, [links.absolute(f.session_id) for f in files])
     message = EmailMessage()
+    _headers(message, sender, to, content.subject)
+    message.set_content(content.text)
+    message.add_alternative(content.html, subtype="html")
+    return message
+
+
+def _headers(message: EmailMessage, sender: str, to: str, subject: str) -> None:
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = content.subject
+    message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     domain = parseaddr(sender)[1].rpartition("@")[2] or None
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(content.text)
-    message.add_alternative(content.html, subtype="html")
+
+
+def compose_confirmation(sender: str, to: str, link: str) -> EmailMessage:
+    message = EmailMessage()
+    _headers(message, sender, to, "Confirm your email for upload notifications")
+    message.set_content(
+        "Someone (hopefully you) asked Smartcat to email this address when their uploads finish.\n\n"
+        f"To confirm, open this link:\n{link}\n\n"
+        "If it was not you, ignore this message: nothing will be sent to you.\n"
+    )
     return message
 
 
 class EmailSender:
     channel = Channel.EMAIL
 
-    def __init__(self, database: Database, config: SmtpConfig, links: FileLinks) -> None:
+    def __init__(
+        self, database: Database, config: SmtpConfig, links: FileLinks, *, confirmation_required: bool = True
+    ) -> None:
         self.database = database
         self.config = config
         self.links = links
+        self.confirmation_required = confirmation_required
 
     def available(self, db: Session, user_id: str) -> bool:
-        profile = db.get(UserProfile, user_id)
-        return profile is not None and bool(profile.email) and profile.email_notifications
+        return self._deliverable(db.get(UserProfile, user_id)) is not None
+
+    def _deliverable(self, profile: UserProfile | None) -> str | None:
+        """The address mail may go to: given, wanted, and (unless not required) confirmed by its owner."""
+        if profile is None or not profile.email or not profile.email_notifications:
+            return None
+        if self.confirmation_required and profile.email != profile.confirmed_email:
+            return None
+        return profile.email
 
     def _address(self, user_id: str) -> str | None:
         with self.database.sessions() as db:
-            profile = db.get(UserProfile, user_id)
-            if profile is None or not profile.email_notifications:
-                return None
-            return profile.email
+            return self._deliverable(db.get(UserProfile, user_id))
 
     async def send(self, user_id: str, files: Sequence[CompletedFile]) -> None:
         to = await asyncio.to_thread(self._address, user_id)
         if not to:
-            raise ChannelGone("no email address, or email turned off")
-        message = compose(self.config.sender, to, files, self.links)
+            raise ChannelGone("no confirmed email address, or email turned off")
+        await self._deliver(compose(self.config.sender, to, files, self.links), to)
+
+    async def send_confirmation(self, to: str, link: str) -> None:
+        """The message asking ``to`` to confirm it wants completion emails: fixed wording, no user-chosen text."""
+        await self._deliver(compose_confirmation(self.config.sender, to, link), to)
+
+    async def _deliver(self, message: EmailMessage, to: str) -> None:
         config = self.config
         try:
             await aiosmtplib.send(

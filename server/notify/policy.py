@@ -15,7 +15,11 @@ from typing import Any
 from wire.view import FILES_PATH, status_page_path
 
 _UNITS = ("B", "KB", "MB", "GB", "TB")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: File names in message bodies are cut to this many characters (subjects and titles to 80).
+MAX_NAME_IN_BODY = 120
+#: Control characters (C0, DEL, C1) and the invisible ones that reorder or hide text (bidi embeddings, overrides
+#: and isolates, zero-width marks, the BOM): a name like "invoice\u202egnp.exe" must not read as "invoiceexe.png".
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,8 @@ def human_size(n: int) -> str:
 
 
 def one_line(text: str, limit: int = 80) -> str:
-    """A user's file name made safe for a subject line or a notification title: no control characters, short."""
+    """A user's file name made safe for a subject line, a message or a notification: no control or bidi
+    characters, at most ``limit`` characters."""
     flat = _CONTROL.sub(" ", text).strip() or "file"
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -82,7 +87,10 @@ def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
         "url": url,
         # One tag per batch: a later batch adds a notification instead of silently replacing this one.
         "tag": f"upload-{files[0].session_id}",
-        "files": [{"session_id": f.session_id, "file_name": f.file_name, "size": f.size} for f in files],
+        "files": [
+            {"session_id": f.session_id, "file_name": one_line(f.file_name, MAX_NAME_IN_BODY), "size": f.size}
+            for f in files
+        ],
     }
 
 
@@ -106,10 +114,10 @@ def email_content(files: Sequence[CompletedFile], links: Sequence[str]) -> Email
     lines = [intro, ""]
     items: list[str] = []
     for file, link in zip(files, links, strict=True):
-        lines += [f"- {file.file_name} ({human_size(file.size)})", f"  {link}"]
+        name = one_line(file.file_name, MAX_NAME_IN_BODY)
+        lines += [f"- {name} ({human_size(file.size)})", f"  {link}"]
         items.append(
-            f'<li><a href="{html.escape(link)}">{html.escape(file.file_name)}</a> '
-            f"({html.escape(human_size(file.size))})</li>"
+            f'<li><a href="{html.escape(link)}">{html.escape(name)}</a> ({html.escape(human_size(file.size))})</li>'
         )
     lines += ["", "You are getting this because you asked to be told when your uploads finish.", ""]
     body_html = (

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from server.db import Database
 from server.links import FileLinks
+from server.notify.confirmation import EmailConfirmations
 from server.notify.keys import VapidKeys, load_vapid_keys, resolve_webhook_secret
 from server.notify.mail import EmailSender, SmtpConfig
 from server.notify.notifier import Notifier, NotifierConfig
@@ -35,6 +36,10 @@ class NotificationService:
         self._http: httpx.AsyncClient | None = None
         self._aiohttp: aiohttp.ClientSession | None = None
         self.notifier: Notifier | None = None
+        self.email: EmailSender | None = None
+        self.confirmations = EmailConfirmations(
+            resolve_secret_key(settings), settings.public_origin, settings.email_confirmation_max_age_seconds
+        )
         self.dispatcher: Dispatcher | None = None
 
     async def start(self) -> None:
@@ -62,7 +67,9 @@ class NotificationService:
                 sender=s.mail_from,
             ),
             self.links,
+            confirmation_required=s.email_confirmation_required,
         )
+        self.email = email
         work = WorkPolicy.from_settings(s)
         self.notifier = Notifier(
             self.database,

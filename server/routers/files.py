@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from server import content_policy
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import CurrentUser, identify
 from server.models import UploadSession, UploadStatus
@@ -30,6 +31,8 @@ _STATUS = {
     UploadStatus.COMPLETED.value: "Uploaded in full",
     UploadStatus.UPLOADING.value: "Uploading — it continues while a tab of the app is open",
     UploadStatus.ABORTED.value: "Cancelled",
+    UploadStatus.FAILED.value: "Failed — its content was refused; upload the file again",
+    UploadStatus.EXPIRED.value: "Expired — upload the file again",
 }
 
 
@@ -37,7 +40,7 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def _page(
+def html_page(
     title: str, body: str, code: int = status.HTTP_200_OK, refresh_seconds: int | None = None
 ) -> HTMLResponse:
     refresh = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if refresh_seconds else ""
@@ -81,7 +84,7 @@ def list_files(request: Request, db: DbSession) -> HTMLResponse:
         for r in rows
     )
     body = f"<h1>Your uploads</h1><ul class='files'>{items}</ul>" if rows else "<h1>Your uploads</h1><p>None yet.</p>"
-    return _page("Your uploads", body)
+    return html_page("Your uploads", body)
 
 
 @router.get(FILES_PATH + "/{session_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -103,7 +106,9 @@ def file_page(
         row.owner_id == _viewer(request) or notifications.links.allows(db, session_id, token)
     )
     if row is None or not allowed:
-        return _page("Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404)
+        return html_page(
+            "Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404
+        )
     facts = [
         ("Size", human_size(row.size)),
         ("Status", _STATUS.get(row.status, row.status)),
@@ -121,10 +126,11 @@ def file_page(
         f'<dl class="file-facts" data-status="{html.escape(row.status)}">{rows}</dl>'
     )
     if row.status == UploadStatus.COMPLETED.value:
-        url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds)
+        safe_type = content_policy.download_type(row.content_type, frozenset(settings.allowed_content_types))
+        url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds, safe_type)
         name = html.escape(row.file_name)
         body += f'<p><a class="download" href="{html.escape(url)}" download>Download {name}</a></p>'
-    return _page(row.file_name, body, refresh_seconds=5 if uploading else None)
+    return html_page(row.file_name, body, refresh_seconds=5 if uploading else None)
 
 
 def _percent_on_storage(storage: Storage, row: UploadSession) -> int:

@@ -7,23 +7,35 @@ its own URL: at ``/sw.js`` it receives pushes for the whole app and can open ``/
 from __future__ import annotations
 
 import binascii
+from html import escape
 from typing import Annotated
+from urllib.parse import parse_qs
 
+import anyio
+import anyio.from_thread
+import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server.dependencies import DbSession, SettingsDep
+from server.db import Database
+from server.dependencies import DbSession, SettingsDep, get_database
 from server.identity import CurrentUser
 from server.models import PushSubscription, UserProfile
+from server.notify.confirmation import CONFIRM_API, CONFIRM_PAGE
 from server.notify.keys import b64url_decode
-from server.notify.service import NotificationsDep
+from server.notify.notifier import SendError
+from server.notify.service import NotificationsDep, NotificationService
 from server.notify.webpush import endpoint_allowed
+from server.ratelimit import RateLimits, RateLimitsDep
+from server.routers.files import html_page
 
 router = APIRouter(tags=["notifications"])
+DatabaseDep = Annotated[Database, Depends(get_database)]
+_EXPIRED = "<h1>This link has expired</h1><p>Enter your address again to get a new one.</p>"
 
 #: Deliberately loose (the mail server has the last word) but one address, no spaces, no header tricks.
 EMAIL_PATTERN = r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\.]+(\.[^@\s<>,;:\"()\[\]\\.]+)+$"
@@ -31,6 +43,9 @@ EMAIL_PATTERN = r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\.]+(\.[^@\s<>,;:\"
 
 class ProfileView(BaseModel):
     email: str | None = Field(description="Where completion emails go; null: none given.")
+    email_confirmed: bool = Field(
+        description="The owner opened the confirmation link sent to the address; no mail goes out before."
+    )
     email_notifications: bool
     push_notifications: bool
     push_subscriptions: int = Field(description="Browsers of this user that can receive pushes.")
@@ -80,6 +95,7 @@ def _profile_view(db: DbSession, user_id: str) -> ProfileView:
     count = db.scalar(select(func.count()).where(PushSubscription.user_id == user_id)) or 0
     return ProfileView(
         email=profile.email if profile else None,
+        email_confirmed=bool(profile and profile.email and profile.email == profile.confirmed_email),
         email_notifications=profile.email_notifications if profile else True,
         push_notifications=profile.push_notifications if profile else True,
         push_subscriptions=count,
@@ -93,7 +109,15 @@ def get_profile(owner: CurrentUser, db: DbSession) -> ProfileView:
 
 
 @router.put("/api/profile", response_model=ProfileView)
-def update_profile(body: ProfileUpdate, owner: CurrentUser, db: DbSession) -> ProfileView:
+def update_profile(
+    body: ProfileUpdate,
+    owner: CurrentUser,
+    db: DbSession,
+    settings: SettingsDep,
+    notifications: NotificationsDep,
+    rate_limits: RateLimitsDep,
+) -> ProfileView:
+    """Change the profile; a new email address is sent a confirmation link (nothing else goes to it before)."""
     profile = db.get(UserProfile, owner)
     if profile is None:
         profile = UserProfile(user_id=owner, email_notifications=True, push_notifications=True)
@@ -106,7 +130,73 @@ def update_profile(body: ProfileUpdate, owner: CurrentUser, db: DbSession) -> Pr
     if body.push_notifications is not None:
         profile.push_notifications = body.push_notifications
     db.commit()
+    email = profile.email
+    if "email" in given and email and email != profile.confirmed_email and settings.email_confirmation_required:
+        _send_confirmation(notifications, rate_limits, owner, email)
     return _profile_view(db, owner)
+
+
+def _send_confirmation(notifications: NotificationService, rate_limits: RateLimits, owner: str, email: str) -> None:
+    """Mail the confirmation link, at most ``RATE_LIMIT_CONFIRMATION_EMAIL`` per user and per address."""
+    rate_limits.hit("confirmation emails", rate_limits.confirmation_email, f"user:{owner}", f"mail:{email.lower()}")
+    sender = notifications.email
+    if sender is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "email is not running; retry shortly")
+    try:
+        anyio.from_thread.run(sender.send_confirmation, email, notifications.confirmations.link(owner, email))
+    except SendError as error:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY, f"the confirmation email could not be sent; try again later ({error})"
+        ) from error
+
+
+@router.get(CONFIRM_PAGE, response_class=HTMLResponse, include_in_schema=False)
+def confirm_email_page(
+    notifications: NotificationsDep, token: Annotated[str | None, Query(max_length=2048)] = None
+) -> HTMLResponse:
+    """What the link in the confirmation email opens: a button (a link fetched by a mail scanner confirms nothing)."""
+    confirmation = notifications.confirmations.verify(token)
+    if confirmation is None or token is None:
+        return html_page(
+            "Link expired", "<h1>This link has expired</h1><p>Enter your address again to get a new one.</p>", 400
+        )
+    body = (
+        f"<h1>Confirm your email</h1><p>Send upload notifications to <strong>{escape(confirmation.email)}</strong>?</p>"
+        f'<form method="post" action="{CONFIRM_API}"><input type="hidden" name="token" value="{escape(token)}">'
+        '<button type="submit">Confirm</button></form>'
+    )
+    return html_page("Confirm your email", body)
+
+
+@router.post(CONFIRM_API, response_class=HTMLResponse, include_in_schema=False)
+async def confirm_email(request: Request, notifications: NotificationsDep, database: DatabaseDep) -> HTMLResponse:
+    """The confirm button: the address becomes the one completion emails go to, if it still is the profile's."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    confirmation = notifications.confirmations.verify(next(iter(form.get("token", [])), None))
+    if confirmation is None:
+        return html_page(
+            "Link expired", "<h1>This link has expired</h1><p>Enter your address again to get a new one.</p>", 400
+        )
+    confirmed = await anyio.to_thread.run_sync(_confirm, database, confirmation.owner, confirmation.email)
+    if not confirmed:
+        return html_page(
+            "Address changed", "<h1>This address is no longer in your profile</h1><p>Nothing was changed.</p>", 409
+        )
+    return html_page(
+        "Email confirmed",
+        f"<h1>Email confirmed</h1><p>Upload notifications will go to "
+        f"<strong>{escape(confirmation.email)}</strong>.</p>",
+    )
+
+
+def _confirm(database: Database, owner: str, email: str) -> bool:
+    with database.sessions() as db:
+        profile = db.get(UserProfile, owner)
+        if profile is None or profile.email != email:
+            return False
+        profile.confirmed_email = email
+        db.commit()
+        return True
 
 
 @router.get("/api/notifications/vapid-public-key", response_model=PublicKeyView)

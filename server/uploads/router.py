@@ -48,6 +48,8 @@ def upload_policy(settings: Settings) -> UploadPolicy:
         max_open_sessions=settings.max_open_sessions_per_user,
         max_bytes_in_progress=settings.max_bytes_in_progress_per_user,
         max_age=timedelta(seconds=settings.session_max_age_seconds),
+        allowed_types=frozenset(settings.allowed_content_types),
+        sniff_content=settings.sniff_content,
     )
 
 

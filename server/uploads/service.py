@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import content_policy
 from server.clock import utcnow
 from server.lease import Claimant, Lease
 from server.models import PartChecksum, UploadSession, UploadStatus, new_session_id
@@ -55,6 +56,10 @@ class UploadPolicy:
     max_open_sessions: int = 1_000_000
     max_bytes_in_progress: int = 2**62
     max_age: timedelta = timedelta(days=7)
+    #: Types a session may have (None: any).
+    allowed_types: frozenset[str] | None = None
+    #: At completion, the first bytes must be what the type says.
+    sniff_content: bool = False
 
 
 _finishers = Claimant()
@@ -128,6 +133,11 @@ class UploadService:
     ) -> tuple[UploadSession, SignedUrls]:
         """Plan the parts, start the S3 multipart upload, and sign up to ``first_urls`` part URLs (none for a
         checksummed upload: a URL needs its part's checksum)."""
+        content_type = content_policy.resolve_type(file_name, content_type)
+        if self.policy.allowed_types is not None:
+            refused = content_policy.refusal(file_name, content_type, self.policy.allowed_types)
+            if refused:
+                raise Unprocessable(refused)
         self._admit(owner, size, checksum_algorithm)
         try:
             plan = plan_parts(size, part_size)
@@ -289,9 +299,22 @@ class UploadService:
         except BaseException:
             self.release_lease(row, token)
             raise
+        if self.policy.sniff_content:
+            self._check_content(row)
         end_session(self.db, row, UploadStatus.COMPLETED, etag=etag, checksum=composite)
         self.db.refresh(row)
         return row
+
+    def _check_content(self, row: UploadSession) -> None:
+        """The assembled object's first bytes must be what its type says; if not, the object is deleted and the
+        session fails (with its event) with the reason, which the client shows."""
+        head = self.storage.read_head(row.object_key, content_policy.SNIFF_BYTES) if row.size else b""
+        reason = content_policy.mismatch(row.content_type, head, complete=row.size <= len(head))
+        if reason is None:
+            return
+        self.storage.delete_object(row.object_key)
+        end_session(self.db, row, UploadStatus.FAILED)
+        raise Unprocessable(reason)
 
     def _assemble(self, row: UploadSession, given: dict[int, str]) -> tuple[str, str | None]:
         """Have S3 assemble the object (we hold the lease); return its ETag and composite checksum."""

@@ -61,6 +61,9 @@ def fast_settings(smtp_port: int, webhook_url: str | None) -> dict[str, Any]:
         "outbox_retry_max_seconds": 0.4,
         "notify_batch_seconds": 0.0,
         "mail_from": "Smartcat uploads <uploads@smartcat.test>",
+        # These tests (and e2e/test_notify.py) are about delivery, batching and limits; confirming an address
+        # before it receives anything is tested in tests/notify/test_email_confirmation.py.
+        "email_confirmation_required": False,
     }
 
 

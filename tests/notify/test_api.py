@@ -26,6 +26,7 @@ def test_profile_defaults_updates_and_validation(notify_server: NotifyServer) ->
     with server.client() as client, server.client() as other:
         assert client.get("/api/profile").json() == {
             "email": None,
+            "email_confirmed": False,
             "email_notifications": True,
             "push_notifications": True,
             "push_subscriptions": 0,

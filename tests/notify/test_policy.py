@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -77,8 +76,8 @@ def test_email_bodies_name_every_file_with_its_link() -> None:
         email_content(files, ["only-one-link"])
 
 
-def test_file_links_are_bound_to_their_file_and_secret(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'links.db'}")
+def test_file_links_are_bound_to_their_file_and_secret(database_url: str) -> None:
+    database = Database(database_url)
     database.migrate()
     try:
         with database.sessions() as db:

@@ -145,7 +145,9 @@ def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
                 break
         assert f"Smartcat uploader running at http://127.0.0.1:{port}\n" in lines, "".join(lines)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            response = client.post("/api/uploads", json={"file_name": "a", "size": 1, "checksum_algorithm": "SHA256"})
+            response = client.post(
+                "/api/uploads", json={"file_name": "a.txt", "size": 1, "checksum_algorithm": "SHA256"}
+            )
             assert response.status_code == 201, response.text
             one = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
             urls = client.post(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server.identity import COOKIE_NAME
-from tests.support.live_server import LiveServer, settings_for
+from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
 from tests.support.seaweed import SeaweedService
 
 INDEX = b"<!doctype html><title>Smartcat</title>"
@@ -140,7 +140,13 @@ def test_without_a_build_the_api_still_works(client: httpx.Client, live_server: 
     assert client.get("/api/uploads").status_code == 200
 
 
-def test_openapi_lists_the_upload_api(client: httpx.Client) -> None:
-    schema: dict[str, Any] = client.get("/openapi.json").json()
-    assert {"/api/uploads", "/api/uploads/{session_id}", "/api/uploads/{session_id}/urls"} <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+def test_openapi_lists_the_upload_api_when_enabled(make_live_server: MakeLiveServer) -> None:
+    with make_live_server(api_docs=True).client() as client:
+        schema: dict[str, Any] = client.get("/openapi.json").json()
+        assert {"/api/uploads", "/api/uploads/{session_id}", "/api/uploads/{session_id}/urls"} <= set(schema["paths"])
+        assert client.get("/docs").status_code == 200
+
+
+def test_api_docs_are_off_by_default(client: httpx.Client) -> None:
+    assert client.get("/openapi.json").status_code == 404
+    assert client.get("/docs").status_code == 404

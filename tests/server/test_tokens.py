@@ -59,7 +59,7 @@ def test_a_legacy_unexpiring_cookie_is_replaced(live_server: LiveServer) -> None
     """Cookies signed before tokens expired (itsdangerous ``Signer`` with the master key) are not accepted."""
     from itsdangerous import Signer
 
-    legacy = Signer("test-secret-key", salt="smartcat.identity.uid").sign("old-user").decode()
+    legacy = Signer(live_server.settings.secret_key or "", salt="smartcat.identity.uid").sign("old-user").decode()
     with live_server.client(cookies={COOKIE_NAME: legacy}) as http:
         assert http.get("/api/me").json()["user"] != "old-user"
 

@@ -251,7 +251,7 @@ def test_list_sessions_newest_first(live_server: LiveServer) -> None:
 
 def test_complete_assembles_the_exact_bytes(client: httpx.Client, live_server: LiveServer, s3: S3Client) -> None:
     data = os.urandom(2 * 5 * MiB + 12345)
-    session = create_session(client, len(data), part_size=5 * MiB, content_type="application/x-test")
+    session = create_session(client, len(data), part_size=5 * MiB, content_type="application/zip")
     parts = upload_all(client, session, data)
     sid = session["session_id"]
 
@@ -265,7 +265,7 @@ def test_complete_assembles_the_exact_bytes(client: httpx.Client, live_server: L
     obj = s3.get_object(Bucket=_bucket(live_server), Key=session["object_key"])
     assert sha256(obj["Body"].read()) == sha256(data)
     assert obj["ETag"] == result["etag"]
-    assert obj["ContentType"] == "application/x-test"
+    assert obj["ContentType"] == "application/zip"
 
     state = client.get(f"/api/uploads/{sid}").json()
     assert state["status"] == "completed"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from server.app import create_app
+from server.content_policy import DEFAULT_ALLOWED_TYPES
 from server.settings import Settings
 from tests.support.ports import free_port
 from tests.support.seaweed import SeaweedService
@@ -55,7 +56,7 @@ def settings_for(seaweed: SeaweedService, data_dir: Path, **overrides: Any) -> S
         "host": "127.0.0.1",
         "port": port,
         "public_origin": f"http://127.0.0.1:{port}",
-        "secret_key": "test-secret-key",
+        "secret_key": "test-secret-key-that-is-long-enough",
         "embedded_s3": False,
         "web_dir": data_dir / "web",
         "runtime_dir": data_dir / "runtime",
@@ -67,6 +68,10 @@ def settings_for(seaweed: SeaweedService, data_dir: Path, **overrides: Any) -> S
         "rate_limit_create": "100000/minute",
         "rate_limit_urls": "100000/minute",
         "rate_limit_new_identity": "100000/minute",
+        # Test files are random bytes (often named .bin, or .pdf in journeys): any type, no sniffing. The content
+        # policy is tested with real file heads in tests/server/test_content_policy.py.
+        "allowed_content_types": [*DEFAULT_ALLOWED_TYPES, "application/octet-stream"],
+        "sniff_content": False,
     }
     values.update(overrides)
     return isolated_settings(**values)
