@@ -155,6 +155,8 @@ class SeaweedFS:
         text = "".join(
             f'[{name}]\nkey = "{secrets.token_hex(32)}"\nexpires_after_seconds = 60\n\n' for name in sections
         )
+        # No unauthenticated volume status page, no directory metadata from the filer.
+        text += "[access]\nui = false\n\n[filer.expose_directory_metadata]\nenabled = false\n"
         path = self.config.data_dir / "security.toml"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
