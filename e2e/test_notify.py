@@ -316,7 +316,8 @@ def test_permission_is_asked_only_after_a_long_wait_view_and_refusal_offers_emai
     email.fill("ana@example.com")
     region.get_by_role("button", name="Email me").click()
     expect(region).to_have_attribute("data-state", "email-on")
-    expect(region).to_contain_text("We'll email ana@example.com when your upload is done.")
+    # Nothing goes to a new address before its owner confirms it: the page says where the link went.
+    expect(region).to_contain_text("We sent a link to ana@example.com: open it to confirm the address")
     with user_client(context, server) as client:
         profile = client.get("/api/profile").json()
     assert profile["email"] == "ana@example.com" and profile["email_notifications"] is True

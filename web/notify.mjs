@@ -69,7 +69,9 @@ async function api(path, init = {}) {
 }
 
 async function loadProfile() {
-  if (!profile) profile = await api("/api/profile").catch(() => ({ email: null, email_notifications: true }));
+  if (!profile) {
+    profile = await api("/api/profile").catch(() => ({ email: null, email_notifications: true, email_confirmed: false }));
+  }
   return profile;
 }
 
@@ -215,12 +217,13 @@ async function offerEmail(reason) {
       note.textContent = error.status === 422 ? T.email_invalid : T.email_save_failed;
       return;
     }
-    emailOn(profile.email);
+    emailOn(profile.email, profile.email_confirmed);
   });
   show("email-form", ...(reason ? [el("p", { className: "notify-reason", textContent: reason })] : []), form);
 }
 
-function emailOn(address) {
+// Nothing is mailed to an address before its owner confirms it (the server sends the link): say so until then.
+function emailOn(address, confirmed) {
   const change = el("button", { type: "button", className: "notify-change", textContent: T.email_change });
   change.addEventListener("click", () => offerEmail(""));
   const stop = el("button", { type: "button", className: "notify-off", textContent: T.email_stop });
@@ -237,7 +240,7 @@ function emailOn(address) {
   });
   show(
     "email-on",
-    el("p", { textContent: T.email_on.replace("{address}", address) }),
+    el("p", { textContent: (confirmed ? T.email_on : T.email_confirm).replace("{address}", address) }),
     change,
     stop,
   );
@@ -247,7 +250,7 @@ async function offer() {
   if (pushSupported && Notification.permission === "granted") return turnOnPush();
   if (pushSupported && Notification.permission === "default") return offerPush();
   const known = await loadProfile();
-  if (known.email && known.email_notifications) return emailOn(known.email);
+  if (known.email && known.email_notifications) return emailOn(known.email, known.email_confirmed);
   return offerEmail(pushSupported ? T.push_blocked : T.push_unsupported);
 }
 

@@ -173,6 +173,7 @@ export const NOTIFY_TEXT = Object.freeze({
   "email_invalid": "That address doesn't look right.",
   "email_save_failed": "Could not save; try again.",
   "email_on": "We'll email {address} when your upload is done. You can close this tab.",
+  "email_confirm": "We sent a link to {address}: open it to confirm the address, and we'll email you there when your upload is done. You can close this tab.",
   "email_change": "Change",
   "email_stop": "Stop emails",
   "email_off": "We won't email you about your uploads."
