@@ -10,13 +10,14 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium faketime engines install clean bench
+.PHONY: run test unit e2e lint assets chromium faketime engines postgresql install clean bench
 
 run: install assets
 	$(PY) -m server
 
-test: install assets chromium faketime engines lint
+test: install assets chromium faketime engines postgresql lint
 	$(PY) -m pytest
+	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql
 
 unit: install
 	$(PY) -m pytest tests
@@ -55,6 +56,17 @@ chromium:
 		echo "installing Debian chromium"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# Debian's PostgreSQL server binaries: the tests start a private cluster of their own from them (tests/support/
+# postgres.py; the package's own system-wide cluster is neither needed nor used). `make test` runs the suites that
+# touch the database a second time on it.
+POSTGRES_SUITES := tests/server tests/notify
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian postgresql"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 # libfaketime, preloaded into Chromium by e2e/test_clock.py to give the browser a clock hours off.

@@ -20,6 +20,14 @@ Fixtures (see ``tests/support`` for the machinery; ``e2e/conftest.py`` may impor
     ``make_live_server(**overrides) -> LiveServer`` (type: :class:`tests.support.live_server.MakeLiveServer`): a
     started server on its own bucket, port and data dir, with settings overridden by field name (e.g.
     ``s3_public_endpoint_url="http://127.0.0.1:PROXY", presign_ttl_seconds=2``), stopped after the test.
+``database_url`` (function)
+    A fresh, empty database's SQLAlchemy URL on the database under test.
+``postgres`` (session)
+    :class:`tests.support.postgres.PostgresCluster`, a private PostgreSQL (started on first use).
+
+The database under test is SQLite unless pytest runs with ``--db=postgresql``: then every server the fixtures
+start, and ``database_url``, use a database of their own on one private PostgreSQL cluster (``make test`` runs the
+server and notification suites that way too).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +44,7 @@ import pytest
 
 from server.settings import Settings
 from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
+from tests.support.postgres import PostgresCluster
 from tests.support.seaweed import SeaweedService, start_seaweed
 
 if TYPE_CHECKING:
@@ -43,6 +53,15 @@ if TYPE_CHECKING:
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the database test servers run on: SQLite files (default) or a private PostgreSQL cluster",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,12 +84,41 @@ def s3(seaweed: SeaweedService) -> S3Client:
     return seaweed.client
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+def on_postgres(request: pytest.FixtureRequest) -> bool:
+    # e2e/ imports these fixtures without this conftest's option (it then runs on SQLite).
+    return bool(request.config.getoption("--db", default="sqlite") == "postgresql")
+
+
+def database_overrides(request: pytest.FixtureRequest, data_dir: Path) -> dict[str, Any]:
+    """The settings that put a test server's database on the database under test: none for SQLite (the server's
+    default file in its data dir), else the PostgreSQL database belonging to that data dir."""
+    if not on_postgres(request):
+        return {}
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return {"database_url": cluster.database_url(str(data_dir.resolve()))}
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if not on_postgres(request):
+        return f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.database_url(str(tmp_path.resolve()))
+
+
 @pytest.fixture(scope="module")
 def server_settings(
     seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Settings:
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    return settings_for(seaweed, tmp_path_factory.mktemp(name))
+    data_dir = tmp_path_factory.mktemp(name)
+    return settings_for(seaweed, data_dir, **database_overrides(request, data_dir))
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +142,14 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def make_live_server(seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLiveServer]:
+def make_live_server(
+    seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[MakeLiveServer]:
     started: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
         data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("server")
+        overrides = {**database_overrides(request, data_dir), **overrides}
         server = LiveServer(settings_for(seaweed, data_dir, **overrides)).start()
         started.append(server)
         return server

@@ -7,7 +7,6 @@ import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,8 +59,8 @@ def _session_row(database: Database) -> UploadSession:
     return row
 
 
-def test_the_event_commits_with_the_state_change_or_not_at_all(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+def test_the_event_commits_with_the_state_change_or_not_at_all(database_url: str) -> None:
+    database = Database(database_url)
     database.migrate()
     try:
         row = _session_row(database)

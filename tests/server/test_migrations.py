@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -18,8 +17,8 @@ from server.models import UserProfile
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path / 'app.db'}")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
     yield db
     db.dispose()
 
@@ -69,7 +68,7 @@ def test_a_0001_database_keeps_its_rows_when_owner_keys_widen(database: Database
         connection.execute(
             text(
                 "INSERT INTO user_profiles (user_id, email_notifications, push_notifications, "
-                "updated_at) VALUES ('anon-1', 1, 1, '2026-01-01 00:00:00')"
+                "updated_at) VALUES ('anon-1', TRUE, TRUE, '2026-01-01 00:00:00')"
             )
         )
     migrate(database.engine)
