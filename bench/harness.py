@@ -300,7 +300,9 @@ DONE_JS = {
 
 
 def wait_done(page: Page, contender: str, timeout_s: float) -> None:
-    page.wait_for_function(DONE_JS[ENGINE if contender == ENGINE else "peer"], polling=100, timeout=timeout_s * 1000)
+    # Polled from here: a page's Content-Security-Policy (no 'unsafe-eval') refuses wait_for_function's predicate.
+    done = DONE_JS[ENGINE if contender == ENGINE else "peer"]
+    wait_until(lambda: page.evaluate(done), timeout_s, f"{contender} to finish", interval=0.1)
     if contender == ENGINE:
         phases = [v["phase"] for v in page.evaluate("window.__views")]
         notices = page.locator("#notices li").all_text_contents()

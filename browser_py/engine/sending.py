@@ -199,13 +199,15 @@ class PartScheduler:
     def _hash_ahead(self, pending: list[int], concurrency: int, out: list[Command]) -> None:
         """Hash the next parts before their turn, at most ``concurrency + url_batch`` ahead, so a pause loses little
         work. Until the first PUT goes, the first part is hashed alone: it gets the whole CPU, so the first byte is
-        early."""
+        early. While the browser's copy is made, one part is hashed at a time and only enough for the PUT slots: the
+        copy reads the same file and must not be starved."""
         plan = self.manifest.plan
         assert plan is not None
         checksums = self.manifest.checksums
         ready = sum(1 for n in pending if n in checksums)
-        window = concurrency + self.config.url_batch
-        limit = self.config.hash_concurrency if self.in_flight or ready else 1
+        saving = not self.manifest.staged
+        window = concurrency + (1 if saving else self.config.url_batch)
+        limit = self.config.hash_concurrency if (self.in_flight or ready) and not saving else 1
         for number in pending:
             if len(self.hashing) >= limit or ready + len(self.hashing) >= window:
                 return

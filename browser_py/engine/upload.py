@@ -135,8 +135,10 @@ class Upload:
 
     @property
     def concurrency(self) -> int:
-        """Parts in flight allowed now: fixed, or what the tuner learned from this link."""
-        return self.tuner.concurrency if self.tuner is not None else self.config.concurrency
+        """Parts in flight allowed now: fixed, or what the tuner learned from this link; fewer while the browser's
+        copy is made, so the copy that makes the file safe is not starved."""
+        allowed = self.tuner.concurrency if self.tuner is not None else self.config.concurrency
+        return allowed if self.manifest.staged else min(allowed, self.config.saving_concurrency)
 
     @property
     def plan(self) -> PartPlan | None:

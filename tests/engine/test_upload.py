@@ -620,11 +620,27 @@ def test_a_readable_source_uploads_while_its_copy_is_saved() -> None:
     upload.handle(Start(0.0))
     assert upload.phase is Phase.CREATING
     out = feed(upload, created(1.0))
-    assert len(of(SendPart, out)) == 4, "no waiting for the whole copy"
+    assert len(of(SendPart, out)) == 2, "no waiting for the whole copy, but the copy is not starved either"
     assert upload.view().banner is None, "not 'saved' until the copy is complete"
     out = feed(upload, Staged(2.0))
     assert json.loads(of(PersistManifest, out)[0].manifest_json)["staged"] is True
     assert upload.phase is Phase.UPLOADING
+    assert len(upload.in_flight) == 4, "all the PUT slots once the copy is complete"
+
+
+def test_while_the_copy_is_made_one_part_is_hashed_at_a_time_and_few_ahead() -> None:
+    upload = Upload(new_manifest(staged=False), EngineConfig(), random.Random(1), source_readable=True)
+    upload.handle(Start(0.0))
+    upload.handle(PartHashed(0.5, 1, "c1"))
+    out = upload.handle(created(1.0))
+    hashes = of(HashPart, out)
+    assert len(hashes) == 1 and len(upload.scheduler.hashing) == 1, "one at a time"
+    for _ in range(8):
+        out = upload.handle(PartHashed(1.5, of(HashPart, out)[0].number, "c")) if of(HashPart, out) else []
+    ahead = len(upload.manifest.checksums) - len(upload.in_flight)
+    assert ahead <= upload.concurrency + 1, "hashed only just ahead of the PUTs (not a whole URL batch)"
+    out = upload.handle(Staged(2.0))
+    assert len(upload.scheduler.hashing) > 1, "all the hashing slots once the copy is complete"
 
 
 def test_got_it_hides_the_banner_for_good_and_the_offer_follows_the_wait() -> None:
