@@ -20,7 +20,9 @@ from server.identity import Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
 from server.ratelimit import RateLimited, RateLimits
-from server.routers import account, files, notifications
+from server.routers import account, files, health, notifications
+from server.scan.clamd import ScannerUnavailable
+from server.scan.worker import ScanWorker, scan_worker
 from server.security_headers import OriginCheck, SecurityHeaders, origin_of
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
@@ -30,6 +32,23 @@ from server.uploads import problems
 from server.uploads.router import router as uploads_router
 
 log = logging.getLogger("server")
+
+
+def _scanner(settings: Settings, database: Database, storage: Storage) -> ScanWorker | None:
+    """The malware scanner ``SCAN`` asks for. ``auto`` scans when a clamd answers now, else says in one line that
+    scanning is off (``make run`` on a machine without ClamAV); ``clamd`` requires one eventually (quarantined
+    uploads wait for it, readiness reports it)."""
+    if settings.scan == "off":
+        return None
+    worker = scan_worker(settings, database, storage)
+    if settings.scan == "auto":
+        try:
+            worker.clamd.ping()
+        except ScannerUnavailable as error:
+            log.warning("Malware scanning is off (SCAN=auto): %s. Uploads are handed out unscanned.", error)
+            return None
+        log.info("Malware scanning is on: clamd at %s", worker.clamd.address)
+    return worker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,9 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=timedelta(seconds=settings.session_max_age_seconds),
         )
         janitor.start()
+        scanner = await run_in_threadpool(_scanner, settings, database, storage)
+        app.state.scanner, app.state.scanning = scanner, scanner is not None
+        if scanner is not None and settings.scan_worker:
+            scanner.start()
         try:
             yield
         finally:
+            if scanner is not None:
+                await scanner.stop()
             await janitor.stop()
             await app.state.notifications.stop()
             database.dispose()
@@ -88,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
+    app.state.scanner, app.state.scanning = None, False
     log_redaction.install()
     app.state.host_tokens = HostTokenVerifier(settings) if settings.identity_mode == "jwt" else None
     app.state.rate_limits = RateLimits(settings)
@@ -95,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(account.router)
     app.include_router(files.router)
+    app.include_router(health.router)
     app.include_router(web_router)
     mount_web(app, settings.web_dir, settings.runtime_dir)
 

@@ -27,7 +27,15 @@ from server.background import DueLoop
 from server.clock import utcnow
 from server.db import Database
 from server.lease import Claimant, Lease
-from server.models import EVENT_FOR_STATUS, DeliveryStatus, OutboxEvent, OutboxReceipt, UploadSession, UploadStatus
+from server.models import (
+    EVENT_FOR_STATUS,
+    DeliveryStatus,
+    EventType,
+    OutboxEvent,
+    OutboxReceipt,
+    UploadSession,
+    UploadStatus,
+)
 from server.retry import WorkPolicy
 
 log = logging.getLogger("server.outbox")
@@ -65,13 +73,17 @@ def upload_event_payload(
     at: datetime,
     etag: str | None,
     checksum_sha256: str | None,
+    event_type: EventType | None = None,
+    scan: tuple[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """What consumers learn about the upload that reached the final ``status``. ``at``, ``etag`` and the checksum
-    are passed in because the caller's UPDATE has not refreshed ``row``."""
+    are passed in because the caller's UPDATE has not refreshed ``row``. A scanned completion carries its ``scan``
+    verdict (status, signature) and is ``upload_blocked`` when the object stays in quarantine."""
     completed = status is UploadStatus.COMPLETED
+    scan_status, signature = scan if scan is not None else (None, None)
     return {
         "event_id": event_id,
-        "type": EVENT_FOR_STATUS[status].value,
+        "type": (event_type or EVENT_FOR_STATUS[status]).value,
         "occurred_at": _iso(at),
         "data": {
             "session_id": row.id,
@@ -88,6 +100,8 @@ def upload_event_payload(
             "status": status.value,
             "created_at": _iso(row.created_at),
             "completed_at": _iso(at) if completed else None,
+            # The malware scan: null when the upload was not scanned (SCAN=off).
+            "scan": {"status": scan_status, "signature": signature} if scan_status else None,
         },
     }
 
@@ -100,14 +114,25 @@ def record_upload_event(
     at: datetime,
     etag: str | None = None,
     checksum_sha256: str | None = None,
+    event_type: EventType | None = None,
+    scan: tuple[str, str | None] | None = None,
 ) -> OutboxEvent:
     """Add the event announcing ``status`` to ``db``'s transaction; the caller commits it together with the state
     change (only :mod:`server.uploads.service` changes states)."""
     event_id = str(uuid.uuid4())
-    payload = upload_event_payload(row, status, event_id=event_id, at=at, etag=etag, checksum_sha256=checksum_sha256)
+    payload = upload_event_payload(
+        row,
+        status,
+        event_id=event_id,
+        at=at,
+        etag=etag,
+        checksum_sha256=checksum_sha256,
+        event_type=event_type,
+        scan=scan,
+    )
     outbox_row = OutboxEvent(
         event_id=event_id,
-        type=EVENT_FOR_STATUS[status].value,
+        type=(event_type or EVENT_FOR_STATUS[status]).value,
         session_id=row.id,
         owner_id=row.owner_id,
         payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),

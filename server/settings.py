@@ -158,6 +158,25 @@ class Settings(BaseSettings):
     web_dir: Path = REPO_ROOT / "web"
     runtime_dir: Path = REPO_ROOT / "build" / "runtime"
 
+    # ---- malware scanning (server/scan/) ----
+    #: ``clamd``: completed objects wait in quarantine until ClamAV's daemon clears them (no download link, no
+    #: ``upload_completed`` before); ``off``: released at once, unscanned; ``auto`` (what ``make run`` uses):
+    #: ``clamd`` when one answers at start, else ``off`` (said in one line). Production sets ``clamd``.
+    scan: Literal["clamd", "off", "auto"] = "off"
+    clamd_host: str = "127.0.0.1"
+    clamd_port: int = Field(default=3310, ge=1, le=65535)
+    #: One INSTREAM (the whole object) may take this long before the attempt is retried.
+    clamd_timeout_seconds: float = Field(default=600.0, gt=0)
+    #: Objects up to this size are scanned; clamd's StreamMaxLength, MaxScanSize and MaxFileSize must be at least
+    #: this (clamd cannot take a stream of 4 GiB or more).
+    scan_max_bytes: int = Field(default=4000 * 1024**2, ge=1, lt=4 * 1024**3)
+    #: A larger object is ``block``ed (kept in quarantine, ``upload_blocked``) or ``release``d unscanned (marked so).
+    scan_oversize: Literal["block", "release"] = "block"
+    #: Run the scanner in this process (several processes may: sessions are leased while scanned).
+    scan_worker: bool = True
+    #: A scan not finished within this long (its process died) is started again by any scanner.
+    scan_lease_seconds: float = Field(default=1800.0, gt=0)
+
     # ---- events and notifications (server/outbox.py, server/webhooks.py, server/notify/) ----
     #: Every upload event is POSTed here, signed; empty: no webhook.
     webhook_url: str | None = None

@@ -374,6 +374,14 @@ class Storage:
         finally:
             body.close()
 
+    def check(self) -> None:
+        """Raise :class:`StorageError` unless the bucket answers (readiness)."""
+        self._call("head_bucket", Bucket=self.bucket)
+
+    def open_object(self, key: str) -> Any:
+        """The object's bytes as a stream (``read(n)``, ``close()``): large objects never sit in memory."""
+        return self._call("get_object", Bucket=self.bucket, Key=key)["Body"]
+
     def presign_download(self, key: str, file_name: str, ttl: int, content_type: str) -> str:
         """A short-lived GET URL for the finished object: always an attachment (saved under the user's file name,
         never shown inline by the browser) with the type given, whatever the object's stored one."""

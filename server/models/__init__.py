@@ -14,10 +14,19 @@ from server.models.notify import (
     UserProfile,
 )
 from server.models.outbox import EVENT_FOR_STATUS, DeliveryStatus, EventType, OutboxEvent, OutboxReceipt
-from server.models.uploads import LinkRevocation, PartChecksum, UploadSession, UploadStatus, new_session_id
+from server.models.uploads import (
+    RELEASED,
+    LinkRevocation,
+    PartChecksum,
+    ScanStatus,
+    UploadSession,
+    UploadStatus,
+    new_session_id,
+)
 
 __all__ = [
     "EVENT_FOR_STATUS",
+    "RELEASED",
     "Base",
     "Channel",
     "DeliveryStatus",
@@ -30,6 +39,7 @@ __all__ = [
     "OutboxReceipt",
     "PartChecksum",
     "PushSubscription",
+    "ScanStatus",
     "UTCDateTime",
     "UploadSession",
     "UploadStatus",

@@ -21,6 +21,9 @@ class EventType(StrEnum):
     UPLOAD_EXPIRED = "upload_expired"
     #: The end-to-end checksum check failed at completion: the object was deleted, the upload must start over.
     UPLOAD_FAILED = "upload_failed"
+    #: The malware scan found something (or the object was too large to scan with ``SCAN_OVERSIZE=block``): the
+    #: object stays in quarantine. A completed upload announces either this or ``upload_completed``, never both.
+    UPLOAD_BLOCKED = "upload_blocked"
 
 
 #: The event each final state is announced with. One table for both directions (the payload's ``status`` is the

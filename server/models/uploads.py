@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import utcnow
@@ -25,6 +25,28 @@ class UploadStatus(StrEnum):
     #: Idle too long (the janitor aborted its multipart upload), or S3 no longer had it when the server looked.
     EXPIRED = "expired"
     FAILED = "failed"  # S3 assembled other bytes than were verified; the object was deleted
+
+
+class ScanStatus(StrEnum):
+    """The malware scan of a completed object (``scan_status``; null: not scanned, uploaded while ``SCAN=off``).
+
+    The upload's ``status`` stays ``completed`` either way (its bytes are assembled, which is what clients resume
+    on); whether the object may be handed out is :data:`RELEASED`.
+    """
+
+    #: In quarantine, waiting for (or under) a scan.
+    PENDING = "pending"
+    CLEAN = "clean"
+    #: The scanner found ``scan_signature``: stays in quarantine for good.
+    INFECTED = "infected"
+    #: Larger than ``SCAN_MAX_BYTES`` with ``SCAN_OVERSIZE=block``: not scanned, never handed out.
+    TOO_LARGE = "too_large"
+    #: Larger than ``SCAN_MAX_BYTES`` with ``SCAN_OVERSIZE=release``: handed out unscanned (and marked so).
+    UNSCANNED = "unscanned"
+
+
+#: Scan states whose object may be downloaded (None: completed before scanning was on, or while it was off).
+RELEASED: frozenset[str | None] = frozenset({None, ScanStatus.CLEAN.value, ScanStatus.UNSCANNED.value})
 
 
 class UploadSession(Base):
@@ -55,6 +77,23 @@ class UploadSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The malware scan (:class:`ScanStatus`; null: not scanned) and what it found.
+    scan_status: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    scan_signature: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: Failed attempts to reach the scanner; the next one is due at ``scan_next_at`` (capped backoff, no give-up).
+    scan_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    scan_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    scan_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: The scanner's lease (server/lease.py) while it streams the object: a scanner that dies mid-scan lets go at
+    #: the deadline and another instance scans again.
+    scan_lease: Mapped[str | None] = mapped_column(String(32), default=None)
+    scan_lease_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @property
+    def released(self) -> bool:
+        """Completed and not held in quarantine: its object may be handed out."""
+        return self.status == UploadStatus.COMPLETED.value and self.scan_status in RELEASED
 
 
 class PartChecksum(Base):

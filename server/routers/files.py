@@ -18,7 +18,7 @@ from sqlalchemy import select
 from server import content_policy
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import CurrentUser, identify
-from server.models import UploadSession, UploadStatus
+from server.models import ScanStatus, UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
 from server.storage import Storage, StorageError
@@ -34,6 +34,29 @@ _STATUS = {
     UploadStatus.FAILED.value: "Failed — its content was refused; upload the file again",
     UploadStatus.EXPIRED.value: "Expired — upload the file again",
 }
+
+
+#: What a completed upload's page says while its scan decides (see :class:`ScanStatus`).
+CHECKING = "Checking for viruses…"
+_SCAN = {
+    ScanStatus.PENDING.value: CHECKING,
+    ScanStatus.TOO_LARGE.value: "Blocked: too large to check for viruses",
+    ScanStatus.UNSCANNED.value: "Uploaded in full — not checked for viruses (too large to scan)",
+}
+
+
+def blocked_malware(signature: str | None) -> str:
+    return f"Blocked: malware found ({signature})"
+
+
+def status_words(row: UploadSession) -> str:
+    """The status a person reads: the upload's, then, once completed, its scan's."""
+    if row.status == UploadStatus.COMPLETED.value and row.scan_status is not None:
+        if row.scan_status == ScanStatus.INFECTED.value:
+            return blocked_malware(row.scan_signature)
+        if row.scan_status in _SCAN:
+            return _SCAN[row.scan_status]
+    return _STATUS.get(row.status, row.status)
 
 
 def _when(value: datetime | None) -> str:
@@ -80,7 +103,7 @@ def list_files(request: Request, db: DbSession) -> HTMLResponse:
     items = "".join(
         f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(status_page_path(r.id))}">'
         f"{html.escape(r.file_name)}</a> — {html.escape(human_size(r.size))}, "
-        f"{html.escape(_STATUS.get(r.status, r.status))}</li>"
+        f"{html.escape(status_words(r))}</li>"
         for r in rows
     )
     body = f"<h1>Your uploads</h1><ul class='files'>{items}</ul>" if rows else "<h1>Your uploads</h1><p>None yet.</p>"
@@ -111,26 +134,28 @@ def file_page(
         )
     facts = [
         ("Size", human_size(row.size)),
-        ("Status", _STATUS.get(row.status, row.status)),
+        ("Status", status_words(row)),
         ("Type", row.content_type),
         ("Started", _when(row.created_at)),
     ]
     if row.completed_at:
         facts.append(("Finished", _when(row.completed_at)))
     uploading = row.status == UploadStatus.UPLOADING.value
+    checking = row.status == UploadStatus.COMPLETED.value and row.scan_status == ScanStatus.PENDING.value
     if uploading:
         facts.append(("Uploaded so far", f"{_percent_on_storage(storage, row)}%"))
     rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts)
     body = (
         f'<h1 class="file-name">{html.escape(row.file_name)}</h1>'
-        f'<dl class="file-facts" data-status="{html.escape(row.status)}">{rows}</dl>'
+        f'<dl class="file-facts" data-status="{html.escape(row.status)}" '
+        f'data-scan="{html.escape(row.scan_status or "")}">{rows}</dl>'
     )
-    if row.status == UploadStatus.COMPLETED.value:
+    if row.released:  # never a link to an object in quarantine
         safe_type = content_policy.download_type(row.content_type, frozenset(settings.allowed_content_types))
         url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds, safe_type)
         name = html.escape(row.file_name)
         body += f'<p><a class="download" href="{html.escape(url)}" download>Download {name}</a></p>'
-    return html_page(row.file_name, body, refresh_seconds=5 if uploading else None)
+    return html_page(row.file_name, body, refresh_seconds=5 if uploading or checking else None)
 
 
 def _percent_on_storage(storage: Storage, row: UploadSession) -> int:

@@ -37,11 +37,11 @@ from server.uploads.service import SignedUrls, UploadPolicy, UploadService
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
 
-def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep) -> UploadService:
-    return UploadService(db, storage, upload_policy(settings))
+def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep, request: Request) -> UploadService:
+    return UploadService(db, storage, upload_policy(settings, quarantine=request.app.state.scanning))
 
 
-def upload_policy(settings: Settings) -> UploadPolicy:
+def upload_policy(settings: Settings, *, quarantine: bool = False) -> UploadPolicy:
     return UploadPolicy(
         require_checksums=settings.require_checksums,
         max_file_size=settings.max_file_size,
@@ -50,6 +50,7 @@ def upload_policy(settings: Settings) -> UploadPolicy:
         max_age=timedelta(seconds=settings.session_max_age_seconds),
         allowed_types=frozenset(settings.allowed_content_types),
         sniff_content=settings.sniff_content,
+        quarantine=quarantine,
     )
 
 

@@ -127,6 +127,13 @@ class SessionView(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    scan_status: str | None = Field(
+        default=None,
+        description='The malware scan of the completed object: "pending" (in quarantine: "Checking for viruses…"), '
+        '"clean", "infected" (see scan_signature), "too_large" (blocked unscanned), "unscanned" (released '
+        "unscanned: too large to scan); null: not scanned (scanning off).",
+    )
+    scan_signature: str | None = None
 
 
 class SessionState(SessionView):
@@ -151,6 +158,8 @@ class CompleteResponse(BaseModel):
     object_key: str
     etag: str
     size: int
+    scan_status: str | None = None
+    scan_signature: str | None = None
 
 
 def session_fields(row: UploadSession) -> dict[str, Any]:
@@ -172,10 +181,18 @@ def session_fields(row: UploadSession) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "completed_at": row.completed_at,
+        "scan_status": row.scan_status,
+        "scan_signature": row.scan_signature,
     }
 
 
 def completed(row: UploadSession) -> CompleteResponse:
     return CompleteResponse(
-        session_id=row.id, status=row.status, object_key=row.object_key, etag=row.etag or "", size=row.size
+        session_id=row.id,
+        status=row.status,
+        object_key=row.object_key,
+        etag=row.etag or "",
+        size=row.size,
+        scan_status=row.scan_status,
+        scan_signature=row.scan_signature,
     )

@@ -4,6 +4,10 @@ announces it, in one transaction.
 
 Completing or aborting holds the session's finish lease (:mod:`server.lease`), so a concurrent request waits for
 the first instead of racing it at S3. The janitor expires idle sessions through :meth:`UploadService.expire_idle`.
+
+With scanning on, a completed session's object waits in quarantine (``scan_status`` pending, no event yet); the
+scanner's verdict is recorded by :func:`record_scan`, which releases it with ``upload_completed`` or keeps it with
+``upload_blocked``, so no event ever announces a file still in quarantine.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.orm import Session
 from server import content_policy
 from server.clock import utcnow
 from server.lease import Claimant, Lease
-from server.models import PartChecksum, UploadSession, UploadStatus, new_session_id
+from server.models import EventType, PartChecksum, ScanStatus, UploadSession, UploadStatus, new_session_id
 from server.outbox import record_upload_event
 from server.storage import InvalidParts, Storage, StoredPart, UploadNotFound
 from server.uploads import reconcile
@@ -60,6 +64,8 @@ class UploadPolicy:
     allowed_types: frozenset[str] | None = None
     #: At completion, the first bytes must be what the type says.
     sniff_content: bool = False
+    #: Completed objects wait in quarantine for the malware scanner (``SCAN=clamd``).
+    quarantine: bool = False
 
 
 _finishers = Claimant()
@@ -82,17 +88,21 @@ def end_session(
     etag: str | None = None,
     checksum: str | None = None,
     unless_leased: bool = False,
+    quarantine: bool = False,
 ) -> bool:
     """Move an uploading session to the final ``status`` and record its event, in one transaction (commits).
 
     The only place a session's status changes. Returns whether this call changed it: a second finisher changes no
     row and so records no second event. Not conditional on the caller's lease (even if it was presumed dead and
     taken over, S3 acted), unless ``unless_leased``: then a session someone is finishing is left to them.
+    A completion with ``quarantine`` records no event: the object waits for its scan (:func:`record_scan`).
     """
     now = utcnow()
     where = [UploadSession.id == row.id, UploadSession.status == UploadStatus.UPLOADING.value]
     if unless_leased:
         where.append(FINISH_LEASE.token.is_(None))
+    held = quarantine and status is UploadStatus.COMPLETED
+    scan = {"scan_status": ScanStatus.PENDING.value, "scan_next_at": now} if held else {}
     changed = FINISH_LEASE.release(
         db,
         *where,
@@ -101,9 +111,53 @@ def end_session(
         checksum_sha256=checksum,
         updated_at=now,
         completed_at=now if status is UploadStatus.COMPLETED else None,
+        **scan,
     )
     if changed == 1:
-        record_upload_event(db, row, status, at=now, etag=etag, checksum_sha256=checksum)
+        if held:
+            db.info[NEW_SCANS] = True
+        else:
+            record_upload_event(db, row, status, at=now, etag=etag, checksum_sha256=checksum)
+    db.commit()
+    return changed == 1
+
+
+#: Set on a SQLAlchemy session that put an object in quarantine, so its commit can wake the scanner at once.
+NEW_SCANS = "scan.new"
+#: The scanner's hold on a session while it streams its object.
+SCAN_LEASE = Lease(UploadSession, UploadSession.scan_lease, UploadSession.scan_lease_at)
+
+
+def record_scan(db: Session, row: UploadSession, token: str, verdict: ScanStatus, signature: str | None) -> bool:
+    """Record the scan verdict of a quarantined session held under ``token``, with its event, in one transaction
+    (commits): ``clean``/``unscanned`` release the object and announce ``upload_completed``; ``infected`` and
+    ``too_large`` keep it and announce ``upload_blocked``. Returns whether this call recorded it (a scanner whose
+    lease was taken over records nothing: the other one's verdict counts)."""
+    now = utcnow()
+    changed = SCAN_LEASE.release(
+        db,
+        UploadSession.id == row.id,
+        UploadSession.scan_status == ScanStatus.PENDING.value,
+        SCAN_LEASE.held_by(token),
+        scan_status=verdict.value,
+        scan_signature=signature,
+        scan_error=None,
+        scan_next_at=None,
+        scanned_at=now,
+        updated_at=now,
+    )
+    if changed == 1:
+        blocked = verdict in (ScanStatus.INFECTED, ScanStatus.TOO_LARGE)
+        record_upload_event(
+            db,
+            row,
+            UploadStatus.COMPLETED,
+            at=now,
+            etag=row.etag,
+            checksum_sha256=row.checksum_sha256,
+            event_type=EventType.UPLOAD_BLOCKED if blocked else None,
+            scan=(verdict.value, signature),
+        )
     db.commit()
     return changed == 1
 
@@ -301,7 +355,9 @@ class UploadService:
             raise
         if self.policy.sniff_content:
             self._check_content(row)
-        end_session(self.db, row, UploadStatus.COMPLETED, etag=etag, checksum=composite)
+        end_session(
+            self.db, row, UploadStatus.COMPLETED, etag=etag, checksum=composite, quarantine=self.policy.quarantine
+        )
         self.db.refresh(row)
         return row
 

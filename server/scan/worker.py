@@ -1,0 +1,197 @@
+"""The scanner: a background loop that streams quarantined objects from S3 to clamd and records each verdict.
+
+Sessions are claimed with a lease (:mod:`server.lease`) like outbox events, so several server processes (or
+``python -m server.scan`` processes) share the work, and a scanner that dies mid-scan lets go at the deadline: the
+object is scanned again, never released without a verdict. A scanner that cannot be reached is retried with capped
+exponential backoff and never given up on (the object stays in quarantine, the page says "Checking for viruses…");
+its last error is what readiness reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from server.background import DueLoop
+from server.clock import utcnow
+from server.db import Database
+from server.lease import Claimant
+from server.models import ScanStatus, UploadSession
+from server.retry import retry_delay
+from server.scan.clamd import Clamd, ScannerUnavailable
+from server.settings import Settings
+from server.storage import Storage, StorageError
+from server.uploads.service import NEW_SCANS, SCAN_LEASE, record_scan
+
+log = logging.getLogger("server.scan")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPolicy:
+    max_bytes: int
+    oversize: str
+    lease: timedelta
+    poll_seconds: float
+    retry_base_seconds: float
+    retry_max_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanPolicy:
+        return cls(
+            max_bytes=settings.scan_max_bytes,
+            oversize=settings.scan_oversize,
+            lease=timedelta(seconds=settings.scan_lease_seconds),
+            poll_seconds=settings.outbox_poll_seconds,
+            retry_base_seconds=settings.outbox_retry_base_seconds,
+            retry_max_seconds=settings.outbox_retry_max_seconds,
+        )
+
+
+class ScanWorker(DueLoop):
+    def __init__(self, database: Database, storage: Storage, clamd: Clamd, policy: ScanPolicy) -> None:
+        super().__init__("scanner", policy.poll_seconds)
+        self.database = database
+        self.storage = storage
+        self.clamd = clamd
+        self.policy = policy
+        self._claimant = Claimant()
+        #: The last error reaching the scanner; None after a verdict or a successful ping.
+        self.last_error: str | None = None
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        event.listen(self.database.sessions, "after_commit", self._after_commit)
+        super().start()
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        event.remove(self.database.sessions, "after_commit", self._after_commit)
+        await super().stop()
+        # Scans this process started but did not finish are due again at once, not after the lease.
+        await asyncio.to_thread(self._release_claims)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(NEW_SCANS, False):
+            self.poke()
+
+    async def run_round(self) -> datetime | None:
+        while await asyncio.to_thread(self.scan_one):
+            pass
+        return await asyncio.to_thread(self._next_due)
+
+    def ready(self) -> str | None:
+        """None when clamd answers; else why not (readiness)."""
+        try:
+            self.clamd.ping()
+        except ScannerUnavailable as error:
+            self.last_error = str(error)
+            return self.last_error
+        return None
+
+    # -- one scan (in a thread)
+
+    def scan_one(self) -> bool:
+        """Claim one due quarantined session and scan it; False when none is due."""
+        now = utcnow()
+        token = self._claimant.token()
+        with self.database.sessions() as db:
+            due = db.scalar(
+                select(UploadSession.id)
+                .where(
+                    UploadSession.scan_status == ScanStatus.PENDING.value,
+                    UploadSession.scan_next_at <= now,
+                    SCAN_LEASE.open(now),
+                )
+                .order_by(UploadSession.scan_next_at)
+                .limit(1)
+            )
+            if due is None:
+                return False
+            claimed = SCAN_LEASE.claim(
+                db,
+                UploadSession.id == due,
+                UploadSession.scan_status == ScanStatus.PENDING.value,
+                token=token,
+                now=now,
+                hold=self.policy.lease,
+            )
+            db.commit()
+            if claimed != 1:
+                return True  # another scanner took it in between: look for the next one
+            row = db.get(UploadSession, due, populate_existing=True)
+            assert row is not None
+            self._scan(db, row, token)
+        return True
+
+    def _scan(self, db: Session, row: UploadSession, token: str) -> None:
+        if row.size > self.policy.max_bytes:
+            verdict = ScanStatus.UNSCANNED if self.policy.oversize == "release" else ScanStatus.TOO_LARGE
+            log.warning("session %s: %d bytes, more than SCAN_MAX_BYTES: %s", row.id, row.size, verdict.value)
+            record_scan(db, row, token, verdict, None)
+            return
+        started = time.monotonic()
+        try:
+            body = self.storage.open_object(row.object_key)
+            try:
+                found = self.clamd.scan(body)
+            finally:
+                body.close()
+        except (ScannerUnavailable, StorageError) as error:
+            self._retry_later(db, row, token, str(error))
+            return
+        self.last_error = None
+        verdict = ScanStatus.CLEAN if found.clean else ScanStatus.INFECTED
+        log.info(
+            "session %s scanned in %.2f s (%d bytes): %s%s",
+            row.id,
+            time.monotonic() - started,
+            row.size,
+            verdict.value,
+            f" ({found.signature})" if found.signature else "",
+        )
+        record_scan(db, row, token, verdict, found.signature)
+
+    def _retry_later(self, db: Session, row: UploadSession, token: str, error: str) -> None:
+        self.last_error = error
+        attempts = row.scan_attempts + 1
+        delay = retry_delay(attempts, self.policy.retry_base_seconds, self.policy.retry_max_seconds)
+        log.warning("session %s: scan attempt %d failed (again in %.0f s): %s", row.id, attempts, delay, error)
+        SCAN_LEASE.release(
+            db,
+            UploadSession.id == row.id,
+            SCAN_LEASE.held_by(token),
+            scan_attempts=attempts,
+            scan_error=error[:2000],
+            scan_next_at=utcnow() + timedelta(seconds=delay),
+        )
+        db.commit()
+
+    def _next_due(self) -> datetime | None:
+        with self.database.sessions() as db:
+            return db.scalar(
+                select(func.min(UploadSession.scan_next_at)).where(
+                    UploadSession.scan_status == ScanStatus.PENDING.value, SCAN_LEASE.open(utcnow())
+                )
+            )
+
+    def _release_claims(self) -> None:
+        with self.database.sessions() as db:
+            SCAN_LEASE.release(
+                db,
+                UploadSession.scan_status == ScanStatus.PENDING.value,
+                SCAN_LEASE.held_by_claimant(self._claimant),
+            )
+            db.commit()
+
+
+def scan_worker(settings: Settings, database: Database, storage: Storage) -> ScanWorker:
+    clamd = Clamd(settings.clamd_host, settings.clamd_port, settings.clamd_timeout_seconds)
+    return ScanWorker(database, storage, clamd, ScanPolicy.from_settings(settings))

@@ -1,0 +1,145 @@
+"""Quarantine → scan → release, against a real clamd (Debian's clamav-daemon) with the EICAR test signature.
+
+A completed object is handed out (download link, ``upload_completed``) only after clamd calls it clean; EICAR stays
+in quarantine with ``upload_blocked`` and "Blocked: malware found (<signature>)"; an unreachable scanner keeps the
+file "Checking for viruses…", makes the instance not ready, and the verdict arrives once clamd is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from server.db import Database
+from server.models import OutboxEvent, UploadSession
+from tests.support.clamd import EICAR_SIGNATURE, ClamdService, eicar, start_clamd
+from tests.support.live_server import LiveServer, MakeLiveServer
+from tests.support.notify import wait_until
+from tests.support.ports import free_port
+from tests.support.uploads import create_session, upload_all
+
+#: Fast retries so an unreachable scanner is tried again within the test's patience.
+QUICK_RETRY = {"outbox_retry_base_seconds": 0.2, "outbox_retry_max_seconds": 0.5, "outbox_poll_seconds": 0.5}
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdService]:
+    service = start_clamd(tmp_path_factory.mktemp("clamd"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def upload(client: httpx.Client, data: bytes, name: str) -> dict[str, Any]:
+    session = create_session(client, len(data), file_name=name, part_size=5 * 1024 * 1024)
+    parts = upload_all(client, session, data)
+    done = client.post(f"/api/uploads/{session['session_id']}/complete", json={"parts": parts})
+    assert done.status_code == 200, done.text
+    answer: dict[str, Any] = done.json()
+    assert answer["status"] == "completed"
+    return answer
+
+
+def scan_of(client: httpx.Client, session_id: str) -> str | None:
+    state: str | None = client.get(f"/api/uploads/{session_id}").json()["scan_status"]
+    return state
+
+
+def events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
+    assert server.app is not None
+    database: Database = server.app.state.database
+    with database.sessions() as db:
+        rows = db.scalars(select(OutboxEvent).where(OutboxEvent.session_id == session_id).order_by(OutboxEvent.id))
+        return [json.loads(row.payload) for row in rows]
+
+
+def test_eicar_stays_in_quarantine_and_is_announced_blocked(
+    make_live_server: MakeLiveServer, clamd: ClamdService
+) -> None:
+    server = make_live_server(scan="clamd", clamd_port=clamd.port)
+    with server.client() as client:
+        done = upload(client, eicar(), "eicar.txt")
+        sid = done["session_id"]
+        assert done["scan_status"] in ("pending", "infected")
+        wait_until(lambda: scan_of(client, sid) == "infected", 30, "the scan verdict")
+        state = client.get(f"/api/uploads/{sid}").json()
+        assert state["scan_signature"] == EICAR_SIGNATURE
+        page = client.get(f"/files/{sid}")
+        assert f"Blocked: malware found ({EICAR_SIGNATURE})" in page.text
+        assert 'class="download"' not in page.text, "no download link for an infected file"
+    announced = events(server, sid)
+    assert [e["type"] for e in announced] == ["upload_blocked"], "blocked, and never announced as completed"
+    assert announced[0]["data"]["scan"] == {"status": "infected", "signature": EICAR_SIGNATURE}
+
+
+def test_a_clean_file_is_released_only_after_its_scan(make_live_server: MakeLiveServer, tmp_path: Path) -> None:
+    """clamd is down when the upload completes: the file waits ("Checking for viruses…", no link, no event, not
+    ready); once clamd starts, the retried scan releases it and ``upload_completed`` goes out once."""
+    scanner = ClamdService(tmp_path / "clamd", port=free_port())
+    scanner.prepare()
+    server = make_live_server(scan="clamd", clamd_port=scanner.port, **QUICK_RETRY)
+    data = os.urandom(6 * 1024 * 1024)
+    try:
+        with server.client() as client:
+            sid = upload(client, data, "report.bin")["session_id"]
+            assert server.app is not None
+            database: Database = server.app.state.database
+
+            wait_until(lambda: _scan_attempts(database, sid) >= 2, 30, "two failed scan attempts")
+            assert scan_of(client, sid) == "pending"
+            page = client.get(f"/files/{sid}")
+            assert "Checking for viruses…" in page.text
+            assert 'class="download"' not in page.text, "no link to a file in quarantine"
+            assert events(server, sid) == [], "nothing announces a file in quarantine"
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["scanner"] == "unavailable"
+
+            scanner.start()
+            wait_until(lambda: scan_of(client, sid) == "clean", 30, "the scan after clamd came back")
+            page = client.get(f"/files/{sid}")
+            assert "Uploaded in full" in page.text and 'class="download"' in page.text
+            assert client.get("/readyz").status_code == 200
+        wait_until(lambda: len(events(server, sid)) == 1, 10, "the completion event")
+        (announced,) = events(server, sid)
+        assert announced["type"] == "upload_completed"
+        assert announced["data"]["scan"] == {"status": "clean", "signature": None}
+    finally:
+        scanner.stop()
+
+
+def _scan_attempts(database: Database, session_id: str) -> int:
+    with database.sessions() as db:
+        row = db.get(UploadSession, session_id)
+        return row.scan_attempts if row is not None else 0
+
+
+@pytest.mark.parametrize(
+    ("oversize", "verdict", "event"),
+    [("block", "too_large", "upload_blocked"), ("release", "unscanned", "upload_completed")],
+)
+def test_an_object_over_the_scan_limit_is_handled_as_configured(
+    make_live_server: MakeLiveServer, clamd: ClamdService, oversize: str, verdict: str, event: str
+) -> None:
+    server = make_live_server(scan="clamd", clamd_port=clamd.port, scan_max_bytes=1024, scan_oversize=oversize)
+    with server.client() as client:
+        sid = upload(client, eicar() + os.urandom(2048), "big.bin")["session_id"]
+        wait_until(lambda: scan_of(client, sid) == verdict, 30, "the oversize verdict")
+        page = client.get(f"/files/{sid}")
+        assert ('class="download"' in page.text) is (oversize == "release")
+    assert [e["type"] for e in events(server, sid)] == [event]
+
+
+def test_scanning_off_releases_at_once(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        done = upload(client, eicar(), "eicar.txt")
+        assert done["scan_status"] is None
+        assert 'class="download"' in client.get(f"/files/{done['session_id']}").text
+        assert client.get("/readyz").json()["checks"] == {"database": "ok", "storage": "ok"}
