@@ -431,3 +431,19 @@ def test_an_upload_finishing_in_a_hidden_tab_sends_an_email_and_a_push(
         [shown] = notifications(elsewhere)
         assert shown["body"] == "contract-scan.pdf (6.3 MB) is uploaded."
         assert shown["data"]["url"] == f"/files/{session_id}"
+
+
+def test_the_offer_is_styled_under_the_csp_and_nothing_is_blocked(browser: Browser, server: LiveServer) -> None:
+    """Pages run under a CSP that allows styles and scripts from 'self' only: nothing the app does may be refused."""
+    context = browser.context
+    assert context is not None
+    refused: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(server.base_url + "/")
+    service_worker_ready(page)
+    dispatch_view(page, offer_notification=True)
+    region = page.locator("#notify")
+    expect(region).to_be_visible()
+    assert region.evaluate("(el) => getComputedStyle(el).borderTopColor") == "rgb(201, 215, 240)", "styled"
+    assert refused == [], refused

@@ -17,17 +17,6 @@ let profile = null;
 
 // ---------------------------------------------------------------- page elements
 
-const style = document.createElement("style");
-style.textContent = `
-  .notify { border: 1px solid #c9d7f0; background: #f3f7ff; border-radius: 8px; padding: .75rem 1rem; margin: 1rem 0; }
-  .notify p { margin: .25rem 0 .5rem; }
-  .notify form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
-  .notify input[type=email] { min-width: 16rem; padding: .3rem .4rem; }
-  .notify button { margin-right: .5rem; }
-  .notify .notify-error { color: #a40000; }
-`;
-document.head.append(style);
-
 const region = document.createElement("section");
 region.id = "notify";
 region.className = "notify";
