@@ -61,8 +61,10 @@ chromium:
 
 # Debian's PostgreSQL server binaries: the tests start a private cluster of their own from them (tests/support/
 # postgres.py; the package's own system-wide cluster is neither needed nor used). `make test` runs the suites that
-# touch the database a second time on it.
-POSTGRES_SUITES := tests/server tests/notify
+# store state a second time on it; left out are those about what no database changes (the SeaweedFS launcher,
+# static files, settings, headers, CORS, content sniffing, start-up guards and file modes).
+POSTGRES_SUITES := tests/server tests/notify $(addprefix --ignore=tests/server/,test_seaweed.py test_static.py \
+	test_settings.py test_headers.py test_cors.py test_content_policy.py test_production_guard.py)
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian postgresql"; \
