@@ -1,8 +1,10 @@
 """A background loop for work that falls due: one asyncio task per process, woken early by :meth:`DueLoop.poke`.
 
-The outbox dispatcher and the notifier both run rounds of "do what is due, then sleep until the next item is due,
-the poll interval passes, or someone pokes" (a commit that wrote an event, a new ledger item). The loop survives a
-failing round (logged, retried at the next wake-up); subclasses say what a round is.
+The outbox dispatcher, the notifier and the scanner all run rounds of "do what is due, then sleep until the next
+item is due, the poll interval passes, or someone pokes" (a commit that wrote an event, a new ledger item, a new
+scan). The loop survives a failing round (logged, retried at the next wake-up); subclasses say what a round is.
+:class:`LeasedLoop` adds what the three share about leased rows: one claimant per process, an optional wake-up by a
+commit that flagged new work, and handing back what the process still holds when it stops.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ import contextlib
 import logging
 from datetime import datetime
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from server.clock import utcnow
+from server.db import Database
+from server.lease import Claimant
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +70,40 @@ class DueLoop:
                 timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+class LeasedLoop(DueLoop):
+    """A :class:`DueLoop` whose rounds lease rows (``server/lease.py``) on behalf of one :class:`Claimant`."""
+
+    def __init__(self, name: str, poll_seconds: float, database: Database, wake_flag: str | None = None) -> None:
+        super().__init__(name, poll_seconds)
+        self.database = database
+        self._claimant = Claimant()
+        self._wake_flag = wake_flag  # a key of ``Session.info`` that a commit sets when it wrote new work
+
+    def release_held(self, db: Session) -> None:
+        """Hand back the rows this process claimed and did not finish (not committed here)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._wake_flag is not None:
+            event.listen(self.database.sessions, "after_commit", self._after_commit)
+        super().start()
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        if self._wake_flag is not None:
+            event.remove(self.database.sessions, "after_commit", self._after_commit)
+        await super().stop()
+        # What this process claimed but did not finish is due again at once, not after the lease runs out.
+        await asyncio.to_thread(self._release_claims)
+
+    def _after_commit(self, session: Session) -> None:
+        if self._wake_flag is not None and session.info.pop(self._wake_flag, False):
+            self.poke()
+
+    def _release_claims(self) -> None:
+        with self.database.sessions() as db:
+            self.release_held(db)
+            db.commit()

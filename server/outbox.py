@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.background import DueLoop
+from server.background import LeasedLoop
 from server.clock import utcnow
 from server.db import Database
-from server.lease import Claimant, Lease
+from server.lease import Lease
 from server.models import (
     EVENT_FOR_STATUS,
     DeliveryStatus,
@@ -184,33 +184,15 @@ class DispatcherConfig:
     batch_size: int = 32
 
 
-class Dispatcher(DueLoop):
+class Dispatcher(LeasedLoop):
     """Delivers due outbox events to the consumers, one asyncio task, database work in threads."""
 
     def __init__(self, database: Database, consumers: Sequence[Consumer], config: DispatcherConfig) -> None:
-        super().__init__("outbox-dispatcher", config.work.poll_seconds)
-        self.database = database
+        super().__init__("outbox-dispatcher", config.work.poll_seconds, database, wake_flag=NEW_EVENTS)
         self.consumers = list(consumers)
         self.config = config
-        self._claimant = Claimant()
 
     # -- lifecycle
-
-    def start(self) -> None:
-        event.listen(self.database.sessions, "after_commit", self._after_commit)
-        super().start()
-
-    async def stop(self) -> None:
-        if not self.started:
-            return
-        event.remove(self.database.sessions, "after_commit", self._after_commit)
-        await super().stop()
-        # Events this process claimed but did not finish are due again at once, not after the lease.
-        await asyncio.to_thread(self._release_claims)
-
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(NEW_EVENTS, False):
-            self.poke()
 
     async def run_round(self) -> datetime | None:
         return await self.dispatch_due()
@@ -333,11 +315,7 @@ class Dispatcher(DueLoop):
                 )
             )
 
-    def _release_claims(self) -> None:
-        with self.database.sessions() as db:
-            DELIVERY_LEASE.release(
-                db,
-                OutboxEvent.status == DeliveryStatus.PENDING.value,
-                DELIVERY_LEASE.held_by_claimant(self._claimant),
-            )
-            db.commit()
+    def release_held(self, db: Session) -> None:
+        DELIVERY_LEASE.release(
+            db, OutboxEvent.status == DeliveryStatus.PENDING.value, DELIVERY_LEASE.held_by_claimant(self._claimant)
+        )

@@ -19,10 +19,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.background import DueLoop
+from server.background import LeasedLoop
 from server.clock import utcnow
 from server.db import Database
-from server.lease import Claimant, Lease
+from server.lease import Lease
 from server.models import Channel, EventType, ItemStatus, NotificationItem, NotificationMessage, UploadSession
 from server.notify.policy import CompletedFile, next_allowed_at
 from server.outbox import Event
@@ -81,17 +81,15 @@ class Batch:
     files: tuple[CompletedFile, ...]
 
 
-class Notifier(DueLoop):
+class Notifier(LeasedLoop):
     """Outbox consumer ``notifications`` plus the loop that sends due batches."""
 
     name = "notifications"
 
     def __init__(self, database: Database, senders: Sequence[ChannelSender], config: NotifierConfig) -> None:
-        super().__init__("notifier", config.work.poll_seconds)
-        self.database = database
+        super().__init__("notifier", config.work.poll_seconds, database)
         self.senders: Mapping[Channel, ChannelSender] = {sender.channel: sender for sender in senders}
         self.config = config
-        self._claimant = Claimant()
 
     # -- outbox consumer
 
@@ -124,12 +122,6 @@ class Notifier(DueLoop):
         return created
 
     # -- lifecycle
-
-    async def stop(self) -> None:
-        if not self.started:
-            return
-        await super().stop()
-        await asyncio.to_thread(self._release_claims)
 
     async def run_round(self) -> datetime | None:
         return await self.send_due()
@@ -295,12 +287,10 @@ class Notifier(DueLoop):
                 select(func.min(NotificationItem.due_at)).where(NotificationItem.status == ItemStatus.PENDING.value)
             )
 
-    def _release_claims(self) -> None:
-        with self.database.sessions() as db:
-            SENDING_LEASE.release(
-                db,
-                NotificationItem.status == ItemStatus.SENDING.value,
-                SENDING_LEASE.held_by_claimant(self._claimant),
-                status=ItemStatus.PENDING.value,
-            )
-            db.commit()
+    def release_held(self, db: Session) -> None:
+        SENDING_LEASE.release(
+            db,
+            NotificationItem.status == ItemStatus.SENDING.value,
+            SENDING_LEASE.held_by_claimant(self._claimant),
+            status=ItemStatus.PENDING.value,
+        )

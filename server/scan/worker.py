@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.background import DueLoop
+from server.background import LeasedLoop
 from server.clock import utcnow
 from server.db import Database
-from server.lease import Claimant
 from server.models import ScanStatus, UploadSession
 from server.retry import retry_delay
 from server.scan.clamd import Clamd, ScannerUnavailable
@@ -53,34 +52,16 @@ class ScanPolicy:
         )
 
 
-class ScanWorker(DueLoop):
+class ScanWorker(LeasedLoop):
     def __init__(self, database: Database, storage: Storage, clamd: Clamd, policy: ScanPolicy) -> None:
-        super().__init__("scanner", policy.poll_seconds)
-        self.database = database
+        super().__init__("scanner", policy.poll_seconds, database, wake_flag=NEW_SCANS)
         self.storage = storage
         self.clamd = clamd
         self.policy = policy
-        self._claimant = Claimant()
         #: The last error reaching the scanner; None after a verdict or a successful ping.
         self.last_error: str | None = None
 
     # -- lifecycle
-
-    def start(self) -> None:
-        event.listen(self.database.sessions, "after_commit", self._after_commit)
-        super().start()
-
-    async def stop(self) -> None:
-        if not self.started:
-            return
-        event.remove(self.database.sessions, "after_commit", self._after_commit)
-        await super().stop()
-        # Scans this process started but did not finish are due again at once, not after the lease.
-        await asyncio.to_thread(self._release_claims)
-
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(NEW_SCANS, False):
-            self.poke()
 
     async def run_round(self) -> datetime | None:
         while await asyncio.to_thread(self.scan_one):
@@ -182,14 +163,10 @@ class ScanWorker(DueLoop):
                 )
             )
 
-    def _release_claims(self) -> None:
-        with self.database.sessions() as db:
-            SCAN_LEASE.release(
-                db,
-                UploadSession.scan_status == ScanStatus.PENDING.value,
-                SCAN_LEASE.held_by_claimant(self._claimant),
-            )
-            db.commit()
+    def release_held(self, db: Session) -> None:
+        SCAN_LEASE.release(
+            db, UploadSession.scan_status == ScanStatus.PENDING.value, SCAN_LEASE.held_by_claimant(self._claimant)
+        )
 
 
 def scan_worker(settings: Settings, database: Database, storage: Storage) -> ScanWorker:
