@@ -302,6 +302,9 @@ async def test_a_portal_in_the_way_stops_with_the_reason(make_live_server: Any, 
     assert result.view.label == (
         "Action needed: the network is answering instead of the storage (captive portal or proxy?)"
     )
-    assert portal.portal_answers == config.not_storage_limit and portal.sent == []
+    # The run of portal answers stops the upload at the limit; a PUT already in flight on the other connection
+    # may still meet the portal before the stop reaches it, but no new PUT starts after it.
+    assert config.not_storage_limit <= portal.portal_answers < config.not_storage_limit + config.concurrency
+    assert portal.sent == []
     manifests = DirectoryManifestStore(tmp_path / "s" / "manifests").load_all()
     assert len(manifests) == 1 and manifests[0].parts == {}, "nothing the portal said reached the manifest"
