@@ -69,7 +69,13 @@ class PresignApi:
             ApiCall.STATE, SessionState.from_json, "GET", f"{UPLOADS}/{cmd.session_id}", token=cmd.upload_token
         )
         parts = tuple(RemotePart(p.part_number, p.etag, p.size) for p in state.parts)
-        return StateFetched(now=self._clock(), status=state.status, parts=parts)
+        return StateFetched(
+            now=self._clock(),
+            status=state.status,
+            parts=parts,
+            scan_status=state.scan_status,
+            scan_signature=state.scan_signature,
+        )
 
     async def request_urls(self, cmd: RequestUrls) -> UrlsReceived:
         request = PresignUrlsRequest(tuple(PartChecksum(n, checksum) for n, checksum in cmd.parts))
@@ -95,7 +101,9 @@ class PresignApi:
             request.to_json(),
             token=cmd.upload_token,
         )
-        return UploadCompleted(now=self._clock(), etag=done.etag)
+        return UploadCompleted(
+            now=self._clock(), etag=done.etag, scan_status=done.scan_status, scan_signature=done.scan_signature
+        )
 
     async def abort(self, session_id: str, upload_token: str = "") -> None:
         """Abort answers 204 with no body: there is nothing to read."""

@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         view = result.view
         if result.ok:
-            print(f"uploaded {view.file_name} ({view.size} bytes) as session {view.session_id}")
+            verdict = "" if view.label == "Completed" else f": {view.label}"  # e.g. not checked for viruses
+            print(f"uploaded {view.file_name} ({view.size} bytes) as session {view.session_id}{verdict}")
+        elif view.phase == "blocked":
+            print(f"{view.file_name} was uploaded but is blocked: {view.label}", file=sys.stderr)
         else:
             print(f"upload of {view.file_name} not finished: {view.label}", file=sys.stderr)
     return 0 if all(r.ok for r in results) else 1

@@ -248,7 +248,7 @@ async function offer() {
 addEventListener("upload-view", (event) => {
   const view = event.detail;
   if (!view || !view.local_id) return;
-  if (view.phase === "completed") {
+  if (view.phase === "completed" || view.phase === "blocked") {
     // The upload finished while the offer was still unanswered: it is moot now.
     const open = ["push-offer", "email-form"].includes(region.dataset.state);
     if (view.local_id === offeredFor && open) region.hidden = true;

@@ -63,6 +63,14 @@ class _Fields:
             raise self._wrong(name, "a string or null", value)
         return value
 
+    def text_if_sent(self, name: str, allowed: frozenset[str] | None = None) -> str | None:
+        """A string (one of ``allowed``), null, or left out (fields an older server does not send, such as the
+        scan verdict)."""
+        value = self.optional_text(name) if name in self._obj else None
+        if value is not None and allowed is not None and value not in allowed:
+            raise self._wrong(name, "one of " + ", ".join(sorted(allowed)), value)
+        return value
+
     def integer(self, name: str) -> int:
         value = self._get(name)
         # bool is an int subclass in Python, but ``true`` is never a size or a part number.
@@ -90,6 +98,10 @@ class _Fields:
         if not isinstance(value, list):
             raise self._wrong(name, "a list", value)
         return tuple(read(_Fields(item, f"{self._where}.{name}[{i}]")) for i, item in enumerate(value))
+
+
+#: The malware scan states of a completed upload (server ``ScanStatus``; wording in ``wire.view.SCAN_TEXT``).
+SCAN_STATES = frozenset({"pending", "clean", "infected", "too_large", "unscanned"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +200,8 @@ class SessionState:
     etag: str | None  # set once completed
     parts: tuple[StoredPart, ...]
     bytes_on_server: int
+    scan_status: str | None = None  # the malware scan once completed (wire.view.SCAN_TEXT); None: not scanned
+    scan_signature: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> Self:
@@ -202,6 +216,8 @@ class SessionState:
             etag=f.optional_text("etag"),
             parts=f.items("parts", StoredPart._read),
             bytes_on_server=f.integer("bytes_on_server"),
+            scan_status=f.text_if_sent("scan_status", SCAN_STATES),
+            scan_signature=f.text_if_sent("scan_signature"),
         )
 
 
@@ -214,6 +230,10 @@ class CompletedUpload:
     object_key: str
     etag: str
     size: int
+    #: "pending" while the object waits in quarantine for its malware scan (poll ``GET /api/uploads/{id}``);
+    #: else the verdict (wire.view.SCAN_TEXT); None: not scanned.
+    scan_status: str | None = None
+    scan_signature: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> Self:
@@ -224,6 +244,8 @@ class CompletedUpload:
             object_key=f.text("object_key"),
             etag=f.text("etag"),
             size=f.integer("size"),
+            scan_status=f.text_if_sent("scan_status", SCAN_STATES),
+            scan_signature=f.text_if_sent("scan_signature"),
         )
 
 

@@ -59,6 +59,23 @@ NOTIFY_TEXT: dict[str, str] = {
 }
 
 
+#: What a completed upload's card, status page and notifications say about its malware scan, by the server's
+#: ``scan_status`` (``{signature}``: the name the scanner gave what it found). One table for every place it is read.
+SCAN_TEXT: dict[str, str] = {
+    "pending": "Checking for viruses…",
+    "infected": "Blocked: malware found ({signature})",
+    "too_large": "Blocked: too large to check for viruses",
+    "unscanned": "Uploaded in full — not checked for viruses (too large to scan)",
+}
+#: Verdicts that keep a file in quarantine for good: no link to it, no completion announced.
+BLOCKED_SCANS = frozenset({"infected", "too_large"})
+
+
+def scan_text(status: str, signature: str | None = None) -> str:
+    """The words for a scan state (a key of :data:`SCAN_TEXT`)."""
+    return SCAN_TEXT[status].format(signature=signature or "unnamed")
+
+
 #: Where the status pages live (the list of the user's uploads, and ``/files/<id>`` for one).
 FILES_PATH = "/files"
 
@@ -104,7 +121,7 @@ class UploadView:
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("completed", "cancelled")
+        return self.phase in ("completed", "cancelled", "blocked")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -36,6 +36,8 @@ class EngineConfig:
     # Part answers in a row that were not the storage's (a captive portal's page, no ETag) before the user is told.
     not_storage_limit: int = 4
     backoff: Backoff = field(default_factory=Backoff)
+    # How often the verdict of the server's malware scan is asked for while the object waits in quarantine.
+    scan_poll: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=20.0))
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

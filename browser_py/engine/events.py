@@ -82,6 +82,8 @@ class StateFetched:
     now: float
     status: str  # "uploading" | "completed" | "aborted"
     parts: tuple[RemotePart, ...] = ()
+    scan_status: str | None = None  # once completed: the malware scan (wire.view.SCAN_TEXT); None: not scanned
+    scan_signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,8 @@ class RequestFailed:
 class UploadCompleted:
     now: float
     etag: str
+    scan_status: str | None = None  # "pending": the object waits in quarantine for its malware scan
+    scan_signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,12 @@ class Phase(StrEnum):
     # for the user to choose the same file again ("Action needed", with the progress S3 holds).
     NEEDS_FILE = "needs_file"
     CHECKING = "checking"  # the file chosen again is hashed where S3 holds parts: the same bytes, or refused
+    # Uploaded, and held in quarantine by the server until its malware scan decides: the verdict is polled.
+    SCANNING = "scanning"
+    BLOCKED = "blocked"  # the scan found malware (or the file is too large to scan): never handed out
 
 
-Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK = (
+Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK, SC, BL = (
     Phase.QUEUED,
     Phase.SAVING,
     Phase.CREATING,
@@ -70,31 +73,37 @@ Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK = (
     Phase.CANCELLED,
     Phase.NEEDS_FILE,
     Phase.CHECKING,
+    Phase.SCANNING,
+    Phase.BLOCKED,
 )
 ALL = frozenset(Phase)
-FINISHED = frozenset({CD, CA})
+FINISHED = frozenset({CD, CA, BL})
 #: Nothing happens until the user acts, the queue admits it, or it is finished.
-IDLE = frozenset({Q, CD, PA, FA, CA, NF})
+IDLE = frozenset({Q, CD, PA, FA, CA, NF, BL})
 #: Phases that use bandwidth (or will in a moment): they hold one of the queue's places.
 RUNNING = frozenset({SV, CR, RS, UP, CG, OF})
 #: Phases whose requests are on the wire (an outage stops them).
 SENDING = frozenset({CR, RS, UP})
 
 #: Which phase may follow which. Entering any other is a bug: ``Upload`` raises :class:`IllegalTransition`.
+#: Wherever the server may say "completed", it may say the object waits for its scan, or was blocked by it.
+DONE = frozenset({CD, SC, BL})
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
-    Q: frozenset({SV, CR, RS, CD, FA, CA, NF}),
+    Q: frozenset({SV, CR, RS, FA, CA, NF}) | DONE,
     SV: frozenset({CR, UP, PA, FA, CA}),
     CR: frozenset({UP, SV, PA, OF, FA, CA}),
-    RS: frozenset({UP, CD, PA, OF, FA, CA}),
+    RS: frozenset({UP, PA, OF, FA, CA}) | DONE,
     UP: frozenset({CG, PA, OF, FA, CA}),
-    CG: frozenset({CD, FA, CA}),
+    CG: frozenset({FA, CA}) | DONE,
     CD: frozenset(),
-    PA: frozenset({SV, CR, RS, CD, FA, CA}),
-    OF: frozenset({SV, CR, RS, CD, PA, FA, CA}),
-    FA: frozenset({SV, CR, RS, CD, CA}),
+    PA: frozenset({SV, CR, RS, FA, CA}) | DONE,
+    OF: frozenset({SV, CR, RS, PA, FA, CA}) | DONE,
+    FA: frozenset({SV, CR, RS, CA}) | DONE,
     CA: frozenset(),
-    NF: frozenset({CK, CD, FA, CA}),
+    NF: frozenset({CK, FA, CA}) | DONE,
     CK: frozenset({NF, Q, FA, CA}),  # refused: back to waiting for the file; the same: queued, then resumed
+    SC: frozenset({CD, BL}),  # the verdict: released, or blocked for good
+    BL: frozenset(),
 }
 
 
@@ -107,25 +116,29 @@ class Rule:
 
 
 #: What each event means in each phase. A phase in neither set makes the event illegal there.
+#: The bytes are on S3 for good: nothing about the local file or its parts matters any more.
+UPLOADED = FINISHED | {SC}
 EVENTS: Mapping[type[Event], Rule] = {
     Start: Rule(handled=frozenset({Q})),
-    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({CD, FA, CA, NF, CK})),
-    SourceLost: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({FA, NF, CK}) | UPLOADED),
+    SourceLost: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
     CopyIncomplete: Rule(handled=frozenset({Q})),
     FileChosen: Rule(handled=frozenset({NF})),
     SessionCreated: Rule(handled=frozenset({SV, CR, PA, OF, FA, CA})),
-    StateFetched: Rule(handled=frozenset({RS, PA, OF, FA, NF}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA, CK})),
+    StateFetched: Rule(
+        handled=frozenset({RS, PA, OF, FA, NF, SC}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA, CK, BL})
+    ),
     UrlsReceived: Rule(handled=frozenset({UP}), stale=ALL - {UP}),
-    PartHashed: Rule(handled=ALL - FINISHED, stale=FINISHED),
-    PartSent: Rule(handled=frozenset({UP, PA, OF, FA}), stale=frozenset({Q, SV, CR, RS, CG, CD, CA})),
-    PartFailed: Rule(handled=ALL - FINISHED, stale=FINISHED),
+    PartHashed: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
+    PartSent: Rule(handled=frozenset({UP, PA, OF, FA}), stale=frozenset({Q, SV, CR, RS, CG}) | UPLOADED),
+    PartFailed: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
     RequestFailed: Rule(handled=ALL),
     UploadCompleted: Rule(handled=frozenset({CG}), stale=ALL - {CG}),
     Tick: Rule(handled=ALL),
     Connectivity: Rule(handled=ALL),
     Pause: Rule(handled=frozenset({CR, RS, UP, OF}), stale=frozenset({PA})),
     Resume: Rule(handled=frozenset({PA, FA})),
-    Cancel: Rule(handled=ALL - FINISHED, stale=frozenset({CA})),
+    Cancel: Rule(handled=ALL - UPLOADED, stale=frozenset({CA, SC})),  # a click that raced the completion
     HideLeaveHint: Rule(handled=ALL),
 }
 

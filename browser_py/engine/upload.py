@@ -12,7 +12,7 @@ import random
 from dataclasses import replace
 
 from wire.plan import PartPlan, PlanError
-from wire.view import UploadView
+from wire.view import BLOCKED_SCANS, UploadView
 
 from .commands import (
     AbortUpload,
@@ -125,6 +125,10 @@ class Upload:
         # The source is a file chosen again: from then on a part S3 holds counts only if it was checked against that
         # file or sent from it (it is in the manifest); any other is sent again.
         self.chosen_again = False
+        # The server's malware scan of the completed object (wire.view.SCAN_TEXT), and how often it was polled.
+        self.scan_status: str | None = None
+        self.scan_signature: str | None = None
+        self._scan_polls = 0
         self.tuner: ConcurrencyTuner | None = None
         if self.config.adaptive_concurrency:
             top = max(TuningConfig().max_concurrency, self.config.concurrency)
@@ -214,8 +218,8 @@ class Upload:
                 self._on_part_failed(number, failure, out)
             case RequestFailed(call=call, failure=failure):
                 self._on_request_failed(call, failure, out)
-            case UploadCompleted():
-                self._on_completed(out)
+            case UploadCompleted(scan_status=scan, scan_signature=signature):
+                self._on_completed(out, scan, signature)
             case Tick():
                 self._on_tick(out)
             case Connectivity(online=online):
@@ -349,7 +353,10 @@ class Upload:
     def _on_state(self, event: StateFetched, out: list[Command]) -> None:
         self._api_attempts = 0
         if event.status == "completed":
-            self._on_completed(out)
+            self._on_completed(out, event.scan_status, event.scan_signature)
+            return
+        if self.phase is Phase.SCANNING:
+            self._poll_scan_later()  # a completed session stays completed: an answer like this is a glitch
             return
         if event.status != "uploading":
             self._fail(out, Failure(FailureKind.SESSION_GONE, f"the upload session was {event.status}"))
@@ -437,6 +444,11 @@ class Upload:
             self.scheduler.urls_requested = False
         if call is ApiCall.ABORT or self.phase in IDLE:
             return
+        if self.phase is Phase.SCANNING:
+            # The file is uploaded whatever the service says now: ask again later, never "Action needed".
+            if call is ApiCall.STATE:
+                self._poll_scan_later()
+            return
         if failure.kind is not FailureKind.TRANSIENT:
             self._fail(out, failure)
             return
@@ -458,11 +470,28 @@ class Upload:
             return
         self._api_retry[ApiCall.URLS] = self.now + self.config.backoff.delay(self._api_attempts, self._rng)
 
-    def _on_completed(self, out: list[Command]) -> None:
-        self._enter(Phase.COMPLETED)
-        self.manifest.completed = True
-        self.meter.stop()
-        out.append(DiscardLocal(self.manifest.local_id))
+    def _on_completed(self, out: list[Command], scan: str | None = None, signature: str | None = None) -> None:
+        """The server assembled the object. With scanning on it first waits in quarantine ("pending"): the card
+        says so and the verdict is polled; only a released object is "Completed" (and toasted by the set)."""
+        uploaded_before = self.phase is Phase.SCANNING
+        self.scan_status, self.scan_signature = scan, signature
+        if scan == "pending":
+            self._enter(Phase.SCANNING)
+            self._poll_scan_later()
+        else:
+            self._enter(Phase.BLOCKED if scan in BLOCKED_SCANS else Phase.COMPLETED)
+        if not uploaded_before:
+            # The bytes are on S3 for good: the browser's copy and the manifest have done their job.
+            self.manifest.completed = True
+            self.meter.stop()
+            out.append(DiscardLocal(self.manifest.local_id))
+
+    def _poll_scan_later(self) -> None:
+        """Ask for the verdict again after a capped, growing, jittered delay (1 s, 2 s, 4 s … 20 s): a scan takes
+        seconds to minutes, and many waiting browsers must not poll in step."""
+        self._scan_polls += 1
+        ceiling = self.config.scan_poll.ceiling(self._scan_polls)
+        self._api_retry[ApiCall.STATE] = self.now + self._rng.uniform(ceiling / 2, ceiling)
 
     def _on_tick(self, out: list[Command]) -> None:
         # A tick means the one timer rang, whatever the time it carries: a timer may ring a little early (clocks

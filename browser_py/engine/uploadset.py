@@ -33,7 +33,7 @@ from .link import LinkMemory
 from .manifest import Manifest
 from .phase import RUNNING, Phase
 from .upload import Upload
-from .wording import completed_text, not_the_same_file, summary_text
+from .wording import blocked_text, completed_text, not_the_same_file, summary_text
 
 #: How long Chromium keeps a SharedWorker created with ``extendedLifetime`` after its last page closed (measured:
 #: about 300 s in Chromium 156; an enterprise policy can turn it off, which no page can detect).
@@ -56,9 +56,14 @@ class Say:
     local_id: str | None = None
 
 
+#: The phases of an upload whose bytes the server has assembled (the scan may still hold the object back).
+_UPLOADED = (Phase.SCANNING, Phase.COMPLETED, Phase.BLOCKED)
+
+
 @dataclass(frozen=True, slots=True)
 class Toast:
-    """An upload has just completed: every open page says so."""
+    """An upload has just completed (or its scan blocked it: then with no link): every open page says so. A file
+    still waiting for its scan is not toasted: it is not usable yet."""
 
     local_id: str
     message: str
@@ -233,18 +238,21 @@ class UploadSet:
         before = self.views.get(view.local_id)
         self.views[view.local_id] = view
         out: list[Directive] = []
-        if view.phase == Phase.COMPLETED and (before is None or before.phase != Phase.COMPLETED):
+        changed = before is None or before.phase != view.phase
+        if changed and view.phase == Phase.COMPLETED:
             out.append(Toast(view.local_id, completed_text(view.file_name), view.link))
-            upload = self.uploads.get(view.local_id)
-            if upload is not None:
-                out.extend(self._learn_link(upload))
+        elif changed and view.phase == Phase.BLOCKED:
+            out.append(Toast(view.local_id, blocked_text(view.file_name, view.label), None))
+        upload = self.uploads.get(view.local_id)
+        if view.phase in _UPLOADED and (before is None or before.phase not in _UPLOADED) and upload is not None:
+            out.extend(self._learn_link(upload))
         out.extend(self._summary_changed())
         return out + self.admit(now)
 
     def run_ended(self, local_id: str) -> None:
         """A driver's loop returned: a finished upload leaves the set (its card stays until dismissed)."""
         upload = self.uploads.get(local_id)
-        if upload is not None and upload.phase in (Phase.COMPLETED, Phase.CANCELLED):
+        if upload is not None and upload.phase in (Phase.COMPLETED, Phase.CANCELLED, Phase.BLOCKED):
             del self.uploads[local_id]
 
     def summary(self) -> Summary:

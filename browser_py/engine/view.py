@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wire.view import Action, UploadView, status_page_path
+from wire.view import Action, UploadView, scan_text, status_page_path
 
 from .failures import FailureKind
 from .phase import Phase
@@ -51,6 +51,8 @@ def label(upload: Upload, percent: float) -> str:
         return f"Resuming upload… {int(percent)}% complete"
     if phase in (Phase.FAILED, Phase.NEEDS_FILE):
         return f"Action needed: {upload.error.message if upload.error else 'unknown error'}"
+    if phase in (Phase.SCANNING, Phase.BLOCKED) or (phase is Phase.COMPLETED and upload.scan_status == "unscanned"):
+        return scan_text(upload.scan_status or "pending", upload.scan_signature)
     return _LABELS[phase]
 
 
@@ -69,11 +71,17 @@ def actions(upload: Upload) -> tuple[Action, ...]:
         offered = ("choose", "cancel")  # one way on: the same file again (cancel throws away what S3 holds)
     elif phase in (Phase.QUEUED, Phase.SAVING, Phase.CHECKING):
         offered = ("cancel",)
-    if upload.manifest.session_id is not None and phase is not Phase.CANCELLED:
+    if shows_link(upload) and phase is not Phase.CANCELLED:
         offered += ("copy",)
-    if phase in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED):
+    if phase in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED, Phase.BLOCKED):
         offered += ("dismiss",)
     return offered
+
+
+def shows_link(upload: Upload) -> bool:
+    """The card links to the upload's page, except while the server holds the object in quarantine or has blocked
+    it: nobody is handed a link to a file that may carry malware."""
+    return upload.manifest.session_id is not None and upload.phase not in (Phase.SCANNING, Phase.BLOCKED)
 
 
 def leave_banner(upload: Upload, eta_high: float | None) -> str:
@@ -91,12 +99,13 @@ def build_view(upload: Upload) -> UploadView:
     m = upload.manifest
     now = upload.now
     confirmed = m.bytes_confirmed if m.plan is not None else 0
-    percent = 100.0 if upload.phase is Phase.COMPLETED else (confirmed / m.size * 100.0 if m.size else 0.0)
+    uploaded = (Phase.COMPLETED, Phase.SCANNING, Phase.BLOCKED)
+    percent = 100.0 if upload.phase in uploaded else (confirmed / m.size * 100.0 if m.size else 0.0)
     uploading = upload.phase is Phase.UPLOADING
     rate = upload.meter.rate(now) if uploading else None
     eta = upload.meter.eta(now, m.size - confirmed) if uploading else None
     eta_range = upload.meter.eta_range(now, m.size - confirmed) if uploading else None
-    still_going = upload.phase not in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
+    still_going = upload.phase not in (*uploaded, Phase.CANCELLED, Phase.FAILED)
     long_wait = eta is not None and eta > upload.config.leave_threshold
     return UploadView(
         local_id=m.local_id,
@@ -131,5 +140,5 @@ def build_view(upload: Upload) -> UploadView:
         ),
         bytes_sent_this_run=upload.bytes_sent_this_run,
         actions=actions(upload),
-        link=status_page_path(m.session_id) if m.session_id else None,
+        link=status_page_path(m.session_id) if m.session_id and shows_link(upload) else None,
     )

@@ -55,6 +55,11 @@ def completed_text(file_name: str) -> str:
     return f"{file_name} has been uploaded"
 
 
+def blocked_text(file_name: str, verdict: str) -> str:
+    """The toast for an upload its malware scan blocked (``verdict``: "Blocked: malware found (…)")."""
+    return f"{file_name} — {verdict}"
+
+
 def not_the_same_file(picked: str, picked_size: int, wanted: str, wanted_size: int) -> str:
     """A file chosen to continue an upload that is not the one it was sending: refused, and why."""
     if picked_size != wanted_size:

@@ -23,7 +23,7 @@ from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
 from server.storage import Storage, StorageError
 from server.uploads import reconcile
-from wire.view import FILES_PATH, status_page_path
+from wire.view import FILES_PATH, SCAN_TEXT, scan_text, status_page_path
 
 router = APIRouter(tags=["files"])
 
@@ -36,26 +36,10 @@ _STATUS = {
 }
 
 
-#: What a completed upload's page says while its scan decides (see :class:`ScanStatus`).
-CHECKING = "Checking for viruses…"
-_SCAN = {
-    ScanStatus.PENDING.value: CHECKING,
-    ScanStatus.TOO_LARGE.value: "Blocked: too large to check for viruses",
-    ScanStatus.UNSCANNED.value: "Uploaded in full — not checked for viruses (too large to scan)",
-}
-
-
-def blocked_malware(signature: str | None) -> str:
-    return f"Blocked: malware found ({signature})"
-
-
 def status_words(row: UploadSession) -> str:
-    """The status a person reads: the upload's, then, once completed, its scan's."""
-    if row.status == UploadStatus.COMPLETED.value and row.scan_status is not None:
-        if row.scan_status == ScanStatus.INFECTED.value:
-            return blocked_malware(row.scan_signature)
-        if row.scan_status in _SCAN:
-            return _SCAN[row.scan_status]
+    """The status a person reads: the upload's, then, once completed, its scan's (worded as the card words it)."""
+    if row.status == UploadStatus.COMPLETED.value and row.scan_status in SCAN_TEXT:
+        return scan_text(row.scan_status, row.scan_signature)
     return _STATUS.get(row.status, row.status)
 
 

@@ -43,6 +43,8 @@ from browser_py.engine.upload import Upload
 from wire.plan import MiB
 
 PART = 8 * MiB
+#: What the server may say of a completed object's malware scan (None: not scanned).
+SCANS = [None, "pending", "pending", "clean", "infected", "too_large", "unscanned"]
 
 
 def test_every_event_has_a_rule_and_no_phase_is_both_handled_and_stale() -> None:
@@ -51,6 +53,7 @@ def test_every_event_has_a_rule_and_no_phase_is_both_handled_and_stale() -> None
         assert not rule.handled & rule.stale
     assert set(TRANSITIONS) == set(Phase)
     assert not TRANSITIONS[Phase.COMPLETED] and not TRANSITIONS[Phase.CANCELLED], "finished is final"
+    assert not TRANSITIONS[Phase.BLOCKED], "blocked is final"
 
 
 def test_an_event_that_cannot_happen_in_a_phase_raises() -> None:
@@ -87,13 +90,15 @@ def _random_event(upload: Upload, rng: random.Random, now: float) -> Event:
         Start(now),
         Staged(now),
         SessionCreated(now, "S", "k", PART, 3, {1: "u1", 2: "u2"}, now + 900),
-        StateFetched(now, rng.choice(["uploading", "completed", "aborted"]), (RemotePart(1, "e1", PART),)),
+        StateFetched(
+            now, rng.choice(["uploading", "completed", "aborted"]), (RemotePart(1, "e1", PART),), rng.choice(SCANS)
+        ),
         UrlsReceived(now, {n: f"u{n}" for n in range(1, 4)}, now + 900),
         PartHashed(now, number, f"c{number}"),
         PartSent(now, number, f"e{number}"),
         PartFailed(now, number, fail),
         RequestFailed(now, rng.choice(list(ApiCall)), fail),
-        UploadCompleted(now, "etag"),
+        UploadCompleted(now, "etag", rng.choice(SCANS), "Eicar"),
         Tick(now),
         Connectivity(now, rng.random() < 0.5),
         Pause(now),
@@ -135,6 +140,6 @@ def test_random_walks_of_legal_events_never_break_the_table(seed: int) -> None:
         now += rng.random()
         upload.handle(_random_event(upload, rng, now))
         seen.add(upload.phase)
-        if upload.phase in (Phase.COMPLETED, Phase.CANCELLED):
+        if upload.phase in (Phase.COMPLETED, Phase.CANCELLED, Phase.BLOCKED):
             break
     assert len(seen) > 1
