@@ -25,7 +25,15 @@ import httpx
 
 from server.settings import GRPC_OFFSET, Settings
 
-__all__ = ["GRPC_OFFSET", "SeaweedConfig", "SeaweedError", "SeaweedFS", "find_weed"]
+__all__ = [
+    "GRPC_OFFSET",
+    "ClusterConfig",
+    "SeaweedCluster",
+    "SeaweedConfig",
+    "SeaweedError",
+    "SeaweedFS",
+    "find_weed",
+]
 
 
 def _alive(pid: int) -> bool:
@@ -46,6 +54,92 @@ def _alive(pid: int) -> bool:
         if stat.rpartition(")")[2].split()[:1] != ["Z"]:
             return True
     return False
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited after ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL at once, as a crash would."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(5)
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def _write_s3_config(config: SeaweedConfig) -> Path:
+    """``s3.json``: the one S3 identity SeaweedFS accepts."""
+    identities = {
+        "identities": [
+            {
+                "name": "smartcat",
+                "credentials": [{"accessKey": config.access_key_id, "secretKey": config.secret_access_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    return _write_private(config.data_dir / "s3.json", json.dumps(identities))
+
+
+def _write_security_config(config: SeaweedConfig) -> Path:
+    """``security.toml`` in SeaweedFS's working directory (where it looks first): fresh random keys on every
+    start, so its volume and filer HTTP ports answer 401 to anyone without a JWT signed with them. Only the
+    ``weed`` processes we start (all in that directory) hold the keys; the S3 port (SigV4) is the only door."""
+    sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+    text = "".join(f'[{name}]\nkey = "{secrets.token_hex(32)}"\nexpires_after_seconds = 60\n\n' for name in sections)
+    # No unauthenticated volume status page, no directory metadata from the filer.
+    text += "[access]\nui = false\n\n[filer.expose_directory_metadata]\nenabled = false\n"
+    return _write_private(config.data_dir / "security.toml", text)
+
+
+def _prepare_data_dir(config: SeaweedConfig) -> None:
+    """The data dir (objects, identities and keys: for this user only), then the config files in it."""
+    data = config.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    for sub in ("data", "logs"):
+        (data / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_ports_free(config)
+    _write_s3_config(config)
+    _write_security_config(config)
+
+
+def _check_ports_free(config: SeaweedConfig) -> None:
+    """Fail clearly on a taken port; else readiness polling could mistake another server for ours."""
+    for port in config.ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # Like Go's listeners: TIME_WAIT leftovers of a previous run do not count as taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((config.ip, port))
+            except OSError as error:
+                raise SeaweedError(
+                    f"port {port} on {config.ip} is taken ({error.strerror}); is another SeaweedFS "
+                    "running? Set S3_ENDPOINT_URL / SEAWEED_*_PORT to free ports"
+                ) from error
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 class SeaweedError(RuntimeError):
@@ -129,40 +223,6 @@ class SeaweedFS:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def _write_s3_config(self) -> Path:
-        identities = {
-            "identities": [
-                {
-                    "name": "smartcat",
-                    "credentials": [
-                        {"accessKey": self.config.access_key_id, "secretKey": self.config.secret_access_key}
-                    ],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        path = self.config.data_dir / "s3.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(identities, handle)
-        return path
-
-    def _write_security_config(self) -> Path:
-        """``security.toml`` in SeaweedFS's working directory (where it looks first): fresh random keys on every
-        start, so its volume and filer HTTP ports answer 401 to anyone without a JWT signed with them. Only the
-        components inside this one ``weed mini`` process hold the keys; the S3 port (SigV4) is the only door."""
-        sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
-        text = "".join(
-            f'[{name}]\nkey = "{secrets.token_hex(32)}"\nexpires_after_seconds = 60\n\n' for name in sections
-        )
-        # No unauthenticated volume status page, no directory metadata from the filer.
-        text += "[access]\nui = false\n\n[filer.expose_directory_metadata]\nenabled = false\n"
-        path = self.config.data_dir / "security.toml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        return path
-
     def command(self) -> list[str]:
         """The exact command line: safe flags from the platform notes, plus our ports and paths."""
         c = self.config
@@ -202,13 +262,8 @@ class SeaweedFS:
             return
         data = self.config.data_dir
         data.mkdir(parents=True, exist_ok=True)
-        data.chmod(0o700)  # objects, identities and keys: for this user only
-        for sub in ("data", "logs"):
-            (data / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._stop_orphan()
-        self._check_ports_free()
-        self._write_s3_config()
-        self._write_security_config()
+        _prepare_data_dir(self.config)
         env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -257,20 +312,6 @@ class SeaweedFS:
             time.sleep(0.1)
         self.pid_path.unlink(missing_ok=True)
 
-    def _check_ports_free(self) -> None:
-        """Fail clearly on a taken port; else readiness polling could mistake another server for ours."""
-        for port in self.config.ports:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                # Like Go's listeners: TIME_WAIT leftovers of a previous run do not count as taken.
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((self.config.ip, port))
-                except OSError as error:
-                    raise SeaweedError(
-                        f"port {port} on {self.config.ip} is taken ({error.strerror}); is another SeaweedFS "
-                        "running? Set S3_ENDPOINT_URL / SEAWEED_*_PORT to free ports"
-                    ) from error
-
     def _wait_ready(self, timeout: float) -> None:
         """Poll until S3 answers HTTP (any status: unsigned requests get 403) and the filer behind it is up."""
         deadline = time.monotonic() + timeout
@@ -297,35 +338,222 @@ class SeaweedFS:
         """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
         process, self.process = self.process, None
         self.pid_path.unlink(missing_ok=True)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        _terminate(process, timeout)
 
     def kill(self) -> None:
         """SIGKILL at once, as a crash would (its data stays on disk)."""
         process, self.process = self.process, None
         self.pid_path.unlink(missing_ok=True)
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(5)
+        _kill(process)
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
         self.start(timeout)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return "(no output)"
-        return "\n".join(text.splitlines()[-lines:])
+        return _tail(self.log_path, lines)
 
     def __enter__(self) -> SeaweedFS:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class ClusterConfig(SeaweedConfig):
+    """A SeaweedFS cluster: one master, ``len(volume_ports)`` volume servers, one filer serving S3.
+
+    Every chunk is written to as many volume servers as ``replication`` says (SeaweedFS's ``xyz`` code: copies in
+    other data centers, other racks, the same rack): ``001`` keeps two copies on two servers of one rack, so one
+    volume server may die and every chunk stays readable; with three or more servers, new chunks still find two
+    live servers to go to. ``volume_port`` and ``admin_port`` of the base class are not used.
+    """
+
+    volume_ports: Sequence[int] = (9341, 9342, 9343)
+    replication: str = "001"
+    #: Small volumes, so a test cluster grows a few on demand instead of reserving 30 GiB ones.
+    volume_size_limit_mb: int = 64
+
+    @property
+    def ports(self) -> list[int]:
+        http = [self.s3_port, self.master_port, self.filer_port, *self.volume_ports]
+        return [*http, *(port + GRPC_OFFSET for port in http)]
+
+
+class SeaweedCluster:
+    """The processes of a :class:`ClusterConfig`, started in dependency order; one volume server can be killed and
+    started again (``kill_volume(i)`` / ``start_volume(i)``) while the rest serve.
+
+    Meant for tests and for trying a replicated store locally; production runs its own cluster (or AWS S3).
+    """
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.config.endpoint_url
+
+    @property
+    def running(self) -> bool:
+        return bool(self.processes) and all(process.poll() is None for process in self.processes.values())
+
+    def _master_address(self) -> str:
+        return f"{self.config.ip}:{self.config.master_port}"
+
+    def commands(self) -> dict[str, list[str]]:
+        """Every process's command line by name (``master``, ``volume-0``…, ``filer``), in start order."""
+        c = self.config
+        data = c.data_dir.resolve()
+        weed = [c.binary or find_weed(), f"-logdir={data / 'logs'}"]
+        local = [f"-ip={c.ip}", f"-ip.bind={c.ip}"]
+        commands = {
+            "master": [
+                *weed,
+                "master",
+                *local,
+                f"-port={c.master_port}",
+                f"-port.grpc={c.master_port + GRPC_OFFSET}",
+                f"-mdir={data / 'data' / 'master'}",
+                "-peers=none",
+                "-telemetry=false",
+                f"-defaultReplication={c.replication}",
+                f"-volumeSizeLimitMB={c.volume_size_limit_mb}",
+            ]
+        }
+        for index, port in enumerate(c.volume_ports):
+            commands[f"volume-{index}"] = [
+                *weed,
+                "volume",
+                *local,
+                f"-port={port}",
+                f"-port.grpc={port + GRPC_OFFSET}",
+                f"-dir={data / 'data' / f'volume-{index}'}",
+                "-max=64",
+                f"-mserver={self._master_address()}",
+                "-preStopSeconds=0",
+            ]
+        origins = ",".join(c.allowed_origins) or f"http://{c.ip}"
+        commands["filer"] = [
+            *weed,
+            "filer",
+            *local,
+            f"-port={c.filer_port}",
+            f"-port.grpc={c.filer_port + GRPC_OFFSET}",
+            f"-master={self._master_address()}",
+            f"-defaultStoreDir={data / 'data' / 'filer'}",
+            f"-localSocket={data / 'filer.sock'}",
+            "-s3",
+            f"-s3.port={c.s3_port}",
+            f"-s3.port.grpc={c.s3_port + GRPC_OFFSET}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={data / 's3.json'}",
+            f"-s3.allowedOrigins={origins}",
+            f"-s3.localSocket={data / 's3.sock'}",
+        ]
+        return commands
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        data = self.config.data_dir
+        (data / "data" / name).mkdir(mode=0o700, parents=True, exist_ok=True)
+        env = {**os.environ, "GOMEMLIMIT": self.config.memory_limit}
+        with (data / f"{name}.out").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=data,  # security.toml is read from here: every process shares the keys
+                env=env,
+                start_new_session=self.config.new_session,
+            )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start master, volume servers and filer; return once S3 answers and every volume server joined."""
+        if self.processes:
+            return
+        _prepare_data_dir(self.config)
+        try:
+            for name, command in self.commands().items():
+                self._spawn(name, command)
+            self._wait_ready(timeout, volumes=len(self.config.volume_ports))
+        except BaseException:
+            self.stop()
+            raise
+
+    def volume_servers(self) -> int:
+        """How many volume servers the master currently counts as alive."""
+        with httpx.Client(timeout=2.0) as client:
+            status = client.get(f"http://{self._master_address()}/dir/status").json()
+        return sum(
+            len(rack.get("DataNodes") or [])
+            for center in status["Topology"].get("DataCenters") or []
+            for rack in center.get("Racks") or []
+        )
+
+    def _wait_ready(self, timeout: float, volumes: int) -> None:
+        deadline = time.monotonic() + timeout
+        filer = f"http://{self.config.ip}:{self.config.filer_port}/"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                exited = [name for name, process in self.processes.items() if process.poll() is not None]
+                if exited:
+                    raise SeaweedError(
+                        f"SeaweedFS {exited[0]} exited during start-up: {self._fatal(exited[0])}\n{self.log_tail()}"
+                    )
+                try:
+                    client.get(self.endpoint_url + "/")
+                    client.get(filer, headers={"Accept": "application/json"})
+                    if self.volume_servers() >= volumes:
+                        return
+                except (httpx.TransportError, ValueError, KeyError):
+                    pass
+                if time.monotonic() >= deadline:
+                    raise SeaweedError(
+                        f"SeaweedFS cluster at {self.endpoint_url} was not ready within {timeout:.0f} s\n"
+                        f"{self.log_tail()}"
+                    )
+                time.sleep(0.1)
+
+    def _fatal(self, name: str) -> str:
+        """The fatal line (glog's ``F…``) a process logged before exiting, e.g. a port it could not bind."""
+        text = _tail(self.config.data_dir / f"{name}.out", 200)
+        return next((line for line in text.splitlines() if line.startswith("F")), "(no fatal line logged)")
+
+    def kill_volume(self, index: int) -> None:
+        """SIGKILL one volume server, as a crashed machine would; its data stays on disk."""
+        _kill(self.processes.pop(f"volume-{index}", None))
+
+    def start_volume(self, index: int, timeout: float = 30.0) -> None:
+        """Start a volume server again (on its data) and wait until the master counts it."""
+        name = f"volume-{index}"
+        if name in self.processes:
+            return
+        self._spawn(name, self.commands()[name])
+        self._wait_ready(timeout, volumes=len(self.config.volume_ports))
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Filer first, master last, each SIGTERM then SIGKILL after ``timeout``.
+
+        The filer gets at most 3 s: its graceful gRPC stop waits for its own S3 gateway's metadata subscription,
+        which never ends, so it would always sit out the whole timeout (its store, LevelDB, keeps a journal)."""
+        processes, self.processes = self.processes, {}
+        for name, process in reversed(processes.items()):
+            _terminate(process, min(timeout, 3.0) if name == "filer" else timeout)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def log_tail(self, lines: int = 15) -> str:
+        data = self.config.data_dir
+        return "\n".join(f"--- {path.name}\n{_tail(path, lines)}" for path in sorted(data.glob("*.out")))
+
+    def __enter__(self) -> SeaweedCluster:
         self.start()
         return self
 

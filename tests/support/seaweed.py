@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from server.seaweed import SeaweedConfig, SeaweedFS
+from server.seaweed import ClusterConfig, SeaweedCluster, SeaweedConfig, SeaweedError, SeaweedFS
 from server.storage import S3Credentials, make_client
 from tests.support.ports import free_seaweed_ports
 
@@ -25,7 +25,7 @@ TEST_REGION = "us-east-1"
 class SeaweedService:
     """A running SeaweedFS: where it listens, how to sign in, and the process (to stop, kill or restart it)."""
 
-    instance: SeaweedFS
+    instance: SeaweedFS | SeaweedCluster
     access_key_id: str = TEST_ACCESS_KEY_ID
     secret_access_key: str = TEST_SECRET_ACCESS_KEY
     region: str = TEST_REGION
@@ -85,3 +85,35 @@ def start_seaweed(base_dir: Path, *, allowed_origins: Sequence[str] = ("http://1
     instance = SeaweedFS(config)
     instance.start()
     return SeaweedService(instance=instance)
+
+
+def start_seaweed_cluster(base_dir: Path, *, volume_servers: int = 3, replication: str = "001") -> SeaweedService:
+    """A SeaweedFS cluster (one master, ``volume_servers`` volume servers keeping ``replication`` copies, one filer
+    with S3) under ``base_dir`` on free ports, in the test run's process group; the caller stops it.
+
+    Its 2 * (3 + ``volume_servers``) ports are checked free, yet one may become an outgoing connection's local port
+    before its process binds it (the gRPC twins lie in the kernel's ephemeral range): then it starts again on
+    fresh ports, at most twice more.
+    """
+    for attempt in range(3):
+        s3, master, filer, *volumes = free_seaweed_ports(3 + volume_servers)
+        config = ClusterConfig(
+            data_dir=base_dir / f"attempt-{attempt}",
+            access_key_id=TEST_ACCESS_KEY_ID,
+            secret_access_key=TEST_SECRET_ACCESS_KEY,
+            s3_port=s3,
+            master_port=master,
+            filer_port=filer,
+            volume_ports=tuple(volumes),
+            replication=replication,
+            new_session=False,
+        )
+        cluster = SeaweedCluster(config)
+        try:
+            cluster.start()
+        except SeaweedError as error:
+            if "address already in use" not in str(error) or attempt == 2:
+                raise
+            continue
+        return SeaweedService(instance=cluster)
+    raise AssertionError("unreachable")

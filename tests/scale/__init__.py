@@ -1,0 +1,1 @@
+"""Several server instances, a clustered store."""
