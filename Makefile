@@ -10,20 +10,20 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium faketime engines postgresql clamav install clean bench
+.PHONY: run test unit e2e lint assets chromium faketime engines postgresql clamav nginx install clean bench
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
-test: install assets chromium faketime engines postgresql clamav lint
+test: install assets chromium faketime engines postgresql clamav nginx lint
 	$(PY) -m pytest
 	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql
 
-unit: install clamav
+unit: install clamav nginx
 	$(PY) -m pytest tests
 
-e2e: install assets chromium faketime engines
+e2e: install assets chromium faketime engines nginx
 	$(PY) -m pytest e2e
 
 lint: install
@@ -79,6 +79,16 @@ clamav:
 		echo "installing Debian clamav-daemon"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clamav-daemon clamav >/dev/null; \
+	fi
+
+# Debian's nginx: server/nginx.py runs a private one (config, pid, temp files and logs in its own work directory) in
+# front of the app and the store, so part URLs can be on the app's origin (Background Fetch sends no CORS preflight).
+# The package's own system-wide service is neither needed nor used.
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		echo "installing Debian nginx"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; \
 	fi
 
 # libfaketime, preloaded into Chromium by e2e/test_clock.py to give the browser a clock hours off.
