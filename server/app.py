@@ -16,7 +16,7 @@ from server import log_redaction, ratelimit, validation
 from server.body_limit import BodyLimit
 from server.db import Database
 from server.host_tokens import HostTokenVerifier
-from server.identity import Identity
+from server.identity import HostIdentify, Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
 from server.ratelimit import RateLimited, RateLimits
@@ -51,8 +51,12 @@ def _scanner(settings: Settings, database: Database, storage: Storage) -> ScanWo
     return worker
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Nothing touches the network or disk until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, identify: HostIdentify | None = None) -> FastAPI:
+    """Build the app. Nothing touches the network or disk until the lifespan starts.
+
+    ``identify``: the host application's own identity function (a :class:`~server.identity.Principal` from the
+    request, e.g. from its session), used instead of ``IDENTITY_MODE``; see :mod:`server.embed` to mount the app
+    under a path of a host application."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scanner, app.state.scanning = None, False
     log_redaction.install()
     app.state.host_tokens = HostTokenVerifier(settings) if settings.identity_mode == "jwt" else None
+    app.state.host_identify = identify
     app.state.rate_limits = RateLimits(settings)
     app.include_router(uploads_router)
     app.include_router(notifications.router)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Header, HTTPException, Request, Response, status
 
+from server import logs
 from server.host_tokens import HostTokenVerifier, InvalidHostToken
 from server.ratelimit import RateLimits, client_address
 from server.tokens import Purpose, TokenSigner, Verified
@@ -122,9 +124,22 @@ def _host_token(request: Request, cookie_name: str) -> str | None:
     return request.cookies.get(cookie_name) or None
 
 
+#: A host application's own way of saying who is calling (``create_app(identify=...)``): the signed-in user as a
+#: principal, or None (answered 401: the page says "sign in again"). It may raise its own ``HTTPException``.
+HostIdentify = Callable[[Request], "Principal | None"]
+
+
 def identify(request: Request) -> Principal | None:
     """The caller, or None when it has no valid identity (an anonymous visitor without a cookie: see
-    :func:`current_principal`). In JWT mode an invalid token raises 401."""
+    :func:`current_principal`). In JWT mode an invalid token raises 401. A host that mounts the uploader with its
+    own identity function (:data:`HostIdentify`) decides instead."""
+    host_identify: HostIdentify | None = getattr(request.app.state, "host_identify", None)
+    if host_identify is not None:
+        principal = host_identify(request)
+        if principal is None:
+            raise _unauthorized("not signed in to the host application")
+        # Host users never share an owner key with anonymous ones, whatever the host's function says.
+        return replace(principal, from_host=True)
     verifier: HostTokenVerifier | None = request.app.state.host_tokens
     if verifier is None:
         identity = get_identity(request)
@@ -167,6 +182,7 @@ def current_principal(request: Request, response: Response) -> Principal:
         user_id, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)
         principal = Principal(user=user_id)
+    logs.bind_user(principal.owner)
     return principal
 
 

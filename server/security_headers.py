@@ -20,6 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point: under a prefix (``root_path``: mounted by a host application, or
+    ``--root-path`` behind a proxy) ASGI paths include the prefix, and ``/uploader/api/…`` is an API call too."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -90,7 +98,7 @@ class OriginCheck:
         self.allowed = frozenset(origin.rstrip("/") for origin in allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS and scope["path"].startswith("/api/"):
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS and route_path(scope).startswith("/api/"):
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             refused = (

@@ -115,7 +115,7 @@ async def index(
 
 
 @router.get("/api/runtime", tags=["runtime"])
-async def runtime_manifest(settings: SettingsDep) -> Response:
+async def runtime_manifest(request: Request, settings: SettingsDep) -> Response:
     """The runtime manifest written by the build (Pyodide files, engine wheel, snapshot), always revalidated,
     plus the engine settings this deployment chose (``engine``)."""
     path = settings.runtime_dir / "runtime.json"
@@ -125,6 +125,12 @@ async def runtime_manifest(settings: SettingsDep) -> Response:
             f"runtime assets are missing ({path} does not exist): run `make assets`",
         )
     manifest = json.loads(path.read_text(encoding="utf-8"))
+    # Under a prefix (a host mounted the uploader at /uploader, or a proxy forwards it there) the build's absolute
+    # /runtime/… URLs are the prefix's.
+    prefix = request.scope.get("root_path", "").rstrip("/")
+    for entry, key in ((manifest, "pyodide_url"), (manifest, "engine_wheel_url"), (manifest.get("snapshot"), "url")):
+        if isinstance(entry, dict) and str(entry.get(key, "")).startswith("/"):
+            entry[key] = prefix + entry[key]
     manifest["engine"] = {
         "leave_threshold": settings.leave_threshold_seconds,
         "parallel_uploads": settings.parallel_uploads,

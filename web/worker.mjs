@@ -24,8 +24,9 @@ function broadcast(message) {
 
 // ---------------------------------------------------------------- booting Python (startPython is self-contained)
 
-// Asked for before anything else, so the snapshot download starts while this module is still settling.
-const runtimeManifest = fetch("/api/runtime", { credentials: "same-origin" }).then((r) => {
+// Asked for before anything else, so the snapshot download starts while this module is still settling. Relative to
+// this script (<prefix>/static/worker.mjs), so the uploader works mounted under a path of a host application.
+const runtimeManifest = fetch("../api/runtime", { credentials: "same-origin" }).then((r) => {
   if (!r.ok) throw new Error(`runtime manifest: HTTP ${r.status}`);
   return r.json();
 });

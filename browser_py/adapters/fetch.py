@@ -39,8 +39,9 @@ class FetchJson:
     """JSON calls to the presign service. Each gives up after ``timeout`` seconds: a call that never answers (a
     server stuck behind a restarting store) must come back as a transient failure to retry, not hang the upload."""
 
-    def __init__(self, timeout: float = 120.0) -> None:
+    def __init__(self, timeout: float = 120.0, base: str = "") -> None:
         self.timeout = timeout
+        self.base = base.rstrip("/")  # the uploader's path prefix ("" at the origin's root; "/uploader" mounted)
 
     async def request(
         self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
@@ -56,7 +57,7 @@ class FetchJson:
             sent_headers["content-type"] = "application/json"
             init["body"] = json.dumps(body)
         try:
-            response = await js.fetch(path, js_object(init))
+            response = await js.fetch(self.base + path, js_object(init))
             text = await response.text()
         except JsException as exc:
             raise TransportError(str(exc)) from exc

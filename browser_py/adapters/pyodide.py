@@ -73,11 +73,11 @@ LINK_NOTE = "link.json"  # LinkMemory: what earlier uploads measured of the link
 class Hub:
     """All uploads of this browser profile, shared by every open page of the app."""
 
-    def __init__(self, store: OpfsStore | None, boot_ms: float, config: EngineConfig) -> None:
+    def __init__(self, store: OpfsStore | None, boot_ms: float, config: EngineConfig, api_base: str = "") -> None:
         self.store = store  # None: OPFS is unavailable, files upload straight from the picked File
         self.boot_ms = boot_ms
         self.uploads = UploadSet(config)
-        self.api = PresignApi(FetchJson(), time.time)
+        self.api = PresignApi(FetchJson(base=api_base), time.time)
         self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
         self.ports: list[Any] = []
         self.drivers: dict[str, UploadDriver] = {}
@@ -326,6 +326,15 @@ async def _fingerprint(file: Any) -> str:
     return fingerprint(str(file.name), size, int(file.lastModified), head, tail)
 
 
+def _mount_prefix(scope: Any) -> str:
+    """Where the uploader is mounted: the worker runs from ``<prefix>/static/worker.mjs``, the API is at
+    ``<prefix>/api`` (a host application may mount it under a path)."""
+    location = getattr(scope, "location", None)
+    if location is None:
+        return ""
+    return str(js.URL.new("..", location.href).pathname).rstrip("/")
+
+
 async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> Hub:
     """Entry point called by worker.mjs once Pyodide and the engine are loaded; ``engine_settings`` is the JSON the
     server chose (leave threshold, parallel uploads, part size)."""
@@ -335,7 +344,7 @@ async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> 
     except (JsException, AttributeError):
         store = None
     config = EngineConfig.from_settings(json.loads(engine_settings or "{}"))
-    hub = Hub(store, float(boot_ms), config)
+    hub = Hub(store, float(boot_ms), config, _mount_prefix(scope))
     hub.listen_connectivity(scope)
     await hub.boot()
     return hub

@@ -1,0 +1,48 @@
+"""The uploader inside a host FastAPI application: mounted under a path, started and stopped with the host.
+
+The uploader is a whole ASGI application, not a bag of routes: its security headers (the CSP that lets Pyodide run),
+the cross-origin check of state-changing API calls, the body limit and its background work (janitor, outbox,
+notifier, scanner) belong to it. So a host mounts it (:func:`mount_uploader`) rather than including routers, and
+keeps its own middleware and pages to itself. Everything the browser fetches derives from the mount path: the page
+loads ``<path>/static/element.mjs``, the SharedWorker is ``<path>/static/worker.mjs`` (same origin as the host's
+pages, so one engine per origin), and the worker finds the runtime and the API under ``<path>`` too.
+
+Behind a reverse proxy that strips a prefix, run the uploader on its own with ``uvicorn --root-path /prefix``
+instead: the same derivation holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from server.app import create_app
+from server.identity import HostIdentify
+from server.settings import Settings
+
+
+def mount_uploader(
+    host: FastAPI, path: str = "/uploader", settings: Settings | None = None, *, identify: HostIdentify | None = None
+) -> FastAPI:
+    """Mount the uploader at ``path`` of ``host`` and run its start-up and shutdown inside the host's lifespan
+    (Starlette does not run a mounted application's lifespan). Returns the uploader application.
+
+    ``identify``: the host's own "who is signed in" (a :class:`~server.identity.Principal`, or None for nobody);
+    without it the uploader uses ``IDENTITY_MODE`` (e.g. the host's JWT in a cookie)."""
+    if not path.startswith("/") or path.endswith("/"):
+        raise ValueError(f"mount path must start with '/' and not end with it: {path!r}")
+    uploader = create_app(settings, identify=identify)
+    host.mount(path, uploader, name="uploader")
+    host_lifespan = host.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with uploader.router.lifespan_context(uploader), host_lifespan(app) as state:
+            yield state
+
+    host.router.lifespan_context = lifespan
+    return uploader
+

@@ -1,0 +1,96 @@
+"""The uploader mounted under a path of a host FastAPI application, with the host's own identity function.
+
+Everything the browser fetches derives from the mount path (the runtime manifest's URLs included), the security
+guards hold under the prefix (the Origin check of state-changing calls looked at the raw path before), the
+uploader's start-up runs inside the host's lifespan, and the host's user is the owner: another user sees nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from fastapi.testclient import TestClient
+
+from server.embed import mount_uploader
+from server.identity import Principal
+from tests.conftest import database_overrides
+from tests.support.live_server import settings_for
+from tests.support.seaweed import SeaweedService
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+RUNTIME = {
+    "pyodide_url": "/runtime/pyodide/314.0.7/",
+    "engine_wheel_url": "/runtime/engine/e-0.1-py3-none-any.whl",
+    "snapshot": {"url": "/runtime/snapshot/k.bin.gz", "key": "k"},
+}
+
+
+def _signed_in(request: Request) -> Principal | None:
+    """The host's own idea of who is signed in (here a header its test client sets; a real host reads its session)."""
+    user = request.headers.get("x-host-user")
+    return Principal(user=user, tenant="acme") if user else None
+
+
+@pytest.fixture
+def host(seaweed: SeaweedService, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "runtime.json").write_text(json.dumps(RUNTIME))
+    settings = settings_for(
+        seaweed, tmp_path, web_dir=WEB_DIR, runtime_dir=runtime, **database_overrides(request, tmp_path)
+    )
+    app = FastAPI()
+
+    @app.get("/", response_class=PlainTextResponse)
+    def home() -> str:
+        return "the host's own page"
+
+    mount_uploader(app, "/uploader", settings, identify=_signed_in)
+    with TestClient(app, base_url=settings.public_origin) as client:  # runs the lifespans (database, bucket)
+        yield client
+
+
+def test_urls_derive_from_the_mount_path(host: TestClient) -> None:
+    manifest = host.get("/uploader/api/runtime").json()
+    assert manifest["pyodide_url"] == "/uploader/runtime/pyodide/314.0.7/"
+    assert manifest["engine_wheel_url"] == "/uploader/runtime/engine/e-0.1-py3-none-any.whl"
+    assert manifest["snapshot"]["url"] == "/uploader/runtime/snapshot/k.bin.gz"
+    worker = host.get("/uploader/static/worker.mjs")
+    assert worker.status_code == 200 and worker.headers["content-type"].startswith("text/javascript")
+    assert "'wasm-unsafe-eval'" in worker.headers["content-security-policy"]  # the worker gets the uploader's CSP
+    # The host's own pages keep their own headers: the uploader's policy is not imposed on them.
+    page = host.get("/")
+    assert page.text == "the host's own page" and "content-security-policy" not in page.headers
+
+
+def test_the_host_user_owns_the_uploads(host: TestClient) -> None:
+    alice, bob = {"x-host-user": "alice"}, {"x-host-user": "bob"}
+    created = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1}, headers=alice)
+    assert created.status_code == 201, created.text
+    assert [s["session_id"] for s in host.get("/uploader/api/uploads", headers=alice).json()] == [
+        created.json()["session_id"]
+    ]
+    assert host.get("/uploader/api/uploads", headers=bob).json() == []
+    assert host.get(f"/uploader/api/uploads/{created.json()['session_id']}", headers=bob).status_code == 404
+    # Nobody signed in to the host: told to sign in, and no anonymous identity is made up.
+    nobody = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1})
+    assert nobody.status_code == 401 and "sign in again" in nobody.json()["detail"]
+    assert "uid" not in nobody.cookies
+
+
+def test_state_changing_calls_from_another_origin_are_refused_under_the_prefix(host: TestClient) -> None:
+    evil = {"x-host-user": "alice", "Origin": "https://evil.example"}
+    refused = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1}, headers=evil)
+    assert refused.status_code == 403, refused.text
+    assert host.get("/uploader/api/uploads", headers={"x-host-user": "alice"}).json() == []
+
+
+@pytest.mark.parametrize("path", ["uploader", "/uploader/", ""])
+def test_a_mount_path_must_be_absolute_without_a_trailing_slash(path: str) -> None:
+    with pytest.raises(ValueError, match="mount path"):
+        mount_uploader(FastAPI(), path)
