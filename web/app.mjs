@@ -1,72 +1,27 @@
 // Page glue: start the upload worker at once, post picks and clicks, render the view models it sends.
 // Wording and state decisions come from the Python engine; this file only renders them. The shapes of what the
 // worker sends are in wire.js (generated from the Python types).
+import { createUploader } from "./client.mjs";
 import { ACTION_TEXT, ENGINE_TEXT } from "./wire.js";
 
 /** @typedef {import("./wire.js").UploadView} UploadView */
 /** @typedef {import("./wire.js").WorkerMessage} WorkerMessage */
 
-const WORKER_URL = "/static/worker.mjs";
-const WORKER_NAME = "smartcat-uploader";
 /** @type {Map<string, UploadView>} */
 const views = new Map();
 
 const $ = (selector) => document.querySelector(selector);
 
-// One engine per origin. Normally a SharedWorker that every tab talks to. Without SharedWorker, the tabs elect one
-// of them with a Web Lock to run the engine in a dedicated Worker; the others talk to it over a BroadcastChannel,
-// and when that tab closes the next one takes over (and resumes from OPFS).
-let extendedLifetime = false;
+// One engine per origin, reached through the client API (client.mjs): it connects, says hello and bye, and relays
+// the network's comings and goings; this page renders what the engine sends.
+const uploader = createUploader();
+$("#engine").dataset.mode = uploader.mode;
+if (uploader.mode === "shared") $("#engine").dataset.lifetime = uploader.extendedLifetime ? "extended" : "page";
+const port = { postMessage: (message) => uploader.post(message) };
+uploader.addEventListener("message", (event) => receive(event.detail));
 
-function connectEngine(onMessage) {
-  if (typeof SharedWorker === "function") {
-    try {
-      // extendedLifetime keeps the worker (and the upload) running for minutes after the last tab closes. Every
-      // page must pass the same options, or it cannot connect to the running worker. The getter tells whether this
-      // browser knows the option (one that does reads it; others ignore it).
-      const options = {
-        type: "module",
-        name: WORKER_NAME,
-        get extendedLifetime() { extendedLifetime = true; return true; },
-      };
-      const shared = new SharedWorker(WORKER_URL, options);
-      shared.port.onmessage = (event) => onMessage(event.data);
-      $("#engine").dataset.mode = "shared";
-      $("#engine").dataset.lifetime = extendedLifetime ? "extended" : "page";
-      return (message) => shared.port.postMessage(message);
-    } catch (error) {
-      console.warn("SharedWorker failed to start; using a dedicated worker", error);
-    }
-  }
-  $("#engine").dataset.mode = "dedicated";
-  const channel = new BroadcastChannel(WORKER_NAME);
-  let dedicated = null;
-  channel.onmessage = (event) => {
-    const { to, data } = event.data;
-    if (to === "pages") onMessage(data);
-    else if (to === "engine" && dedicated) dedicated.postMessage(data);
-  };
-  navigator.locks.request(`${WORKER_NAME}-engine`, () => new Promise(() => {
-    // Held until this tab closes: this tab now runs the engine for all of them.
-    dedicated = new Worker(WORKER_URL, { type: "module", name: WORKER_NAME });
-    dedicated.onmessage = (event) => {
-      onMessage(event.data);
-      channel.postMessage({ to: "pages", data: event.data });
-    };
-    dedicated.postMessage({ type: "hello" });
-  }));
-  return (message) => {
-    if (message.type === "bye") return; // the engine has one port here (its own scope): never detach it
-    if (dedicated) dedicated.postMessage(message);
-    else channel.postMessage({ to: "engine", data: message });
-  };
-}
-
-const port = { postMessage: connectEngine(receive) };
-
-function receive(data) {
-  /** @type {WorkerMessage | {type: "engine", status: string, error?: string}} */
-  const message = JSON.parse(data);
+/** @param {WorkerMessage | {type: "engine", status: string, error?: string}} message */
+function receive(message) {
   if (message.type === "engine") {
     renderEngine(message);
     for (const view of message.uploads || []) views.set(view.local_id, view);
@@ -91,11 +46,6 @@ function receive(data) {
     $("#engine").dataset.state = "error";
   }
 }
-port.postMessage({ type: "hello", extended_lifetime: extendedLifetime });
-addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
-// The worker hears the network come and go too, but pages hear it first (and in every browser).
-addEventListener("online", () => port.postMessage({ type: "connectivity", online: true }));
-addEventListener("offline", () => port.postMessage({ type: "connectivity", online: false }));
 
 function showNotice(text) {
   const item = document.createElement("li");

@@ -20,7 +20,7 @@ OUTPUT = Path(__file__).resolve().parent.parent / "web" / "wire.js"
 _SCALARS = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
-def _js_type(annotation: Any) -> str:
+def js_type(annotation: Any) -> str:
     if annotation in _SCALARS:
         return _SCALARS[annotation]
     if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
@@ -28,11 +28,11 @@ def _js_type(annotation: Any) -> str:
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in (types.UnionType, typing.Union):
-        return "(" + "|".join(_js_type(a) for a in args) + ")"
+        return "(" + "|".join(js_type(a) for a in args) + ")"
     if origin is typing.Literal:
         return "(" + "|".join(json.dumps(a) for a in args) + ")"
     if origin is tuple:
-        return f"Array<{_js_type(args[0])}>"
+        return f"Array<{js_type(args[0])}>"
     raise TypeError(f"no JavaScript type for {annotation!r}")
 
 
@@ -49,7 +49,7 @@ def _typedef(cls: type) -> list[str]:
     if js_fields is not None:  # fields only JavaScript can hold (File objects) replace the Python ones
         lines += [f" * @property {{{kind}}} {name}" for name, kind in js_fields.items()]
     else:
-        lines += [f" * @property {{{_js_type(hints[f.name])}}} {f.name}" for f in dataclasses.fields(cls)]
+        lines += [f" * @property {{{js_type(hints[f.name])}}} {f.name}" for f in dataclasses.fields(cls)]
     lines.append(" */")
     return lines
 
