@@ -43,6 +43,7 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from tests.support.clamd import ClamdService, start_clamd
 from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
 from tests.support.postgres import PostgresCluster
 from tests.support.seaweed import SeaweedService, start_seaweed
@@ -82,6 +83,16 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedService
 @pytest.fixture(scope="session")
 def s3(seaweed: SeaweedService) -> S3Client:
     return seaweed.client
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdService]:
+    """A real ClamAV daemon with the EICAR test signature (``make clamav`` installs it)."""
+    service = start_clamd(tmp_path_factory.mktemp("clamd"))
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture(scope="session")

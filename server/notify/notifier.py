@@ -1,5 +1,5 @@
-"""The notifier: turns ``upload_completed`` events into at most one message per upload per channel, batched and
-rate limited.
+"""The notifier: turns ``upload_completed`` and ``upload_blocked`` events into at most one message per upload per
+channel, batched and rate limited (a blocked file is named with its verdict, never with a link).
 
 It is an outbox consumer (``deliver`` records ledger items, one per available channel, due after the batching
 window) and a background loop that sends what is due: all pending items of one user and channel go out as one
@@ -27,6 +27,7 @@ from server.models import Channel, EventType, ItemStatus, NotificationItem, Noti
 from server.notify.policy import CompletedFile, next_allowed_at
 from server.outbox import Event
 from server.retry import WorkPolicy
+from wire.view import BLOCKED_SCANS, scan_text
 
 log = logging.getLogger("server.notify")
 
@@ -94,7 +95,7 @@ class Notifier(LeasedLoop):
     # -- outbox consumer
 
     def wants(self, event_type: str) -> bool:
-        return event_type == EventType.UPLOAD_COMPLETED.value
+        return event_type in (EventType.UPLOAD_COMPLETED.value, EventType.UPLOAD_BLOCKED.value)
 
     async def deliver(self, event: Event) -> None:
         created = await asyncio.to_thread(self.enqueue, event.session_id, event.owner_id)
@@ -219,7 +220,13 @@ class Notifier(LeasedLoop):
                 if not rows:
                     continue
                 files = tuple(
-                    CompletedFile(session_id=u.id, file_name=u.file_name, size=u.size, completed_at=u.completed_at)
+                    CompletedFile(
+                        session_id=u.id,
+                        file_name=u.file_name,
+                        size=u.size,
+                        completed_at=u.completed_at,
+                        blocked=scan_text(u.scan_status, u.scan_signature) if u.scan_status in BLOCKED_SCANS else None,
+                    )
                     for _, u in rows
                     if u is not None
                 )

@@ -28,6 +28,9 @@ class CompletedFile:
     file_name: str
     size: int
     completed_at: datetime | None = None
+    #: Why the malware scan keeps it in quarantine ("Blocked: malware found (…)", wire.view.SCAN_TEXT); None: it
+    #: was released. A blocked file is named with its verdict and never with a link.
+    blocked: str | None = None
 
 
 def human_size(n: int) -> str:
@@ -67,11 +70,32 @@ def _names(files: Sequence[CompletedFile], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
 
 
+def _blocked_push(files: Sequence[CompletedFile]) -> tuple[str, str]:
+    """Title and body of a push that names at least one blocked file (with its verdict)."""
+    blocked = [f for f in files if f.blocked]
+    if len(files) == 1:
+        only = files[0]
+        return "Upload blocked", f"{one_line(only.file_name)} ({human_size(only.size)}): {only.blocked}."
+    released = [f for f in files if not f.blocked]
+    title = f"{len(blocked)} upload{'s' if len(blocked) > 1 else ''} blocked"
+    body = "; ".join(f"{one_line(f.file_name, 60)}: {f.blocked}" for f in blocked[:3])
+    if len(blocked) > 3:
+        body += f"; and {len(blocked) - 3} more blocked"
+    if released:
+        title += f", {len(released)} complete"
+        body += f". {_names(released)} {'is' if len(released) == 1 else 'are'} uploaded."
+    return title, body
+
+
 def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
-    """The JSON a push carries; the Service Worker turns it into the notification (web/sw.js)."""
+    """The JSON a push carries; the Service Worker turns it into the notification (web/sw.js). One that names a
+    blocked file opens the list of uploads, never the file."""
     if not files:
         raise ValueError("a notification needs at least one file")
-    if len(files) == 1:
+    if any(f.blocked for f in files):
+        title, body = _blocked_push(files)
+        url = FILES_PATH
+    elif len(files) == 1:
         only = files[0]
         title = "Upload complete"
         body = f"{one_line(only.file_name)} ({human_size(only.size)}) is uploaded."
@@ -88,7 +112,12 @@ def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
         # One tag per batch: a later batch adds a notification instead of silently replacing this one.
         "tag": f"upload-{files[0].session_id}",
         "files": [
-            {"session_id": f.session_id, "file_name": one_line(f.file_name, MAX_NAME_IN_BODY), "size": f.size}
+            {
+                "session_id": f.session_id,
+                "file_name": one_line(f.file_name, MAX_NAME_IN_BODY),
+                "size": f.size,
+                **({"blocked": f.blocked} if f.blocked else {}),
+            }
             for f in files
         ],
     }
@@ -101,13 +130,23 @@ class EmailContent:
     html: str
 
 
+#: What an email says of blocked files, after the list.
+BLOCKED_NOTE = "A blocked file stays in quarantine: nobody can download it. Upload a clean copy if you need it shared."
+
+
 def email_content(files: Sequence[CompletedFile], links: Sequence[str]) -> EmailContent:
-    """Subject, plain-text and HTML bodies naming each file with its size and a link to its page."""
+    """Subject, plain-text and HTML bodies naming each file with its size and a link to its page; a blocked file
+    with its verdict instead of a link."""
     if not files or len(files) != len(links):
         raise ValueError("one link per file, at least one file")
+    blocked = sum(1 for f in files if f.blocked)
     if len(files) == 1:
-        subject = f"Uploaded: {one_line(files[0].file_name)}"
-        intro = "Your file is uploaded in full."
+        name = one_line(files[0].file_name)
+        subject = f"Blocked: {name}" if blocked else f"Uploaded: {name}"
+        intro = "Your file was uploaded but is blocked." if blocked else "Your file is uploaded in full."
+    elif blocked:
+        subject = f"{len(files)} files uploaded, {blocked} blocked"
+        intro = f"Your {len(files)} files were uploaded; {blocked} of them {'is' if blocked == 1 else 'are'} blocked."
     else:
         subject = f"{len(files)} files uploaded"
         intro = f"Your {len(files)} files are uploaded in full."
@@ -115,14 +154,21 @@ def email_content(files: Sequence[CompletedFile], links: Sequence[str]) -> Email
     items: list[str] = []
     for file, link in zip(files, links, strict=True):
         name = one_line(file.file_name, MAX_NAME_IN_BODY)
-        lines += [f"- {name} ({human_size(file.size)})", f"  {link}"]
-        items.append(
-            f'<li><a href="{html.escape(link)}">{html.escape(name)}</a> ({html.escape(human_size(file.size))})</li>'
-        )
+        size = human_size(file.size)
+        if file.blocked:
+            lines += [f"- {name} ({size}): {file.blocked}"]
+            verdict = html.escape(file.blocked)
+            items.append(f"<li>{html.escape(name)} ({html.escape(size)}): <strong>{verdict}</strong></li>")
+            continue
+        lines += [f"- {name} ({size})", f"  {link}"]
+        items.append(f'<li><a href="{html.escape(link)}">{html.escape(name)}</a> ({html.escape(size)})</li>')
+    if blocked:
+        lines += ["", BLOCKED_NOTE]
     lines += ["", "You are getting this because you asked to be told when your uploads finish.", ""]
+    note = f"<p>{html.escape(BLOCKED_NOTE)}</p>" if blocked else ""
     body_html = (
         "<!doctype html><html><body>"
-        f"<p>{html.escape(intro)}</p><ul>{''.join(items)}</ul>"
+        f"<p>{html.escape(intro)}</p><ul>{''.join(items)}</ul>{note}"
         '<p style="color:#666">You are getting this because you asked to be told when your uploads finish.</p>'
         "</body></html>"
     )

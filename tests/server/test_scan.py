@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.models import OutboxEvent, UploadSession
-from tests.support.clamd import EICAR_SIGNATURE, ClamdService, eicar, start_clamd
+from tests.support.clamd import EICAR_SIGNATURE, ClamdService, eicar
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.notify import wait_until
 from tests.support.ports import free_port
@@ -27,15 +26,6 @@ from tests.support.uploads import create_session, upload_all
 
 #: Fast retries so an unreachable scanner is tried again within the test's patience.
 QUICK_RETRY = {"outbox_retry_base_seconds": 0.2, "outbox_retry_max_seconds": 0.5, "outbox_poll_seconds": 0.5}
-
-
-@pytest.fixture(scope="session")
-def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdService]:
-    service = start_clamd(tmp_path_factory.mktemp("clamd"))
-    try:
-        yield service
-    finally:
-        service.stop()
 
 
 def upload(client: httpx.Client, data: bytes, name: str) -> dict[str, Any]:
