@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         storage = Storage(
             endpoint_url=settings.s3_endpoint_url,
             public_endpoint_url=settings.presign_endpoint_url,
+            part_url_base=settings.part_url_base,
             bucket=settings.s3_bucket,
             credentials=S3Credentials(
                 access_key_id=settings.s3_access_key_id,
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(OriginCheck, allowed_origins=settings.cors_origins)
     app.add_middleware(
-        SecurityHeaders, connect_origins=[origin_of(settings.presign_endpoint_url)], https=settings.secure_cookies
+        SecurityHeaders, connect_origins=[origin_of(settings.part_url_origin)], https=settings.secure_cookies
     )
 
     @app.exception_handler(StorageUnavailable)

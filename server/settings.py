@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     #: The endpoint written into presigned URLs. SigV4 signs the Host header, so a URL must be signed for the
     #: host the browser actually talks to (a proxy or a public name), which may differ from the server's own.
     s3_public_endpoint_url: str | None = None
+    #: Hand out part URLs under this base instead (e.g. ``https://app.example/store``): still presigned for
+    #: ``S3_PUBLIC_ENDPOINT_URL``, whose scheme and host are replaced by this base; a proxy there (server/nginx.py,
+    #: a CDN or an ingress rule) forwards ``<base>/<bucket>/<key>?<query>`` to that host unchanged. On the app's own
+    #: origin it lets the browser send parts from Background Fetch (which does no CORS) and saves a preflight a part.
+    part_url_base: str | None = None
     s3_access_key_id: str = DEV_S3_ACCESS_KEY_ID
     s3_secret_access_key: str = DEV_S3_SECRET_ACCESS_KEY
     s3_bucket: str = Field(default="uploads", min_length=3, max_length=63)
@@ -333,6 +338,17 @@ class Settings(BaseSettings):
     def _optional_no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
 
+    @field_validator("part_url_base")
+    @classmethod
+    def _a_base_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and a path at most: a query or fragment would end up inside every part URL."""
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"PART_URL_BASE must be an http(s) URL with a host and no query, not {value!r}")
+        return value.rstrip("/")
+
     @property
     def abort_incomplete_days(self) -> int:
         """Days after which the bucket's lifecycle rule aborts a multipart upload: never before the janitor would."""
@@ -340,8 +356,13 @@ class Settings(BaseSettings):
 
     @property
     def presign_endpoint_url(self) -> str:
-        """Where browsers send their PUTs."""
+        """The endpoint part URLs are signed for (the ``Host`` S3 checks)."""
         return self.s3_public_endpoint_url or self.s3_endpoint_url
+
+    @property
+    def part_url_origin(self) -> str:
+        """Where browsers send their PUTs: the CSP's connect-src needs it."""
+        return self.part_url_base or self.presign_endpoint_url
 
     @property
     def resolved_database_url(self) -> str:

@@ -158,10 +158,13 @@ class Storage:
         bucket: str,
         credentials: S3Credentials,
         public_endpoint_url: str | None = None,
+        part_url_base: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.public_endpoint_url = public_endpoint_url or endpoint_url
+        #: Part URLs are signed for ``public_endpoint_url`` and handed out under this base (a same-origin route).
+        self.part_url_base = part_url_base
         self.client = make_client(endpoint_url, credentials)
         self.presigner = make_client(self.public_endpoint_url, credentials)
 
@@ -299,7 +302,15 @@ class Storage:
             )
         except (ClientError, BotoCoreError) as error:
             raise _translate(error) from error
-        return str(url)
+        return self._routed(str(url))
+
+    def _routed(self, url: str) -> str:
+        """``url`` under ``part_url_base``: the path and query the signature covers stay exactly as signed."""
+        if self.part_url_base is None:
+            return url
+        signed_for = self.public_endpoint_url.rstrip("/")
+        assert url.startswith(signed_for + "/"), "boto3 signs URLs under the endpoint it was given"
+        return self.part_url_base + url[len(signed_for) :]
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
         """Every part S3 holds, in part-number order, following ``PartNumberMarker`` past 1,000 per page.

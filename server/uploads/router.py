@@ -6,6 +6,7 @@ the answer. Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI r
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -18,7 +19,9 @@ from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_id
 from server.models import UploadSession, UploadStatus
 from server.ratelimit import RateLimitsDep, client_address
 from server.settings import Settings
+from server.uploads.problems import ranges
 from server.uploads.schemas import (
+    BackgroundReport,
     CompleteRequest,
     CompleteResponse,
     CreateUploadRequest,
@@ -35,6 +38,7 @@ from server.uploads.schemas import (
 from server.uploads.service import SignedUrls, UploadPolicy, UploadService
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+log = logging.getLogger(__name__)
 
 
 def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep, request: Request) -> UploadService:
@@ -167,6 +171,20 @@ def complete_upload(
     """Assemble the object. Idempotent: once completed, every call answers the same, whatever its body."""
     row = _owned(db, who, session_id)
     return completed(service.complete(row, [(p.part_number, p.etag) for p in body.parts]))
+
+
+@router.post("/{session_id}/finish", response_model=CompleteResponse)
+def finish_upload(
+    session_id: str, body: BackgroundReport, who: SessionCaller, db: DbSession, service: Service
+) -> CompleteResponse:
+    """The browser's Background Fetch ended (its Service Worker reports): assemble the object from the parts S3
+    lists, every one checked against its signed checksum. 409 with ``missing`` when S3 lacks some: the engine sends
+    them on the next visit. Idempotent with ``/complete``."""
+    row = _owned(db, who, session_id)
+    failed = sorted(p.part_number for p in body.parts if p.status != 200)
+    if failed:
+        log.info("background fetch of %s: parts %s not stored", row.id, ranges(failed))
+    return completed(service.complete_from_storage(row))
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -152,6 +152,22 @@ class CompleteRequest(BaseModel):
     parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PARTS)
 
 
+class ReportedPart(BaseModel):
+    """One request of a Background Fetch, as the Service Worker saw its answer."""
+
+    part_number: int = Field(ge=1, le=MAX_PARTS)
+    status: int = Field(ge=0, le=599, description="HTTP status of the PUT; 0: it got no answer")
+    etag: str | None = Field(default=None, max_length=128)
+
+
+class BackgroundReport(BaseModel):
+    """What a browser's Background Fetch did. Informational: the server completes from what S3 lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[ReportedPart] = Field(default_factory=list, max_length=MAX_PARTS)
+
+
 class CompleteResponse(BaseModel):
     session_id: str
     status: str

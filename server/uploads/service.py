@@ -361,6 +361,24 @@ class UploadService:
         self.db.refresh(row)
         return row
 
+    def complete_from_storage(self, row: UploadSession) -> UploadSession:
+        """Assemble the object from the parts S3 lists: for a browser's Background Fetch, which sent the parts with no
+        engine left to list them. Every planned part must be held whole; the ETags are S3's own, the checksums the
+        ones signed into the URLs (S3 checks each part against its own, and the composite is verified as in
+        :meth:`complete`). Idempotent, and with the engine's own complete: whichever comes first assembles."""
+        if row.status == UploadStatus.UPLOADING.value:
+            plan = reconcile.plan_of(row)
+            held = {p.number: p.etag for p in self.parts_held(row) if p.size == plan.length_of(p.number)}
+            missing = [n for n in range(1, row.part_count + 1) if n not in held]
+            self.db.refresh(row)
+            if missing and row.status == UploadStatus.UPLOADING.value:
+                raise Conflict(
+                    {"message": f"storage holds no whole part {ranges(missing)}", "missing": missing, "unexpected": []}
+                )
+            if row.status == UploadStatus.UPLOADING.value:
+                return self.complete(row, sorted(held.items()))
+        return self.complete(row, [])  # finished meanwhile: its answer, or why it cannot be completed
+
     def _check_content(self, row: UploadSession) -> None:
         """The assembled object's first bytes must be what its type says; if not, the object is deleted and the
         session fails (with its event) with the reason, which the client shows."""

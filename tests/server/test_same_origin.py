@@ -1,0 +1,108 @@
+"""Part URLs on the app's origin (PART_URL_BASE) through a real nginx, and completing from what S3 lists (what the
+Service Worker asks for when the browser's Background Fetch ends)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from server.db import Database
+from server.models import OutboxEvent
+from tests.support.live_server import MakeLiveServer, isolated_settings
+from tests.support.proxied import ProxiedServer, start_proxied
+from tests.support.seaweed import SeaweedService
+from tests.support.uploads import create_session, part_bytes
+from wire.plan import MiB
+
+PART = 5 * MiB
+
+
+def b64sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.fixture
+def proxied(make_live_server: MakeLiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedServer]:
+    stack = start_proxied(make_live_server, tmp_path_factory.mktemp("nginx"), require_checksums=True)
+    try:
+        yield stack
+    finally:
+        stack.nginx.stop()
+
+
+def _sign(client: httpx.Client, sid: str, parts: dict[int, bytes]) -> dict[int, str]:
+    response = client.post(
+        f"/api/uploads/{sid}/urls",
+        json={"parts": [{"part_number": n, "checksum_sha256": b64sha(d)} for n, d in parts.items()]},
+    )
+    assert response.status_code == 200, response.text
+    return {u["part_number"]: u["url"] for u in response.json()["urls"]}
+
+
+def _put(url: str, chunk: bytes) -> httpx.Response:
+    return httpx.put(url, content=chunk, headers={"x-amz-checksum-sha256": b64sha(chunk)})
+
+
+def test_parts_go_through_the_app_origin_and_finish_completes_from_storage(
+    proxied: ProxiedServer, seaweed: SeaweedService
+) -> None:
+    data = os.urandom(2 * PART + 4321)
+    settings = proxied.server.settings
+    with httpx.Client(base_url=proxied.origin, timeout=30) as client:
+        page = client.get("/")
+        csp = page.headers["content-security-policy"]
+        connect = next(d for d in csp.split(";") if d.strip().startswith("connect-src"))
+        assert seaweed.endpoint_url not in connect, "the browser never talks to the store's own origin"
+        session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
+        sid, token = session["session_id"], session["upload_token"]
+        parts = {n: part_bytes(data, PART, n) for n in (1, 2, 3)}
+        urls = _sign(client, sid, parts)
+        assert all(url.startswith(proxied.origin + "/store/" + settings.s3_bucket + "/") for url in urls.values())
+        for n in (1, 2):
+            assert _put(urls[n], parts[n]).status_code == 200
+        # A part missing: nothing is assembled, and the answer names it.
+        early = client.post(f"/api/uploads/{sid}/finish", json={"parts": [{"part_number": 3, "status": 0}]})
+        assert early.status_code == 409 and early.json()["detail"]["missing"] == [3]
+        assert _put(urls[3], parts[3]).status_code == 200
+        # The Service Worker's report: by the upload token (its cookie may be gone), ETags for information only.
+        report = {"parts": [{"part_number": n, "status": 200, "etag": '"whatever"'} for n in (1, 2, 3)]}
+        with httpx.Client(base_url=proxied.origin, timeout=30) as worker:
+            done = worker.post(f"/api/uploads/{sid}/finish", json=report, headers={"X-Upload-Token": token})
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "completed"
+        # Idempotent with the engine's own complete, and with itself.
+        again = client.post(f"/api/uploads/{sid}/complete", json={"parts": [{"part_number": 1, "etag": "x"}]})
+        assert again.status_code == 200 and again.json()["etag"] == done.json()["etag"]
+        assert client.post(f"/api/uploads/{sid}/finish", json={}).json()["etag"] == done.json()["etag"]
+    stored = seaweed.client.get_object(Bucket=settings.s3_bucket, Key=session["object_key"])["Body"].read()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+    assert proxied.server.app is not None
+    database: Database = proxied.server.app.state.database
+    with database.sessions() as db:
+        events = [e.type for e in db.scalars(select(OutboxEvent).where(OutboxEvent.session_id == sid))]
+    assert events == ["upload_completed"], "the completion notification goes out once"
+
+
+def test_finish_is_refused_to_anyone_else(proxied: ProxiedServer) -> None:
+    with httpx.Client(base_url=proxied.origin, timeout=30) as owner:
+        session = create_session(owner, PART, part_size=PART, checksum_algorithm="SHA256")
+    with httpx.Client(base_url=proxied.origin, timeout=30) as stranger:
+        answer = stranger.post(f"/api/uploads/{session['session_id']}/finish", json={})
+        assert answer.status_code == 404
+        foreign = stranger.post(
+            f"/api/uploads/{session['session_id']}/finish", json={}, headers={"Origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403
+
+
+def test_a_part_url_base_with_a_query_is_refused() -> None:
+    with pytest.raises(ValidationError, match="PART_URL_BASE"):
+        isolated_settings(part_url_base="https://app.example/store?x=1")
+    assert isolated_settings(part_url_base="https://app.example/store/").part_url_base == "https://app.example/store"
