@@ -108,11 +108,11 @@ def on_postgres(request: pytest.FixtureRequest) -> bool:
 
 def database_overrides(request: pytest.FixtureRequest, data_dir: Path) -> dict[str, Any]:
     """The settings that put a test server's database on the database under test: none for SQLite (the server's
-    default file in its data dir), else the PostgreSQL database belonging to that data dir."""
+    default file in its data dir), else the PostgreSQL database belonging to that data dir, created migrated."""
     if not on_postgres(request):
         return {}
     cluster: PostgresCluster = request.getfixturevalue("postgres")
-    return {"database_url": cluster.database_url(str(data_dir.resolve()))}
+    return {"database_url": cluster.database_url(str(data_dir.resolve()), migrated=True)}
 
 
 @pytest.fixture

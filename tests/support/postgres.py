@@ -3,7 +3,9 @@
 The server binaries are Debian's (``make postgresql`` installs the ``postgresql`` package); no system-wide cluster
 is used or touched. ``initdb`` refuses to run as root, so under root the cluster is created and run as the
 ``postgres`` system user the Debian package adds (its directory is that user's, mode 0700, so only it and root can
-reach the socket; the socket trusts whoever reaches it). Each test server gets a database of its own.
+reach the socket; the socket trusts whoever reaches it). Each test server gets a database of its own, cloned
+(``CREATE DATABASE … TEMPLATE``) from one the migrations ran on once, so the migrations run once per cluster rather
+than once per server start; tests about migrating get an empty database.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from server.migrate import migrate
 
 SUPERUSER = "postgres"
+#: The database the migrations ran on, cloned for every server (it is never connected to otherwise: PostgreSQL
+#: clones only a database nobody is connected to).
+MIGRATED_TEMPLATE = "migrated_template"
 #: Who runs the cluster when the tests run as root (initdb and postgres refuse root).
 SERVICE_USER = "postgres"
 INSTALL_HINT = "PostgreSQL is not installed: run `make postgresql` (Debian's postgresql package)"
@@ -72,6 +81,7 @@ class PostgresCluster:
         self._databases: dict[str, str] = {}
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
+        self._template_ready = False
 
     def _run(self, program: str, *args: str) -> None:
         command = [*self._as_user, str(self.bin_dir / program), *args]
@@ -108,16 +118,36 @@ class PostgresCluster:
         """The SQLAlchemy URL of ``database`` on this cluster (psycopg 3 over the unix socket)."""
         return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
 
-    def database_url(self, key: str) -> str:
-        """The URL of the database for ``key`` (e.g. a server's data dir), created empty on first use, so a
-        server restarted on the same data dir finds its rows, as it would with SQLite in that dir."""
+    def database_url(self, key: str, *, migrated: bool = False) -> str:
+        """The URL of the database for ``key`` (e.g. a server's data dir), created on first use, so a server
+        restarted on the same data dir finds its rows, as it would with SQLite in that dir. ``migrated``: created
+        with the newest schema (a clone of the template), else empty."""
         with self._lock:
             if key not in self._databases:
                 name = f"t{next(self._numbers)}"
+                statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                if migrated:
+                    self._migrate_template()
+                    statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(MIGRATED_TEMPLATE))
                 with self.connect() as connection:
-                    connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                    connection.execute(statement)
                 self._databases[key] = self.url(name)
             return self._databases[key]
+
+    def _migrate_template(self) -> None:
+        """Create the template and run the migrations on it, once (under the lock)."""
+        if self._template_ready:
+            return
+        with self.connect() as connection:  # a template left by a failed attempt is made again
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(MIGRATED_TEMPLATE)))
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(MIGRATED_TEMPLATE)))
+        # NullPool: no connection outlives the migration, or cloning would fail with "being accessed by other users".
+        engine = create_engine(self.url(MIGRATED_TEMPLATE), poolclass=NullPool)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+        self._template_ready = True
 
     def __enter__(self) -> PostgresCluster:
         try:
