@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         janitor.start()
         scanner = await run_in_threadpool(_scanner, settings, database, storage)
         app.state.scanner, app.state.scanning = scanner, scanner is not None
-        if scanner is not None and settings.scan_worker:
+        if scanner is not None and settings.scan_in_process:
             scanner.start()
         try:
             yield

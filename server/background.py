@@ -81,6 +81,11 @@ class LeasedLoop(DueLoop):
         self._claimant = Claimant()
         self._wake_flag = wake_flag  # a key of ``Session.info`` that a commit sets when it wrote new work
 
+    @property
+    def instance(self) -> str:
+        """The prefix of every lease token this loop hands out (logged, so a held row names its process)."""
+        return self._claimant.instance
+
     def release_held(self, db: Session) -> None:
         """Hand back the rows this process claimed and did not finish (not committed here)."""
         raise NotImplementedError

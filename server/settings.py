@@ -177,8 +177,9 @@ class Settings(BaseSettings):
     scan_max_bytes: int = Field(default=4000 * 1024**2, ge=1, lt=4 * 1024**3)
     #: A larger object is ``block``ed (kept in quarantine, ``upload_blocked``) or ``release``d unscanned (marked so).
     scan_oversize: Literal["block", "release"] = "block"
-    #: Run the scanner in this process (several processes may: sessions are leased while scanned).
-    scan_worker: bool = True
+    #: Run the scanner in this server process; ``false`` leaves the scanning to separate ``python -m server.scan``
+    #: processes (any number of them, and of servers: sessions are leased while scanned).
+    scan_in_process: bool = True
     #: A scan not finished within this long (its process died) is started again by any scanner.
     scan_lease_seconds: float = Field(default=1800.0, gt=0)
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.models import OutboxEvent, UploadSession
-from tests.support.clamd import EICAR_SIGNATURE, ClamdService, eicar
+from tests.support.clamd import EICAR_SIGNATURE, ClamdService, SlowClamd, eicar, scanner_env, start_scanners
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.notify import wait_until
 from tests.support.ports import free_port
@@ -133,3 +133,62 @@ def test_scanning_off_releases_at_once(live_server: LiveServer) -> None:
         assert done["scan_status"] is None
         assert 'class="download"' in client.get(f"/files/{done['session_id']}").text
         assert client.get("/readyz").json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+def _verdicts(database: Database, session_ids: list[str]) -> dict[str, str | None]:
+    with database.sessions() as db:
+        rows = db.scalars(select(UploadSession).where(UploadSession.id.in_(session_ids)))
+        return {row.id: row.scan_status for row in rows}
+
+
+def test_scanner_processes_share_the_work_and_one_killed_mid_scan_is_replaced(
+    make_live_server: MakeLiveServer, clamd: ClamdService, tmp_path: Path
+) -> None:
+    """Two ``python -m server.scan`` processes on the server's database (``SCAN_IN_PROCESS=false``). Each object is
+    scanned by exactly one of them and both take part (clamd's answers are held a while, so neither can take all).
+    Then the one holding a scan is killed (SIGKILL) while clamd's answer is on its way: its lease runs out, the other
+    scans the object again, and every upload has exactly one verdict and one event."""
+    slow = SlowClamd(clamd.port, delay=0.5).start()
+    server = make_live_server(
+        scan="clamd", clamd_port=slow.port, scan_in_process=False, scan_lease_seconds=5, **QUICK_RETRY
+    )
+    scanners = start_scanners(scanner_env(server.settings, slow.port), tmp_path, "scanner-a", "scanner-b")
+    assert server.app is not None
+    database: Database = server.app.state.database
+    try:
+        with server.client() as client:
+            names = ["a.txt", "b.bin", "c.txt", "d.bin"]
+            sids = [upload(client, eicar() if n.endswith(".txt") else os.urandom(1024), n)["session_id"] for n in names]
+            wait_until(lambda: "pending" not in _verdicts(database, sids).values(), 60, "every verdict")
+            verdicts = _verdicts(database, sids)
+            assert [verdicts[sid] for sid in sids] == ["infected", "clean", "infected", "clean"]
+            for sid in sids:
+                assert sum(s.scanned(sid) for s in scanners) == 1, f"{sid} scanned once"
+            assert all(any(s.scanned(sid) for sid in sids) for s in scanners), "both scanners took part"
+
+            slow.delay = 300.0
+            last = upload(client, eicar(), "e.txt")["session_id"]
+            wait_until(lambda: slow.held == len(sids) + 1, 30, "clamd's answer to the last scan")
+            (killed,) = [s for s in scanners if s.holds(_lease(database, last))]
+            killed.process.kill()
+            killed.process.wait()
+            slow.delay = 0.0
+            assert scan_of(client, last) == "pending", "no verdict from the killed scanner"
+            wait_until(lambda: scan_of(client, last) == "infected", 30, "the verdict from the other scanner")
+        (survivor,) = [s for s in scanners if s is not killed]
+        assert (killed.scanned(last), survivor.scanned(last)) == (0, 1)
+        every = [*sids, last]
+        wait_until(lambda: all(len(events(server, sid)) == 1 for sid in every), 15, "one event per upload")
+        assert [events(server, sid)[0]["type"] for sid in every] == ["upload_blocked", "upload_completed"] * 2 + [
+            "upload_blocked"
+        ]
+    finally:
+        for scanner in scanners:
+            scanner.stop()
+        slow.stop()
+
+
+def _lease(database: Database, session_id: str) -> str | None:
+    with database.sessions() as db:
+        row = db.get(UploadSession, session_id)
+        return row.scan_lease if row is not None else None

@@ -8,14 +8,23 @@ through the same INSTREAM path production uses. Start-up (loading one signature)
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support.ports import free_port
+
+if TYPE_CHECKING:
+    from server.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CLAMD = Path("/usr/sbin/clamd")
 SIGTOOL = Path("/usr/bin/sigtool")
@@ -112,3 +121,132 @@ def start_clamd(directory: Path) -> ClamdService:
     service.prepare()
     service.start()
     return service
+
+
+class SlowClamd:
+    """A TCP proxy in front of clamd that holds each INSTREAM answer for ``delay`` seconds (read when the answer
+    arrives): a scan that takes a while, so a test can see two scanners at work at once or kill one mid-scan. PING
+    and the other commands pass at once. ``held`` counts answers that clamd gave and the proxy held."""
+
+    def __init__(self, upstream_port: int, delay: float) -> None:
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self.held = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+
+    def start(self) -> SlowClamd:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+            first = client.recv(65536)
+            scanning = b"INSTREAM" in first[:16]
+            upstream.sendall(first)
+            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            answer = upstream.recv(65536)
+            if scanning and answer:
+                with self._lock:
+                    self.held += 1
+                time.sleep(self.delay)
+            with contextlib.suppress(OSError):
+                client.sendall(answer)
+                _pipe(upstream, client)
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+
+
+def scanner_env(settings: Settings, clamd_port: int, **values: object) -> dict[str, str]:
+    """The environment of a ``python -m server.scan`` process working for the server with ``settings``."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": settings.resolved_database_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+        "S3_BUCKET": settings.s3_bucket,
+        "S3_REGION": settings.s3_region,
+        "SCAN": "clamd",
+        "CLAMD_HOST": "127.0.0.1",
+        "CLAMD_PORT": str(clamd_port),
+        "SCAN_MAX_BYTES": str(settings.scan_max_bytes),
+        "SCAN_LEASE_SECONDS": str(settings.scan_lease_seconds),
+        "OUTBOX_POLL_SECONDS": str(settings.outbox_poll_seconds),
+        "OUTBOX_RETRY_BASE_SECONDS": str(settings.outbox_retry_base_seconds),
+        "OUTBOX_RETRY_MAX_SECONDS": str(settings.outbox_retry_max_seconds),
+    }
+    env.update({name.upper(): str(value) for name, value in values.items()})
+    return env
+
+
+@dataclass
+class ScannerProcess:
+    """A ``python -m server.scan`` process; its log (stdout and stderr) in ``log``."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def holds(self, lease_token: str | None) -> bool:
+        """Whether ``lease_token`` is one of this process's (its log names its claimant instance)."""
+        return lease_token is not None and f"claimant {lease_token.rsplit('-', 1)[0]}" in self.text()
+
+    def scanned(self, session_id: str) -> int:
+        """How many times this process scanned the session (its log says "session <id> scanned in")."""
+        return self.text().count(f"session {session_id} scanned in")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_scanners(env: dict[str, str], directory: Path, *names: str) -> list[ScannerProcess]:
+    """Start scanner processes in ``directory`` (no ``.env`` there) at once, and wait until each one's loop runs."""
+    scanners = []
+    for name in names:
+        log = directory / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "server.scan"], cwd=directory, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        scanners.append(ScannerProcess(process, log))
+    deadline = time.monotonic() + 60
+    try:
+        for scanner in scanners:
+            while "scanner started" not in scanner.text():
+                if scanner.process.poll() is not None:
+                    raise RuntimeError(f"scanner {scanner.log.stem} exited: {scanner.text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"scanner {scanner.log.stem} did not start in 60 s: {scanner.text()[-2000:]}")
+                time.sleep(0.05)
+    except RuntimeError:
+        for scanner in scanners:
+            scanner.stop()
+        raise
+    return scanners
