@@ -105,6 +105,17 @@ class SaveCopy:
 
 
 @dataclass(frozen=True, slots=True)
+class HandOff:
+    """Ask a page to register these PUTs with the browser's Background Fetch as ``registration_id`` (engine/
+    handoff.py); report HandOffAnswered. The bytes are read from the browser's copy of ``local_id``."""
+
+    local_id: str
+    registration_id: str
+    title: str
+    parts: tuple[SendPart, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Wakeup:
     """Send a Tick at ``at`` (replacing any earlier request): a retry or a refresh is due then."""
 
@@ -130,6 +141,7 @@ Command = (
     | AbortUpload
     | DiscardLocal
     | SaveCopy
+    | HandOff
     | Wakeup
     | Publish
 )

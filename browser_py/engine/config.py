@@ -28,6 +28,9 @@ class EngineConfig:
     adaptive_concurrency: bool = False
     # Size a new upload's parts from what earlier uploads measured of the link (engine/link.py).
     adaptive_part_size: bool = False
+    # The deployment's part URLs are on the app's origin (PART_URL_BASE), so the rest of a long upload can be handed
+    # to the browser's Background Fetch where a page has it (engine/handoff.py).
+    background_fetch: bool = False
     # A PUT is stalled (aborted and retried) when it takes stall_factor times what finished parts took per byte,
     # and never sooner than stall_min; before any part finished, stall_initial applies (engine/stall.py).
     stall_factor: float = 4.0
@@ -59,4 +62,5 @@ class EngineConfig:
             part_size=int(chosen["part_size"]) if chosen.get("part_size") else defaults.part_size,
             adaptive_concurrency=bool(chosen.get("adaptive_concurrency", defaults.adaptive_concurrency)),
             adaptive_part_size=bool(chosen.get("adaptive_part_size", defaults.adaptive_part_size)),
+            background_fetch=bool(chosen.get("background_fetch", defaults.background_fetch)),
         )

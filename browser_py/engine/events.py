@@ -134,6 +134,25 @@ class UploadCompleted:
 
 
 @dataclass(frozen=True, slots=True)
+class HandOffAnswered:
+    """The page asked to register the hand-off answered: the registration exists (``refused`` None) or could not be
+    made (the reason)."""
+
+    now: float
+    registration_id: str
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundEnded:
+    """A page says the browser's Background Fetch registration is no longer running (it finished, failed, was
+    aborted, or is gone): the parts are the engine's again."""
+
+    now: float
+    registration_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     now: float
 
@@ -184,6 +203,8 @@ Event = (
     | PartFailed
     | RequestFailed
     | UploadCompleted
+    | HandOffAnswered
+    | BackgroundEnded
     | Tick
     | Connectivity
     | Pause

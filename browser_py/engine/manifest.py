@@ -37,6 +37,9 @@ class Manifest:
     parts: dict[int, str] = field(default_factory=dict)  # part number -> ETag of its latest successful PUT
     checksums: dict[int, str] = field(default_factory=dict)  # part number -> base64 SHA-256 of its bytes
     completed: bool = False
+    # The parts handed to the browser's Background Fetch under this registration id (engine/handoff.py): the engine
+    # sends none of them until a page says the registration has ended.
+    background_id: str | None = None
 
     @property
     def plan(self) -> PartPlan | None:
@@ -70,6 +73,7 @@ class Manifest:
             "parts": {str(n): etag for n, etag in sorted(self.parts.items())},
             "checksums": {str(n): c for n, c in sorted(self.checksums.items())},
             "completed": self.completed,
+            "background_id": self.background_id,
         }
         return json.dumps(data, separators=(",", ":"))
 
@@ -101,6 +105,7 @@ class Manifest:
                 parts={int(n): str(etag) for n, etag in _typed(data, "parts", dict).items()},
                 checksums={int(n): str(c) for n, c in (data.get("checksums") or {}).items()},
                 completed=_typed(data, "completed", bool),
+                background_id=_optional(data, "background_id", str),
             )
             plan = manifest.plan
         except (KeyError, TypeError, ValueError) as exc:

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .events import (
+    BackgroundEnded,
     Cancel,
     Connectivity,
     CopyIncomplete,
     Event,
     FileChosen,
+    HandOffAnswered,
     HideLeaveHint,
     PartFailed,
     PartHashed,
@@ -57,9 +59,11 @@ class Phase(StrEnum):
     # Uploaded, and held in quarantine by the server until its malware scan decides: the verdict is polled.
     SCANNING = "scanning"
     BLOCKED = "blocked"  # the scan found malware (or the file is too large to scan): never handed out
+    # The rest of the parts are the browser's (Background Fetch, engine/handoff.py) until a page says it has ended.
+    BACKGROUND = "background"
 
 
-Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK, SC, BL = (
+Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK, SC, BL, BG = (
     Phase.QUEUED,
     Phase.SAVING,
     Phase.CREATING,
@@ -75,11 +79,12 @@ Q, SV, CR, RS, UP, CG, CD, PA, OF, FA, CA, NF, CK, SC, BL = (
     Phase.CHECKING,
     Phase.SCANNING,
     Phase.BLOCKED,
+    Phase.BACKGROUND,
 )
 ALL = frozenset(Phase)
 FINISHED = frozenset({CD, CA, BL})
-#: Nothing happens until the user acts, the queue admits it, or it is finished.
-IDLE = frozenset({Q, CD, PA, FA, CA, NF, BL})
+#: Nothing happens until the user acts, the queue admits it, a page says so, or it is finished.
+IDLE = frozenset({Q, CD, PA, FA, CA, NF, BL, BG})
 #: Phases that use bandwidth (or will in a moment): they hold one of the queue's places.
 RUNNING = frozenset({SV, CR, RS, UP, CG, OF})
 #: Phases whose requests are on the wire (an outage stops them).
@@ -89,11 +94,11 @@ SENDING = frozenset({CR, RS, UP})
 #: Wherever the server may say "completed", it may say the object waits for its scan, or was blocked by it.
 DONE = frozenset({CD, SC, BL})
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
-    Q: frozenset({SV, CR, RS, FA, CA, NF}) | DONE,
+    Q: frozenset({SV, CR, RS, FA, CA, NF, BG}) | DONE,
     SV: frozenset({CR, UP, PA, FA, CA}),
     CR: frozenset({UP, SV, PA, OF, FA, CA}),
     RS: frozenset({UP, PA, OF, FA, CA}) | DONE,
-    UP: frozenset({CG, PA, OF, FA, CA}),
+    UP: frozenset({CG, PA, OF, FA, CA, BG}),
     CG: frozenset({FA, CA}) | DONE,
     CD: frozenset(),
     PA: frozenset({SV, CR, RS, FA, CA}) | DONE,
@@ -104,6 +109,7 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     CK: frozenset({NF, Q, FA, CA}),  # refused: back to waiting for the file; the same: queued, then resumed
     SC: frozenset({CD, BL}),  # the verdict: released, or blocked for good
     BL: frozenset(),
+    BG: frozenset({RS, CA}),  # ended: ask S3 what the browser stored, as on any resume
 }
 
 
@@ -120,20 +126,24 @@ class Rule:
 UPLOADED = FINISHED | {SC}
 EVENTS: Mapping[type[Event], Rule] = {
     Start: Rule(handled=frozenset({Q})),
-    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({FA, NF, CK}) | UPLOADED),
-    SourceLost: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
+    Staged: Rule(handled=frozenset({Q, SV, CR, RS, UP, CG, PA, OF}), stale=frozenset({FA, NF, CK, BG}) | UPLOADED),
+    # The browser holds its own copy of what it sends: a lost local copy matters once the parts are ours again.
+    SourceLost: Rule(handled=ALL - UPLOADED - {BG}, stale=UPLOADED | {BG}),
     CopyIncomplete: Rule(handled=frozenset({Q})),
     FileChosen: Rule(handled=frozenset({NF})),
     SessionCreated: Rule(handled=frozenset({SV, CR, PA, OF, FA, CA})),
     StateFetched: Rule(
-        handled=frozenset({RS, PA, OF, FA, NF, SC}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA, CK, BL})
+        handled=frozenset({RS, PA, OF, FA, NF, SC}), stale=frozenset({Q, SV, CR, UP, CG, CD, CA, CK, BL, BG})
     ),
     UrlsReceived: Rule(handled=frozenset({UP}), stale=ALL - {UP}),
     PartHashed: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
-    PartSent: Rule(handled=frozenset({UP, PA, OF, FA}), stale=frozenset({Q, SV, CR, RS, CG}) | UPLOADED),
+    PartSent: Rule(handled=frozenset({UP, PA, OF, FA, BG}), stale=frozenset({Q, SV, CR, RS, CG}) | UPLOADED),
     PartFailed: Rule(handled=ALL - UPLOADED, stale=UPLOADED),
     RequestFailed: Rule(handled=ALL),
     UploadCompleted: Rule(handled=frozenset({CG}), stale=ALL - {CG}),
+    HandOffAnswered: Rule(handled=frozenset({BG}), stale=ALL - {BG}),
+    # Found at boot in the queue, the registration may end before the upload's turn: it then starts from S3's parts.
+    BackgroundEnded: Rule(handled=frozenset({BG, Q}), stale=ALL - {BG, Q}),
     Tick: Rule(handled=ALL),
     Connectivity: Rule(handled=ALL),
     Pause: Rule(handled=frozenset({CR, RS, UP, OF}), stale=frozenset({PA})),

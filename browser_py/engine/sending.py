@@ -196,6 +196,37 @@ class PartScheduler:
             out.append(RequestUrls(session_id, tuple(wanted), self.manifest.upload_token))
         return False
 
+    def prepare_hand_off(self, now: float, urls_gate: float, out: list[Command]) -> tuple[SendPart, ...] | None:
+        """Every part not confirmed yet (those in flight too), hashed and with a fresh URL, for a hand-off to the
+        browser (engine/handoff.py); None while some are not ready: their hashes and URLs are asked for meanwhile,
+        a few at a time, beside the sending that goes on."""
+        plan = self.manifest.plan
+        session_id = self.manifest.session_id
+        assert plan is not None and session_id is not None
+        checksums = self.manifest.checksums
+        margin = self.config.url_refresh_margin
+        left = [n for n in range(1, plan.part_count + 1) if n not in self.manifest.parts]
+        for number in left:
+            if len(self.hashing) >= self.config.hash_concurrency:
+                break
+            if number not in checksums and number not in self.hashing:
+                part = plan.part(number)
+                self.hashing.add(number)
+                out.append(HashPart(number, part.offset, part.length))
+        unsigned = [
+            (n, checksums[n])
+            for n in left
+            if n in checksums and (n not in self.urls or not self.urls[n].usable(now, margin))
+        ]
+        if unsigned and not self.urls_requested and urls_gate <= now:
+            self.urls_requested = True
+            out.append(RequestUrls(session_id, tuple(unsigned[: self.config.url_batch]), self.manifest.upload_token))
+        if unsigned or any(n not in checksums for n in left):
+            return None
+        return tuple(
+            SendPart(n, plan.part(n).offset, plan.part(n).length, self.urls[n].url, checksums[n]) for n in left
+        )
+
     def _hash_ahead(self, pending: list[int], concurrency: int, out: list[Command]) -> None:
         """Hash the next parts before their turn, at most ``concurrency + url_batch`` ahead, so a pause loses little
         work. Until the first PUT goes, the first part is hashed alone: it gets the whole CPU, so the first byte is

@@ -22,6 +22,7 @@ from .commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HandOff,
     HashPart,
     PersistManifest,
     Publish,
@@ -32,11 +33,13 @@ from .commands import (
 from .config import EngineConfig
 from .events import (
     ApiCall,
+    BackgroundEnded,
     Cancel,
     Connectivity,
     CopyIncomplete,
     Event,
     FileChosen,
+    HandOffAnswered,
     HideLeaveHint,
     PartFailed,
     PartHashed,
@@ -54,6 +57,7 @@ from .events import (
     UrlsReceived,
 )
 from .failures import NOT_STORAGE_MESSAGE, Failure, FailureKind
+from .handoff import HandOffInputs, registration_id, wants_hand_off
 from .manifest import Manifest
 from .phase import IDLE, SENDING, Phase, check_transition, disposition
 from .sending import PartScheduler
@@ -117,6 +121,14 @@ class Upload:
         # stops with the last page. Only the words depend on it: the engine does the same either way.
         self.keeps_running_for: float | None = None
         self._last_view: UploadView | None = None
+        # Handing the rest to the browser's Background Fetch (engine/handoff.py): possible here (the deployment's
+        # part URLs are same-origin and a page has the API), decided, over once in this run (refused, or ended: what
+        # is left then is the engine's to send), and registered but not yet confirmed by the page asked (until then
+        # no page's list of running registrations counts).
+        self.background_fetch = False
+        self._hand_off_wanted = False
+        self._hand_off_over = False
+        self.awaiting_registration = False
         # The file chosen again after a crash (engine/phase.py NEEDS_FILE, CHECKING): the parts S3 holds still to
         # hash, those being hashed, and hashes asked for and not yet answered (a refused choice leaves some behind).
         self._to_check: list[int] = []
@@ -182,6 +194,8 @@ class Upload:
         if disposition(event, self.phase):
             self._dispatch(event, out)
         if self.phase is Phase.UPLOADING:
+            self._consider_hand_off(out)
+        if self.phase is Phase.UPLOADING:
             self._pump(out)
         self._schedule_wakeup(out)
         self._note_leave_hint()
@@ -237,12 +251,19 @@ class Upload:
                 self._on_cancel(out)
             case HideLeaveHint():
                 self.leave_hint_hidden = True
+            case HandOffAnswered(registration_id=rid, refused=refused):
+                self._on_hand_off_answered(rid, refused, out)
+            case BackgroundEnded(registration_id=rid):
+                if rid == self.manifest.background_id and not self.awaiting_registration:
+                    self._background_over(out)
 
     def _begin(self, out: list[Command]) -> None:
         """Start or restart (admitted from the queue, resumed, back online): from what the manifest says."""
         m = self.manifest
         if m.completed:
             self._on_completed(out)
+        elif m.background_id is not None:
+            self._enter(Phase.BACKGROUND)  # the browser has the parts until a page says it is done with them
         elif m.session_id is None:
             readable = m.staged or self.source_readable
             self._enter(Phase.CREATING if readable else Phase.SAVING)
@@ -523,6 +544,55 @@ class Upload:
             self._stop_sending(out)
             self._enter(Phase.OFFLINE)
         elif online and self.phase is Phase.OFFLINE:
+            self._begin(out)
+
+    def _consider_hand_off(self, out: list[Command]) -> None:
+        """Once the rest will not finish in a worker that may lose its last page (engine/handoff.py): hash every part
+        left and get its URL while sending goes on; when all are ready, stop sending and hand them all over."""
+        m, plan = self.manifest, self.plan
+        if plan is None:
+            return
+        if not self._hand_off_wanted:
+            remaining = m.size - m.bytes_confirmed
+            eta = self.meter.eta_range(self.now, remaining)
+            inputs = HandOffInputs(
+                enabled=self.background_fetch,
+                over=self._hand_off_over,
+                staged=m.staged,
+                parts_left=plan.part_count - len(m.parts),
+                eta_high=eta[2] if eta else None,
+                grace=self.keeps_running_for,
+                threshold=self.config.leave_threshold,
+            )
+            self._hand_off_wanted = wants_hand_off(inputs)
+            if not self._hand_off_wanted:
+                return
+        parts = self.scheduler.prepare_hand_off(self.now, self._api_retry.get(ApiCall.URLS, 0.0), out)
+        if not parts:
+            return  # still hashing or signing (or nothing is left: the pump completes it)
+        assert m.session_id is not None
+        self._stop_sending(out)  # its PUTs in flight are aborted before the browser may start the same parts
+        m.background_id = registration_id(m.session_id, m.upload_token)
+        self.awaiting_registration = True
+        self.told_to_leave = True
+        self._persist(out, wait=True)  # a crash from here on finds the registration (or learns it never was)
+        out.append(HandOff(m.local_id, m.background_id, m.file_name, parts))
+        self._enter(Phase.BACKGROUND)
+
+    def _on_hand_off_answered(self, rid: str, refused: str | None, out: list[Command]) -> None:
+        if rid != self.manifest.background_id or not self.awaiting_registration:
+            return  # a late answer from another page: the first one decided
+        self.awaiting_registration = False
+        if refused is not None:
+            self._background_over(out)  # sent by the engine, as without the API
+
+    def _background_over(self, out: list[Command]) -> None:
+        """The parts are the engine's again: S3 says which the browser stored (the Service Worker may even have
+        completed the upload); the rest is sent as on any resume."""
+        self.manifest.background_id = None
+        self._hand_off_wanted, self._hand_off_over = False, True  # not again in this run: no hand-off loop
+        self._persist(out)
+        if self.phase is Phase.BACKGROUND:
             self._begin(out)
 
     def _on_cancel(self, out: list[Command]) -> None:

@@ -17,11 +17,13 @@ from wire.view import Summary, UploadView
 
 from .config import EngineConfig
 from .events import (
+    BackgroundEnded,
     Cancel,
     Connectivity,
     CopyIncomplete,
     Event,
     FileChosen,
+    HandOffAnswered,
     HideLeaveHint,
     Pause,
     Resume,
@@ -116,6 +118,7 @@ class UploadSet:
         self.views: dict[str, UploadView] = {}
         self.online = True
         self.keeps_running_for: float | None = None  # see :meth:`outlives_pages`
+        self.background_fetch = False  # see :meth:`browser_takes_over`
         self._rng = rng or random.Random()
 
     # ---------------------------------------------------------------- registering
@@ -162,6 +165,7 @@ class UploadSet:
             config = dataclasses.replace(config, part_size=self.link.part_size(manifest.size, config.part_size))
         upload = Upload(manifest, config, random.Random(self._rng.random()), source_readable=source_readable)
         upload.keeps_running_for = self.keeps_running_for
+        upload.background_fetch = self.background_fetch
         self.uploads[manifest.local_id] = upload
         return upload
 
@@ -172,6 +176,38 @@ class UploadSet:
         self.keeps_running_for = grace
         for upload in self.uploads.values():
             upload.keeps_running_for = grace
+
+    def browser_takes_over(self, available: bool, running: Iterable[str], now: float) -> list[Directive]:
+        """A page said whether it can register Background Fetches and which registrations are running now. Uploads
+        may hand off when the deployment allows it too; one whose registration is not running any more (and not
+        just being made) gets its parts back."""
+        self.background_fetch = available and self.config.background_fetch
+        for upload in self.uploads.values():
+            upload.background_fetch = self.background_fetch
+        active = set(running)
+        return [
+            Deliver(local_id, BackgroundEnded(now, rid))
+            for local_id, upload in self.uploads.items()
+            if (rid := upload.manifest.background_id) is not None
+            and rid not in active
+            and not upload.awaiting_registration
+        ]
+
+    def hand_off_answered(self, registration_id: str, refused: str | None, now: float) -> list[Directive]:
+        """The page asked to register a hand-off answered (several may: the upload heeds the first)."""
+        return [
+            Deliver(local_id, HandOffAnswered(now, registration_id, refused))
+            for local_id in self._registered(registration_id)
+        ]
+
+    def background_ended(self, registration_id: str, now: float) -> list[Directive]:
+        """The Service Worker saw the registration end (a page relays it)."""
+        return [
+            Deliver(local_id, BackgroundEnded(now, registration_id)) for local_id in self._registered(registration_id)
+        ]
+
+    def _registered(self, registration_id: str) -> list[str]:
+        return [i for i, u in self.uploads.items() if u.manifest.background_id == registration_id]
 
     def refuse(self, local_id: str, reason: str, now: float) -> list[Directive]:
         """The file cannot be kept or read here (no space, an unreadable copy): "Action needed" with the reason."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from wire.view import Action, UploadView, scan_text, status_page_path
 
 from .failures import FailureKind
+from .handoff import finishes_within_grace
 from .phase import Phase
 from .wording import eta_text, size_text, speed_text
 
@@ -27,8 +28,11 @@ LEAVE_BANNER_FOR_A_WHILE = (
     "Saved. You can close this tab: we keep uploading for a few minutes "
     "and finish the rest the next time you open Smartcat."
 )
-#: How much of the grace period the pessimistic ETA may use before "will finish" is no longer promised.
-GRACE_SAFETY = 0.8
+#: The rest was handed to the browser (Background Fetch): it keeps sending with every tab closed.
+LEAVE_BANNER_BROWSER = (
+    "Saved. Your browser is sending the rest: you can close this tab, even every tab of Smartcat — the upload "
+    "finishes as long as the browser runs, and it shows its own progress."
+)
 
 _LABELS = {
     Phase.QUEUED: "Queued",
@@ -42,6 +46,7 @@ _LABELS = {
     Phase.OFFLINE: "Waiting for network",
     Phase.CANCELLED: "Cancelled",
     Phase.CHECKING: "Checking the file",
+    Phase.BACKGROUND: "Uploading in the background (your browser shows the progress)",
 }
 
 
@@ -69,7 +74,7 @@ def actions(upload: Upload) -> tuple[Action, ...]:
         offered = ("cancel",) if hopeless else ("retry", "cancel")
     elif phase is Phase.NEEDS_FILE:
         offered = ("choose", "cancel")  # one way on: the same file again (cancel throws away what S3 holds)
-    elif phase in (Phase.QUEUED, Phase.SAVING, Phase.CHECKING):
+    elif phase in (Phase.QUEUED, Phase.SAVING, Phase.CHECKING, Phase.BACKGROUND):
         offered = ("cancel",)
     if shows_link(upload) and phase is not Phase.CANCELLED:
         offered += ("copy",)
@@ -87,10 +92,12 @@ def shows_link(upload: Upload) -> bool:
 def leave_banner(upload: Upload, eta_high: float | None) -> str:
     """What closing the tab will do, told truthfully: it depends on whether the worker outlives its last page (and
     for how long) and on the pessimistic end of the ETA."""
+    if upload.phase is Phase.BACKGROUND:
+        return LEAVE_BANNER_BROWSER
     grace = upload.keeps_running_for
     if grace is None:
         return LEAVE_BANNER
-    if eta_high is not None and eta_high <= grace * GRACE_SAFETY:
+    if finishes_within_grace(eta_high, grace):
         return LEAVE_BANNER_FINISHES
     return LEAVE_BANNER_FOR_A_WHILE
 
