@@ -133,6 +133,7 @@ class SlowClamd:
         self.delay = delay
         self.held = 0
         self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
 
@@ -142,6 +143,15 @@ class SlowClamd:
 
     def stop(self) -> None:
         self._listener.close()
+        self.drop()
+
+    def drop(self) -> None:
+        """Cut every connection under way, as a clamd that goes down does."""
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _accept(self) -> None:
         while True:
@@ -152,19 +162,21 @@ class SlowClamd:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+        # clamd down: the client sees its connection closed.
+        with client, contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.upstream_port)) as up:
+            with self._lock:
+                self._open.update((client, up))
             first = client.recv(65536)
             scanning = b"INSTREAM" in first[:16]
-            upstream.sendall(first)
-            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-            answer = upstream.recv(65536)
+            up.sendall(first)
+            threading.Thread(target=_pipe, args=(client, up), daemon=True).start()
+            answer = up.recv(65536)
             if scanning and answer:
                 with self._lock:
                     self.held += 1
                 time.sleep(self.delay)
-            with contextlib.suppress(OSError):
-                client.sendall(answer)
-                _pipe(upstream, client)
+            client.sendall(answer)
+            _pipe(up, client)
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
