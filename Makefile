@@ -10,24 +10,24 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium faketime engines postgresql clamav nginx install clean bench
+.PHONY: run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
-test: install assets chromium faketime engines postgresql clamav nginx lint
+test: install assets chromium faketime engines postgresql clamav nginx redis lint
 	$(PY) -m pytest
 	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql
 
-unit: install clamav nginx
+unit: install clamav nginx redis
 	$(PY) -m pytest tests
 
-e2e: install assets chromium faketime engines nginx
+e2e: install assets chromium faketime engines nginx redis postgresql
 	$(PY) -m pytest e2e
 
 lint: install
-	$(VENV)/bin/ruff check server browser_py wire tests e2e bench web/build_runtime.py
+	$(VENV)/bin/ruff check server browser_py wire tests e2e bench load web/build_runtime.py
 	$(VENV)/bin/mypy
 
 install: $(INSTALLED)
@@ -80,6 +80,27 @@ clamav:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clamav-daemon clamav >/dev/null; \
 	fi
+
+# Debian's redis-server: several server instances share their rate-limit counters through it
+# (RATE_LIMIT_STORAGE_URI=redis://…); tests and `make load` start a private one (tests/support/redis.py), the
+# package's own system-wide service is neither needed nor used.
+redis:
+	@if [ ! -x /usr/bin/redis-server ]; then \
+		echo "installing Debian redis-server"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+# Load test, not part of `make test` (about 25 minutes): Locust against one and two server instances on PostgreSQL
+# behind nginx, and a 10-minute soak (load/run.py). Writes load/results/latest.json, load/results/load.png and the
+# load section of BENCHMARKS.md. ARGS='--quick' for a smoke run of a minute or two.
+LOAD_INSTALLED := $(VENV)/.installed-load
+load: install postgresql nginx redis $(LOAD_INSTALLED)
+	$(PY) -m load $(ARGS)
+
+$(LOAD_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,load]'
+	touch $@
 
 # Debian's nginx: server/nginx.py runs a private one (config, pid, temp files and logs in its own work directory) in
 # front of the app and the store, so part URLs can be on the app's origin (Background Fetch sends no CORS preflight).
