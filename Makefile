@@ -23,7 +23,7 @@ test: install assets chromium faketime engines postgresql clamav nginx redis lin
 unit: install clamav nginx redis
 	$(PY) -m pytest tests
 
-e2e: install assets chromium faketime engines nginx redis postgresql
+e2e: install assets chromium faketime engines nginx redis postgresql clamav
 	$(PY) -m pytest e2e
 
 lint: install
