@@ -11,6 +11,7 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
+from server import logs
 from server.app import create_app
 from server.seaweed import SeaweedConfig, SeaweedError, SeaweedFS
 from server.settings import Settings
@@ -55,7 +56,7 @@ def main() -> int:
     except ValidationError as error:
         print(f"error: invalid settings (environment or .env):\n{_problems(error)}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(json=settings.log_json)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # SeaweedFS readiness polls
     seaweed: SeaweedFS | None = None
     if settings.embedded_s3:
@@ -67,7 +68,10 @@ def main() -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     try:
-        config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        # log_config=None: uvicorn's lines go through our handler (JSON, request ids, redaction).
+        config = uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None
+        )
         _AnnouncingServer(config, f"http://{settings.host}:{settings.port}").run()
     except (KeyboardInterrupt, _Terminated):
         pass

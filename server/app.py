@@ -12,15 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from server import log_redaction, ratelimit, validation
+from server import log_redaction, logs, ratelimit, validation
 from server.body_limit import BodyLimit
 from server.db import Database
 from server.host_tokens import HostTokenVerifier
+from server.http_metrics import HttpMetrics
 from server.identity import HostIdentify, Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
 from server.ratelimit import RateLimited, RateLimits
-from server.routers import account, files, health, notifications
+from server.routers import account, files, health, metrics, notifications, support
 from server.scan.clamd import ScannerUnavailable
 from server.scan.worker import ScanWorker, scan_worker
 from server.security_headers import OriginCheck, SecurityHeaders, origin_of
@@ -28,6 +29,7 @@ from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
 from server.storage import S3Credentials, Storage, StorageError, StorageUnavailable
+from server.telemetry.router import router as telemetry_router
 from server.uploads import problems
 from server.uploads.router import router as uploads_router
 
@@ -78,8 +80,10 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         await run_in_threadpool(storage.ensure_bucket, settings.cors_origins, settings.abort_incomplete_days)
         app.state.database = database
         app.state.storage = storage
+        secret_key = resolve_secret_key(settings)
+        logs.set_user_key(secret_key)
         app.state.identity = Identity(
-            resolve_secret_key(settings),
+            secret_key,
             secure=settings.secure_cookies,
             upload_token_max_age=settings.session_max_age_seconds,
         )
@@ -128,6 +132,9 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
     app.include_router(account.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(telemetry_router)
+    app.include_router(support.router)
     app.include_router(web_router)
     mount_web(app, settings.web_dir, settings.runtime_dir)
 
@@ -139,6 +146,8 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
     app.add_middleware(
         SecurityHeaders, connect_origins=[origin_of(settings.part_url_origin)], https=settings.secure_cookies
     )
+    app.add_middleware(HttpMetrics)  # counts every answer, refusals by the others included
+    app.add_middleware(logs.RequestIds)  # outermost: every log line of a request carries its id
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

@@ -1,5 +1,7 @@
-"""Tokens never reach the logs: uvicorn's access log line has the request's query string, where email links carry
-their ``token``; the filter replaces the value of every token-like parameter before the line is formatted."""
+"""Secrets and addresses never reach the logs: uvicorn's access log line has the request's query string, where
+email links carry their ``token``; messages may quote an SMTP answer naming a recipient, or a header with a bearer
+token. The filter replaces token-like query values, ``Bearer`` credentials, JWTs and email addresses before the line
+is formatted."""
 
 from __future__ import annotations
 
@@ -8,11 +10,19 @@ import re
 
 #: Query parameters whose values are credentials.
 _SECRET_PARAMS = re.compile(r"(?i)([?&](?:token|access_token|upload_token|jwt|confirm)=)[^&#\s\"]*")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+#: Three base64url segments, the first a JSON header (``eyJ`` = ``{"``): a JWT wherever it appears.
+_JWT = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 REDACTED = "[redacted]"
+EMAIL_REDACTED = "[email]"
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAMS.sub(rf"\1{REDACTED}", text)
+    text = _SECRET_PARAMS.sub(rf"\1{REDACTED}", text)
+    text = _BEARER.sub(rf"\1{REDACTED}", text)
+    text = _JWT.sub(REDACTED, text)
+    return _EMAIL.sub(EMAIL_REDACTED, text)
 
 
 class RedactTokens(logging.Filter):
@@ -24,6 +34,14 @@ class RedactTokens(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
+
+
+class Redacting(logging.Formatter):
+    """Redacts the finished line, so a secret split between a template and its argument (``"token=%s"``), inside
+    an exception or its traceback, is caught too; the record itself is left alone for other handlers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def install(logger_name: str = "uvicorn.access") -> None:

@@ -39,6 +39,7 @@ class RateLimits:
         self.urls = parse_many(settings.rate_limit_urls)
         self.new_identity = parse_many(settings.rate_limit_new_identity)
         self.confirmation_email = parse_many(settings.rate_limit_confirmation_email)
+        self.telemetry = parse_many(settings.rate_limit_telemetry)
 
     def hit(self, what: str, limits: Sequence[RateLimitItem], *keys: str) -> None:
         """Count one ``what`` against every limit for every key (e.g. the user and the address); raise

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     public_origin: str = "http://127.0.0.1:8000"
     #: Serve the OpenAPI schema and the interactive docs at /openapi.json and /docs.
     api_docs: bool = False
+    #: ``/metrics`` answers only requests with ``Authorization: Bearer <METRICS_TOKEN>``. Unset: only when
+    #: ``PUBLIC_ORIGIN`` is loopback (development); in production nobody can read it without a token.
+    metrics_token: str | None = Field(default=None, min_length=16)
+    #: Log lines as JSON objects (request id, session id, hashed user id; server/logs.py); false: plain text.
+    log_json: bool = True
     #: More browser origins allowed by the bucket CORS rule (comma-separated in the environment).
     cors_extra_origins: Annotated[list[str], NoDecode] = []
 
@@ -141,6 +146,8 @@ class Settings(BaseSettings):
     #: identity and per client address; more answer 429 with Retry-After.
     rate_limit_create: str = "30/minute;300/hour"
     rate_limit_urls: str = "600/minute"
+    #: Telemetry batches from browsers (``POST /api/telemetry``), per identity and address.
+    rate_limit_telemetry: str = "12/minute;200/hour"
     #: New anonymous identities per client address.
     rate_limit_new_identity: str = "20/minute;200/hour"
     #: Where the counters live: ``memory://`` (this process), or e.g. ``redis://host:6379`` so several server
@@ -242,7 +249,13 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("rate_limit_create", "rate_limit_urls", "rate_limit_new_identity", "rate_limit_confirmation_email")
+    @field_validator(
+        "rate_limit_create",
+        "rate_limit_urls",
+        "rate_limit_new_identity",
+        "rate_limit_confirmation_email",
+        "rate_limit_telemetry",
+    )
     @classmethod
     def _a_rate_limit(cls, value: str) -> str:
         """Refused at start: ``limits`` notation such as ``30/minute;300/hour``."""

@@ -23,6 +23,8 @@ class Purpose(StrEnum):
     UPLOAD = "upload-token"
     FILE_LINK = "file-link"
     EMAIL_CONFIRMATION = "email-confirmation"
+    #: Not a token: the key of the user ids written to the logs (server/logs.py).
+    LOG_USER = "log-user-hash"
 
 
 def derive_key(master: str, purpose: Purpose) -> bytes:

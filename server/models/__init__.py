@@ -14,6 +14,7 @@ from server.models.notify import (
     UserProfile,
 )
 from server.models.outbox import EVENT_FOR_STATUS, DeliveryStatus, EventType, OutboxEvent, OutboxReceipt
+from server.models.timeline import SessionEvent, Source
 from server.models.uploads import (
     RELEASED,
     LinkRevocation,
@@ -40,6 +41,8 @@ __all__ = [
     "PartChecksum",
     "PushSubscription",
     "ScanStatus",
+    "SessionEvent",
+    "Source",
     "UTCDateTime",
     "UploadSession",
     "UploadStatus",

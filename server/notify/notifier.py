@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import logs, metrics
 from server.background import LeasedLoop
 from server.clock import utcnow
 from server.db import Database
@@ -144,16 +145,21 @@ class Notifier(LeasedLoop):
                 raise ChannelGone("the uploads are gone")
             await asyncio.wait_for(sender.send(batch.user_id, batch.files), self.config.send_timeout_seconds)
         except ChannelGone as error:
-            log.info("%s notification for %s skipped: %s", batch.channel, batch.user_id, error)
+            log.info("%s notification for %s skipped: %s", batch.channel, logs.user_hash(batch.user_id), error)
+            metrics.NOTIFICATIONS.labels(batch.channel.value, "skipped").inc()
             await asyncio.to_thread(self._settle, batch, ItemStatus.SKIPPED, str(error))
         except PermanentSendError as error:
-            log.warning("%s notification for %s refused: %s", batch.channel, batch.user_id, error)
+            log.warning("%s notification for %s refused: %s", batch.channel, logs.user_hash(batch.user_id), error)
+            metrics.NOTIFICATIONS.labels(batch.channel.value, "refused").inc()
             await asyncio.to_thread(self._settle, batch, ItemStatus.FAILED, str(error))
         except Exception as error:
             message = str(error) or type(error).__name__
-            log.warning("%s notification for %s failed, will retry: %s", batch.channel, batch.user_id, message)
+            log.warning(
+                "%s notification for %s failed, will retry: %s", batch.channel, logs.user_hash(batch.user_id), message
+            )
             await asyncio.to_thread(self._retry_later, batch, message)
         else:
+            metrics.NOTIFICATIONS.labels(batch.channel.value, "sent").inc()
             await asyncio.to_thread(self._sent, batch)
 
     # -- database work (threads)
@@ -269,9 +275,7 @@ class Notifier(LeasedLoop):
 
     def _settle(self, batch: Batch, status: ItemStatus, error: str) -> None:
         with self.database.sessions() as db:
-            SENDING_LEASE.release(
-                db, SENDING_LEASE.held_by(batch.token), status=status.value, last_error=error[:2000]
-            )
+            SENDING_LEASE.release(db, SENDING_LEASE.held_by(batch.token), status=status.value, last_error=error[:2000])
             db.commit()
 
     def _retry_later(self, batch: Batch, error: str) -> None:
@@ -279,9 +283,16 @@ class Notifier(LeasedLoop):
         values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
         retry_at = self.config.work.retry_at(attempts, utcnow())
         if retry_at is None:
-            log.error("%s notification for %s given up after %d attempts", batch.channel, batch.user_id, attempts)
+            log.error(
+                "%s notification for %s given up after %d attempts",
+                batch.channel,
+                logs.user_hash(batch.user_id),
+                attempts,
+            )
+            metrics.NOTIFICATIONS.labels(batch.channel.value, "given_up").inc()
             values["status"] = ItemStatus.FAILED.value
         else:
+            metrics.NOTIFICATIONS.labels(batch.channel.value, "retry").inc()
             values["status"] = ItemStatus.PENDING.value
             values["due_at"] = retry_at
         with self.database.sessions() as db:

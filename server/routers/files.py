@@ -15,12 +15,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from server import content_policy
+from server import content_policy, timeline
 from server.dependencies import DbSession, SettingsDep, StorageDep
-from server.identity import CurrentUser, identify
-from server.models import ScanStatus, UploadSession, UploadStatus
+from server.identity import CurrentUser, Principal, identify
+from server.models import ScanStatus, SessionEvent, UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
+from server.routers.support import supports
 from server.storage import Storage, StorageError
 from server.uploads import reconcile
 from wire.view import FILES_PATH, SCAN_TEXT, scan_text, status_page_path
@@ -59,13 +60,32 @@ def html_page(
     return HTMLResponse(document, status_code=code, headers={"Cache-Control": "no-store"})
 
 
-def _viewer(request: Request) -> str | None:
-    """The owner key of whoever looks, if known (no new anonymous identity is made for a page view)."""
+def _principal(request: Request) -> Principal | None:
+    """Whoever looks, if known (no new anonymous identity is made for a page view)."""
     try:
-        principal = identify(request)
+        return identify(request)
     except HTTPException:  # no valid host token: only a link token can show a page
         return None
+
+
+def _viewer(request: Request) -> str | None:
+    """The owner key of whoever looks, if known."""
+    principal = _principal(request)
     return principal.owner if principal else None
+
+
+def timeline_section(events: list[SessionEvent]) -> str:
+    """The support timeline, for admins of the session's tenant: one row per event, server and browser."""
+    rows = "".join(
+        f'<tr class="timeline-{html.escape(e.source)}"><td>{html.escape(e.at.strftime("%Y-%m-%d %H:%M:%S"))}</td>'
+        f"<td>{html.escape(e.source)}</td><td>{html.escape(e.kind)}</td><td>{html.escape(e.detail)}</td>"
+        f"<td>{'' if e.value is None else html.escape(f'{e.value:g}')}</td></tr>"
+        for e in events
+    )
+    return (
+        '<section class="timeline"><h2>Support timeline</h2><table><thead><tr><th>UTC</th><th>from</th>'
+        f"<th>event</th><th>detail</th><th>value</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
 
 
 @router.get(FILES_PATH, response_class=HTMLResponse, include_in_schema=False)
@@ -109,8 +129,12 @@ def file_page(
     While uploading it shows the share of the file S3 already holds and refreshes itself; once completed, a
     download link (a short-lived presigned GET)."""
     row = db.get(UploadSession, session_id)
+    principal = _principal(request)
+    support = row is not None and supports(principal, row.owner_id)
     allowed = row is not None and (
-        row.owner_id == _viewer(request) or notifications.links.allows(db, session_id, token)
+        (principal is not None and row.owner_id == principal.owner)
+        or support
+        or notifications.links.allows(db, session_id, token)
     )
     if row is None or not allowed:
         return html_page(
@@ -139,6 +163,8 @@ def file_page(
         url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds, safe_type)
         name = html.escape(row.file_name)
         body += f'<p><a class="download" href="{html.escape(url)}" download>Download {name}</a></p>'
+    if support:
+        body += timeline_section(timeline.of_session(db, row.id))
     return html_page(row.file_name, body, refresh_seconds=5 if uploading or checking else None)
 
 

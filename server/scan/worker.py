@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.background import LeasedLoop
 from server.clock import utcnow
 from server.db import Database
@@ -130,10 +131,12 @@ class ScanWorker(LeasedLoop):
             return
         self.last_error = None
         verdict = ScanStatus.CLEAN if found.clean else ScanStatus.INFECTED
+        took = time.monotonic() - started
+        metrics.SCAN_DURATION.labels(metrics.size_class(row.size)).observe(took)
         log.info(
             "session %s scanned in %.2f s (%d bytes): %s%s",
             row.id,
-            time.monotonic() - started,
+            took,
             row.size,
             verdict.value,
             f" ({found.signature})" if found.signature else "",
@@ -142,6 +145,7 @@ class ScanWorker(LeasedLoop):
 
     def _retry_later(self, db: Session, row: UploadSession, token: str, error: str) -> None:
         self.last_error = error
+        metrics.SCAN_ERRORS.inc()
         attempts = row.scan_attempts + 1
         delay = retry_delay(attempts, self.policy.retry_base_seconds, self.policy.retry_max_seconds)
         log.warning("session %s: scan attempt %d failed (again in %.0f s): %s", row.id, attempts, delay, error)

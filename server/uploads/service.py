@@ -21,7 +21,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import content_policy
+from server import content_policy, metrics, timeline
 from server.clock import utcnow
 from server.lease import Claimant, Lease
 from server.models import EventType, PartChecksum, ScanStatus, UploadSession, UploadStatus, new_session_id
@@ -89,6 +89,7 @@ def end_session(
     checksum: str | None = None,
     unless_leased: bool = False,
     quarantine: bool = False,
+    reason: str = "",
 ) -> bool:
     """Move an uploading session to the final ``status`` and record its event, in one transaction (commits).
 
@@ -96,6 +97,7 @@ def end_session(
     row and so records no second event. Not conditional on the caller's lease (even if it was presumed dead and
     taken over, S3 acted), unless ``unless_leased``: then a session someone is finishing is left to them.
     A completion with ``quarantine`` records no event: the object waits for its scan (:func:`record_scan`).
+    ``reason`` (a fixed word, e.g. ``checksum_mismatch``) labels the ending in the metrics.
     """
     now = utcnow()
     where = [UploadSession.id == row.id, UploadSession.status == UploadStatus.UPLOADING.value]
@@ -114,11 +116,14 @@ def end_session(
         **scan,
     )
     if changed == 1:
+        timeline.note(db, row.id, status.value, reason)
         if held:
             db.info[NEW_SCANS] = True
         else:
             record_upload_event(db, row, status, at=now, etag=etag, checksum_sha256=checksum)
     db.commit()
+    if changed == 1:
+        metrics.session_ended(status.value, reason, row.size, row.created_at, now)
     return changed == 1
 
 
@@ -147,6 +152,7 @@ def record_scan(db: Session, row: UploadSession, token: str, verdict: ScanStatus
         updated_at=now,
     )
     if changed == 1:
+        timeline.note(db, row.id, "scanned", verdict.value)
         blocked = verdict in (ScanStatus.INFECTED, ScanStatus.TOO_LARGE)
         record_upload_event(
             db,
@@ -159,6 +165,8 @@ def record_scan(db: Session, row: UploadSession, token: str, verdict: ScanStatus
             scan=(verdict.value, signature),
         )
     db.commit()
+    if changed == 1:
+        metrics.scan_recorded(verdict.value, row.size, row.completed_at, now)
     return changed == 1
 
 
@@ -218,12 +226,16 @@ class UploadService:
         )
         try:
             self.db.add(row)
+            self.db.flush()  # the row exists before its first timeline event refers to it
+            timeline.note(self.db, session_id, "created", value=plan.part_count)
             self.db.commit()
         except Exception:
             self.db.rollback()
             self.storage.abort(object_key, upload_id)
             raise
+        metrics.session_created(size)
         first = 0 if checksum_algorithm else min(plan.part_count, first_urls)
+        metrics.URL_REQUESTS.labels("first").inc()
         return row, self._presign(row, range(1, first + 1), None, ttl)
 
     def _admit(self, owner: str, size: int, checksum_algorithm: str | None) -> None:
@@ -269,6 +281,8 @@ class UploadService:
         else:
             checksums = None
         signed = self._presign(row, unique, checksums, ttl)
+        metrics.URL_REQUESTS.labels("more").inc()
+        timeline.note(self.db, row.id, "urls", value=len(signed.urls))
         row.updated_at = utcnow()  # the client is alive: the janitor measures idleness from here
         self.db.commit()
         return signed
@@ -295,6 +309,7 @@ class UploadService:
             )
             for n in numbers
         ]
+        metrics.URLS_SIGNED.inc(len(urls))
         return SignedUrls(urls, expires_at, signed_at)
 
     def _age_left(self, row: UploadSession) -> float:
@@ -317,15 +332,19 @@ class UploadService:
         """
         if row.status != UploadStatus.UPLOADING.value:
             return []
+        metrics.STATE_REQUESTS.inc()
         try:
-            return reconcile.best_copies(self.storage.list_parts(row.object_key, row.upload_id), reconcile.plan_of(row))
+            held = reconcile.best_copies(self.storage.list_parts(row.object_key, row.upload_id), reconcile.plan_of(row))
         except UploadNotFound as error:
             self.db.refresh(row)
             # A complete or abort may have just finished it; only an upload nobody finished has expired.
             if row.status == UploadStatus.UPLOADING.value and row.finish_lease is None:
-                end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True)
+                end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True, reason="storage_gone")
                 raise Gone(EXPIRED_ON_STORAGE) from error
             return []
+        timeline.note(self.db, row.id, "parts_listed", value=len(held))
+        self.db.commit()
+        return held
 
     # ---- finishing ----------------------------------------------------------------------------------------------
 
@@ -387,7 +406,7 @@ class UploadService:
         if reason is None:
             return
         self.storage.delete_object(row.object_key)
-        end_session(self.db, row, UploadStatus.FAILED)
+        end_session(self.db, row, UploadStatus.FAILED, reason="content_mismatch")
         raise Unprocessable(reason)
 
     def _assemble(self, row: UploadSession, given: dict[int, str]) -> tuple[str, str | None]:
@@ -400,7 +419,7 @@ class UploadService:
             # An earlier attempt may have completed it and lost its answer: the object is the proof.
             earlier = reconcile.assembled_earlier(self.storage, row)
             if earlier is None:
-                end_session(self.db, row, UploadStatus.EXPIRED)
+                end_session(self.db, row, UploadStatus.EXPIRED, reason="storage_gone")
                 raise Gone(EXPIRED_ON_STORAGE) from error
             return earlier.etag, None
         reported = assembled.checksum_sha256
@@ -418,7 +437,8 @@ class UploadService:
         if reported == expected:
             return
         self.storage.delete_object(row.object_key)
-        end_session(self.db, row, UploadStatus.FAILED, checksum=reported)
+        metrics.CHECKSUM_FAILURES.labels("composite").inc()
+        end_session(self.db, row, UploadStatus.FAILED, checksum=reported, reason="checksum_mismatch")
         raise StorageMismatch(
             {
                 "message": "storage assembled bytes that do not match the verified parts; the object was deleted",
@@ -443,13 +463,13 @@ class UploadService:
         except BaseException:
             self.release_lease(row, token)
             raise
-        end_session(self.db, row, UploadStatus.ABORTED)
+        end_session(self.db, row, UploadStatus.ABORTED, reason="cancelled")
 
     def expire_idle(self, row: UploadSession) -> bool:
         """Abort an idle session's multipart upload on S3 and end it as expired, unless a complete or abort is
         under way. Returns whether it was expired by this call (raises :class:`StorageError` if S3 failed)."""
         self.storage.abort(row.object_key, row.upload_id)
-        return end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True)
+        return end_session(self.db, row, UploadStatus.EXPIRED, unless_leased=True, reason="idle")
 
     # ---- the finish lease ---------------------------------------------------------------------------------------
 
