@@ -178,3 +178,15 @@ export const NOTIFY_TEXT = Object.freeze({
   "email_stop": "Stop emails",
   "email_off": "We won't email you about your uploads."
 });
+
+export const ELEMENT_TEXT = Object.freeze({
+  "drop": "Drop files here or choose files",
+  "drop_hint": "Files are saved in this browser first, so you can keep working — or close the tab — while they upload.",
+  "uploads": "Uploads",
+  "empty": "No uploads yet.",
+  "banner_label": "You can leave",
+  "got_it": "Got it",
+  "open": "Open",
+  "link_copied": "Link copied",
+  "copy_prompt": "Copy this link"
+});

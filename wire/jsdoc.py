@@ -1,6 +1,7 @@
 """Writes ``web/wire.js``: the view model and the worker ↔ page messages as JSDoc typedefs, and the wording tables,
 generated from the Python types so JavaScript reads one documented shape. ``tests/web/test_wire_js.py`` fails when
-the committed file and the Python types drift; regenerate with ``python -m wire.jsdoc``.
+the committed file and the Python types drift; regenerate with ``python -m wire.jsdoc`` (which writes
+``web/wire.d.ts`` too).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any, get_args, get_origin
 from . import messages, view
 
 OUTPUT = Path(__file__).resolve().parent.parent / "web" / "wire.js"
+
+#: The wording tables pages read (wire.view), exported by wire.js.
+TABLES = ("ACTION_TEXT", "ENGINE_TEXT", "NOTIFY_TEXT", "ELEMENT_TEXT")
 
 _SCALARS = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
@@ -65,16 +69,19 @@ def render() -> str:
     worker = "|".join(c.__name__ for c in messages.WORKER_MESSAGES)
     page = "|".join(c.__name__ for c in messages.PAGE_MESSAGES)
     out += [f"/** @typedef {{{worker}}} WorkerMessage */", f"/** @typedef {{{page}}} PageMessage */", ""]
-    for name in ("ACTION_TEXT", "ENGINE_TEXT", "NOTIFY_TEXT"):
+    for name in TABLES:
         table = json.dumps(getattr(view, name), indent=2, ensure_ascii=False)
         out += [f"export const {name} = Object.freeze({table});", ""]
     return "\n".join(out)
 
 
 def main() -> int:
+    """Write wire.js and, from the same types, its TypeScript declarations (wire.d.ts)."""
+    from . import tsdecl
+
     OUTPUT.write_text(render(), encoding="utf-8")
     print(f"wrote {OUTPUT}", file=sys.stderr)
-    return 0
+    return tsdecl.main()
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def render() -> str:
     actions = " | ".join(f'"{a}"' for a in typing.get_args(view.Action))
     out += [f"export type WorkerMessage = {worker};", f"export type PageMessage = {page};"]
     out += [f"export type Action = {actions};", ""]
-    for name in ("ACTION_TEXT", "ENGINE_TEXT", "NOTIFY_TEXT"):
+    for name in jsdoc.TABLES:
         keys = " | ".join(f'"{key}"' for key in getattr(view, name))
         out.append(f"export declare const {name}: Readonly<Record<{keys}, string>>;")
     return "\n".join(out) + "\n"

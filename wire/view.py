@@ -59,6 +59,21 @@ NOTIFY_TEXT: dict[str, str] = {
 }
 
 
+#: What the embeddable element ``<smartcat-uploader>`` (web/element.mjs) says around the cards.
+ELEMENT_TEXT: dict[str, str] = {
+    "drop": "Drop files here or choose files",
+    "drop_hint": "Files are saved in this browser first, so you can keep working — or close the tab — while they "
+    "upload.",
+    "uploads": "Uploads",
+    "empty": "No uploads yet.",
+    "banner_label": "You can leave",
+    "got_it": "Got it",
+    "open": "Open",
+    "link_copied": "Link copied",
+    "copy_prompt": "Copy this link",
+}
+
+
 #: What a completed upload's card, status page and notifications say about its malware scan, by the server's
 #: ``scan_status`` (``{signature}``: the name the scanner gave what it found). One table for every place it is read.
 SCAN_TEXT: dict[str, str] = {

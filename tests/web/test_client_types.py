@@ -20,3 +20,13 @@ def test_every_view_field_and_message_is_declared() -> None:
     for cls in (*messages.WORKER_MESSAGES, *messages.PAGE_MESSAGES):
         assert f"export interface {cls.__name__} {{\n" in text
         assert f'  readonly type: "{cls.type}";' in text
+
+
+def test_the_element_and_the_client_take_their_words_from_wire_js() -> None:
+    web = tsdecl.OUTPUT.parent
+    scripts = (web / "element.mjs").read_text(encoding="utf-8") + (web / "client.mjs").read_text(encoding="utf-8")
+    for table in (view.ACTION_TEXT, view.ELEMENT_TEXT, view.ENGINE_TEXT):
+        for text in table.values():
+            if len(text) > 8:
+                assert text not in scripts, text
+    assert "/files/" not in scripts, "the status page path is built in Python (wire.view.status_page_path)"

@@ -1,0 +1,190 @@
+"""The uploader embedded in a host application (examples/host): the host's own login issues a JWT, the uploader is
+mounted at /uploader, and <smartcat-uploader> sits in one of the host's pages, under the host's strict CSP.
+
+In Chromium: sign in to the host, drop a file, move around the host's pages, close the tab mid-upload, come back
+signed in: the upload resumes by itself and S3 holds the exact bytes, with only the parts in flight sent again. A
+second user signed in to the host (in another browser) sees none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import BrowserContext, Page, Playwright, expect
+
+from examples.host.app import create_host, uploader_settings
+from tests.conftest import database_overrides
+from tests.support.live_server import settings_for
+from tests.support.ports import free_port
+from tests.support.s3_proxy import RunningProxy, s3_proxy
+from tests.support.seaweed import SeaweedService
+from wire.plan import MiB
+
+from .conftest import (
+    ARTIFACTS,
+    RUNTIME_DIR,
+    WEB_DIR,
+    Browser,
+    random_file,
+    record_metric,
+    sha256_file,
+    wait_for,
+)
+from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+SECRET = "example-host-jwt-secret-long-enough-0123456789"
+SIZE = 48 * MiB  # six parts, four in flight at once: the last two are still going when the tab closes
+PART = 8 * MiB
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+@dataclass
+class Host:
+    url: str
+    bucket: str
+    proxy: RunningProxy
+    s3: S3Client
+
+    def objects(self) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])]
+
+    def object_sha256(self, key: str) -> str:
+        return hashlib.sha256(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()).hexdigest()
+
+
+@pytest.fixture
+def host(
+    runtime_built: None, seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Host]:
+    """The example host under uvicorn on a free port, its presigned URLs through a recording proxy."""
+    data_dir = tmp_path_factory.mktemp("host")
+    with s3_proxy(seaweed.endpoint_url) as proxy:
+        settings = settings_for(
+            seaweed, data_dir, port=free_port(), web_dir=WEB_DIR, runtime_dir=RUNTIME_DIR,
+            s3_public_endpoint_url=proxy.url, require_checksums=True,
+            **uploader_settings(SECRET), **database_overrides(request, data_dir),
+        )
+        server = uvicorn.Server(uvicorn.Config(create_host(settings), host="127.0.0.1", port=settings.port,
+                                               log_level="warning", lifespan="on", timeout_graceful_shutdown=5))
+        thread = threading.Thread(target=server.run, name="example-host", daemon=True)
+        thread.start()
+        wait_for(lambda: server.started or not thread.is_alive(), 60, "the example host to start", interval=0.05)
+        assert server.started, "the example host did not start"
+        try:
+            yield Host(f"http://127.0.0.1:{settings.port}", settings.s3_bucket, proxy, seaweed.client)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+def sign_in(context: BrowserContext, host: Host, user: str, password: str) -> Page:
+    page = context.new_page()
+    page.on("console", lambda m: print(f"[page {m.type}] {m.text}") if m.type in ("error", "warning") else None)
+    page.goto(host.url + "/")  # the host sends a stranger to its login
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
+    return page
+
+
+def uploads_of(context: BrowserContext, host: Host) -> list[dict[str, object]]:
+    """What the uploader's API lists for whoever this browser is signed in as (the host's cookie rides along)."""
+    response = context.request.get(host.url + "/uploader/api/uploads")
+    assert response.status == 200, response.text()
+    listed: list[dict[str, object]] = response.json()
+    return listed
+
+
+def test_sign_in_drop_move_around_close_come_back_and_it_completes(
+    host: Host, browser: Browser, playwright: Playwright, tmp_path: Path
+) -> None:
+    context = browser.context
+    assert context is not None
+    context.add_init_script(WITHOUT_EXTENDED_LIFETIME)  # the worker ends with the last tab: the next visit resumes
+    source = random_file(tmp_path / "manual-v4.bin", SIZE)
+    host.proxy.state.rate_bytes_per_s = 6e6
+
+    page = sign_in(context, host, "alice", "wonderland")
+    expect(page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
+    expect(page.locator("smartcat-uploader .empty")).to_be_visible()
+    page.set_input_files("smartcat-uploader input.picker", str(source))
+    upload = page.locator("smartcat-uploader .upload", has_text=source.name)
+    expect(upload).to_have_attribute("data-saved", "true", timeout=60_000)
+    wait_for(lambda: host.proxy.state.completed(), 60, "a part on S3")
+    host.proxy.state.rate_bytes_per_s = 0.6e6  # the rest crawls: still going while we move around and close
+    page.screenshot(path=str(ARTIFACTS / "embed-desktop-uploading.png"))
+
+    # Around the host's pages (full page loads), and back: the card is there, from the one engine of the origin.
+    page.get_by_role("link", name="Projects").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    page.get_by_role("link", name="Upload", exact=True).click()
+    expect(page.locator("smartcat-uploader .upload", has_text=source.name)).to_be_visible(timeout=60_000)
+    page.close()
+    assert not context.pages
+    host.proxy.state.rate_bytes_per_s = None  # the closed tab's PUTs end at once instead of crawling to their end
+    wait_for(host.proxy.state.settled, 30, "the PUTs of the closed tab to end")
+    before = host.proxy.state.snapshot()
+    confirmed_before = {p.part_number for p in before if p.status == 200}
+    assert len(confirmed_before) < SIZE // PART, "the upload must still be going when the tab closes"
+    assert host.objects() == []
+
+    # Back, still signed in to the host: it resumes with no file picked, and completes with the exact bytes.
+    page = context.new_page()
+    page.goto(host.url + "/")
+    upload = page.locator("smartcat-uploader .upload", has_text=source.name)
+    expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
+    [key] = host.objects()
+    assert host.object_sha256(key) == sha256_file(source)
+    after = host.proxy.state.snapshot()[len(before):]
+    assert not [p for p in after if p.status == 200 and p.part_number in confirmed_before], "no stored part re-sent"
+    resent = sum(p.received for p in after) - (SIZE - len(confirmed_before) * PART)
+    assert resent <= 0, f"{resent} bytes more than the missing parts"
+    [mine] = uploads_of(context, host)
+    assert mine["file_name"] == source.name and mine["status"] == "completed"
+    page.screenshot(path=str(ARTIFACTS / "embed-desktop-completed.png"))
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "no horizontal scrolling at 360 px"
+    page.screenshot(path=str(ARTIFACTS / "embed-360px-completed.png"), full_page=True)
+    for name in ("embed-desktop-uploading", "embed-360px-completed"):
+        shutil.copyfile(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
+    record_metric("embed_resume", {"parts_confirmed_at_close": len(confirmed_before), "bytes_resent": max(resent, 0)})
+
+    # Bob, signed in to the same host in another browser, sees none of it: no card, nothing listed, and Alice's
+    # upload answers him 404 as a missing one would.
+    bob_browser = Browser(playwright, tmp_path / "bob-profile", tmp_path / "bob-home")
+    bob = bob_browser.launch()
+    try:
+        bob_page = sign_in(bob, host, "bob", "the-builder")
+        expect(bob_page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
+        expect(bob_page.locator("smartcat-uploader .empty")).to_be_visible()
+        assert bob_page.locator("smartcat-uploader .upload").count() == 0
+        assert uploads_of(bob, host) == []
+        theirs = bob.request.get(f"{host.url}/uploader/api/uploads/{mine['session_id']}")
+        assert theirs.status == 404
+    finally:
+        bob_browser.close()
+
+
+def test_a_wrong_password_signs_nobody_in_and_the_uploader_refuses_strangers(host: Host) -> None:
+    with httpx.Client(base_url=host.url) as client:
+        refused = client.post("/login", data={"user": "alice", "password": "guess"})
+        assert refused.status_code == 303 and refused.headers["location"] == "/login?error=1"
+        assert "smartcat_token" not in client.cookies
+        stranger = client.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1})
+        assert stranger.status_code == 401 and "sign in again" in stranger.json()["detail"]
+        assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
