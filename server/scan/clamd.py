@@ -10,10 +10,15 @@ never a clean verdict.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from clamav_client.clamd import BufferTooLongError, ClamdError, ClamdNetworkSocket
+from clamav_client.clamd import BufferTooLongError, ClamdError, ClamdNetworkSocket, ScanResults
+
+#: Bytes per INSTREAM chunk. clamav-client sends 1 KiB chunks (a system call each: 65,536 for 64 MiB); 256 KiB
+#: scans the same stream 2-4 times faster here (bench/scan.py) and stays far below any StreamMaxLength.
+CHUNK_BYTES = 256 * 1024
 
 
 class ScannerUnavailable(Exception):
@@ -28,6 +33,27 @@ class Verdict:
     @property
     def clean(self) -> bool:
         return self.signature is None
+
+
+class _LargeChunks(ClamdNetworkSocket):
+    """clamav-client's socket and protocol, with INSTREAM sent in :data:`CHUNK_BYTES` chunks."""
+
+    def instream(self, buff: BinaryIO) -> ScanResults:
+        try:
+            self._init_socket()
+            self._send_command("INSTREAM")
+            while chunk := buff.read(CHUNK_BYTES):
+                self.clamd_socket.sendall(struct.pack("!L", len(chunk)) + chunk)
+            self.clamd_socket.sendall(struct.pack("!L", 0))
+            result = self._recv_response()
+            if not result:
+                return {}
+            if result == "INSTREAM size limit exceeded. ERROR":
+                raise BufferTooLongError(result)
+            filename, reason, status = self._parse_response(result)
+            return {filename: (status, reason)}
+        finally:
+            self._close_socket()
 
 
 class Readable(Protocol):
@@ -54,7 +80,7 @@ class Clamd:
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.address = f"{host}:{port}"
-        self._socket = ClamdNetworkSocket(host, port, timeout=timeout)
+        self._socket = _LargeChunks(host, port, timeout=timeout)
 
     def ping(self) -> None:
         """Raise :class:`ScannerUnavailable` unless clamd answers PONG."""

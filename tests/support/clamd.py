@@ -45,6 +45,8 @@ class ClamdService:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: clamd's StreamMaxLength, MaxScanSize and MaxFileSize (under 4 GiB).
+    stream_max_bytes: int = STREAM_MAX_BYTES
 
     @property
     def config(self) -> Path:
@@ -59,7 +61,7 @@ class ClamdService:
             [str(SIGTOOL), "--md5", str(sample)], check=True, capture_output=True, cwd=self.directory
         ).stdout
         (database / "test.hdb").write_bytes(signature)
-        limit = f"{STREAM_MAX_BYTES // (1024 * 1024)}M"
+        limit = f"{self.stream_max_bytes // (1024 * 1024)}M"
         self.config.write_text(
             "\n".join(
                 [
