@@ -7,6 +7,7 @@ file "Checking for viruses…", makes the instance not ready, and the verdict ar
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.models import OutboxEvent, UploadSession
+from server.scan.clamd import Clamd, ScannerUnavailable
 from tests.support.clamd import EICAR_SIGNATURE, ClamdService, SlowClamd, eicar, scanner_env, start_scanners
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.notify import wait_until
@@ -192,3 +194,18 @@ def _lease(database: Database, session_id: str) -> str | None:
     with database.sessions() as db:
         row = db.get(UploadSession, session_id)
         return row.scan_lease if row is not None else None
+
+
+def test_a_stream_longer_than_clamd_takes_is_an_error_to_retry_never_a_verdict(tmp_path: Path) -> None:
+    """A clamd whose StreamMaxLength is below SCAN_MAX_BYTES (a misconfiguration) refuses the stream: the scanner
+    says why and retries; it never reads that as clean."""
+    small = ClamdService(tmp_path / "clamd", stream_max_bytes=1024 * 1024)
+    small.prepare()
+    small.start()
+    try:
+        scanner = Clamd("127.0.0.1", small.port, 30.0)
+        assert scanner.scan(io.BytesIO(eicar())).signature == EICAR_SIGNATURE
+        with pytest.raises(ScannerUnavailable, match="StreamMaxLength is below SCAN_MAX_BYTES"):
+            scanner.scan(io.BytesIO(os.urandom(2 * 1024 * 1024)))
+    finally:
+        small.stop()
