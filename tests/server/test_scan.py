@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from browser_py import cli
 from server.db import Database
 from server.models import OutboxEvent, UploadSession
 from server.scan.clamd import Clamd, ScannerUnavailable
@@ -209,3 +210,19 @@ def test_a_stream_longer_than_clamd_takes_is_an_error_to_retry_never_a_verdict(t
             scanner.scan(io.BytesIO(os.urandom(2 * 1024 * 1024)))
     finally:
         small.stop()
+
+
+def test_the_command_line_uploader_waits_for_the_verdict_and_reports_it(
+    make_live_server: MakeLiveServer, clamd: ClamdService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine in CPython polls the verdict like the browser's: the clean file is reported uploaded, the EICAR
+    one blocked with its signature, and the exit status says not everything is usable."""
+    server = make_live_server(scan="clamd", clamd_port=clamd.port)
+    clean, bad = tmp_path / "clean.bin", tmp_path / "eicar.bin"
+    clean.write_bytes(os.urandom(64 * 1024))
+    bad.write_bytes(eicar())
+    status = cli.main([str(clean), str(bad), "--server", server.base_url, "--state-dir", str(tmp_path / "state")])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "uploaded clean.bin (65536 bytes) as session" in out
+    assert f"eicar.bin was uploaded but is blocked: Blocked: malware found ({EICAR_SIGNATURE})" in err
