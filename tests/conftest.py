@@ -21,7 +21,7 @@ Fixtures (see ``tests/support`` for the machinery; ``e2e/conftest.py`` may impor
     started server on its own bucket, port and data dir, with settings overridden by field name (e.g.
     ``s3_public_endpoint_url="http://127.0.0.1:PROXY", presign_ttl_seconds=2``), stopped after the test.
 ``database_url`` (function)
-    A fresh, empty database's SQLAlchemy URL on the database under test.
+    A fresh, empty database's SQLAlchemy URL on the database under test (dropped after the test on PostgreSQL).
 ``postgres`` (session)
     :class:`tests.support.postgres.PostgresCluster`, a private PostgreSQL (started on first use).
 
@@ -115,21 +115,33 @@ def database_overrides(request: pytest.FixtureRequest, data_dir: Path) -> dict[s
     return {"database_url": cluster.database_url(str(data_dir.resolve()), migrated=True)}
 
 
+def drop_databases(request: pytest.FixtureRequest, data_dirs: list[Path]) -> None:
+    """Drop the PostgreSQL databases :func:`database_overrides` made for these data dirs, once their servers have
+    stopped, so the cluster holds only the databases of running tests."""
+    if on_postgres(request) and data_dirs:
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        for data_dir in data_dirs:
+            cluster.drop_database(str(data_dir.resolve()))
+
+
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if not on_postgres(request):
-        return f"sqlite:///{tmp_path / 'app.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'app.sqlite3'}"
+        return
     cluster: PostgresCluster = request.getfixturevalue("postgres")
-    return cluster.database_url(str(tmp_path.resolve()))
+    yield cluster.database_url(str(tmp_path.resolve()))
+    cluster.drop_database(str(tmp_path.resolve()))
 
 
 @pytest.fixture(scope="module")
 def server_settings(
     seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Settings:
+) -> Iterator[Settings]:
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     data_dir = tmp_path_factory.mktemp(name)
-    return settings_for(seaweed, data_dir, **database_overrides(request, data_dir))
+    yield settings_for(seaweed, data_dir, **database_overrides(request, data_dir))
+    drop_databases(request, [data_dir])
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +169,11 @@ def make_live_server(
     seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[MakeLiveServer]:
     started: list[LiveServer] = []
+    data_dirs: list[Path] = []
 
     def make(**overrides: Any) -> LiveServer:
         data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("server")
+        data_dirs.append(data_dir)
         overrides = {**database_overrides(request, data_dir), **overrides}
         server = LiveServer(settings_for(seaweed, data_dir, **overrides)).start()
         started.append(server)
@@ -170,3 +184,4 @@ def make_live_server(
     finally:
         for server in started:
             server.stop()
+        drop_databases(request, data_dirs)
