@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ViewListener = Callable[[UploadView], None]
 CopyStarter = Callable[[], None]
+#: Shown every event the machine handled with the commands it answered (telemetry: engine/telemetry.py).
+EventObserver = Callable[[Event, list[Command]], None]
 
 
 class ManifestWriter:
@@ -110,6 +112,7 @@ class UploadDriver:
         self._clock = clock
         self._on_view = on_view
         self._on_copy = on_copy
+        self.observer: EventObserver | None = None
         self._queue: asyncio.Queue[list[Command]] = asyncio.Queue()
         self._parts: dict[int, asyncio.Task[None]] = {}
         self._calls: set[asyncio.Task[None]] = set()
@@ -126,6 +129,8 @@ class UploadDriver:
             # A bug outside the machine; the upload keeps going from a state that is still consistent.
             log.exception("upload %s refused an event", self.upload.manifest.local_id)
             return
+        if self.observer is not None:
+            self.observer(event, commands)
         self._queue.put_nowait(commands)
 
     def now(self) -> float:

@@ -47,6 +47,12 @@ class Reporter:
         if self._sending is None or self._sending.done():
             self._sending = asyncio.ensure_future(self.flush())
 
+    async def drain(self) -> None:
+        """Wait for a batch in flight, then send what is left (the terminal uploader, before it exits)."""
+        if self._sending is not None and not self._sending.done():
+            await asyncio.wait([self._sending])
+        await self.flush()
+
     async def flush(self) -> None:
         batch = self.telemetry.take(self._clock())
         if batch is None:

@@ -119,7 +119,7 @@ async function boot() {
   Object.assign(bootInfo, { mode, fallback, python_ms: Math.round(performance.now()) });
   const worker = pyodide.pyimport("browser_py.adapters.pyodide");
   // performance.now() counts from this worker's start: boot_ms is the whole cold start, not just loadPyodide.
-  hub = await worker.start_hub(self, performance.now(), JSON.stringify(runtime.engine || {}));
+  hub = await worker.start_hub(self, performance.now(), JSON.stringify(runtime.engine || {}), mode);
   bootInfo.ready_ms = Math.round(performance.now());
   for (const port of ports) hub.attach(port);
 }

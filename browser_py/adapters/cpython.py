@@ -32,8 +32,10 @@ from ..engine.config import EngineConfig
 from ..engine.failures import Failure, FailureKind, check_part_answer, classify_storage_response, network_failure
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.manifest import Manifest, ManifestError
+from ..engine.telemetry import Telemetry
 from ..engine.uploadset import Deliver, Directive, Say, UploadSet
 from ..ports import SendFailed, TransportError
+from ..reporting import Reporter
 
 
 class HttpxJson:
@@ -234,6 +236,7 @@ async def upload_files(
     ):
         cookies.load(service)
         api = PresignApi(HttpxJson(service), clock)
+        reporter = Reporter(Telemetry(), HttpxJson(service), clock)
         runner = _Runner(uploads, clock, on_notice or (lambda _message: None))
 
         def published(view: UploadView) -> None:
@@ -251,19 +254,24 @@ async def upload_files(
             manifest = next((m for m in saved if m.fingerprint == fp and not m.completed), None)
             if manifest is not None:
                 uploads.recover([manifest], clock())
+                if manifest.session_id:
+                    reporter.telemetry.resumed(manifest.local_id, manifest.session_id, clock(), "restart")
             else:
                 manifest = _new_manifest(path, fp, clock())
                 await store.save(manifest.local_id, manifest.to_json())
                 uploads.add(manifest, source_readable=True)
             upload = uploads.uploads[manifest.local_id]
             sender = FilePartSender(path, storage)
-            runner.drivers[manifest.local_id] = UploadDriver(upload, api, sender, store, clock, published)
+            driver = UploadDriver(upload, api, sender, store, clock, published)
+            driver.observer = reporter.observer(upload)
+            runner.drivers[manifest.local_id] = driver
             order.append((manifest.local_id, manifest.session_id is not None))
         try:
             runner.carry_out(uploads.admit(clock()))
             await runner.until_settled()
         finally:
             cookies.save(service)
+            await reporter.drain()
     return [UploadResult(runner.views.get(i) or runner.drivers[i].upload.view(), resumed) for i, resumed in order]
 
 

@@ -39,6 +39,7 @@ from wire.messages import (
     parse_page_message,
     to_json,
 )
+from wire.telemetry import BOOT_MODES
 from wire.view import UploadView
 
 from ..api import PresignApi
@@ -49,6 +50,7 @@ from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.link import LinkMemory
 from ..engine.manifest import Manifest
 from ..engine.phase import Phase
+from ..engine.telemetry import Telemetry
 from ..engine.upload import Upload
 from ..engine.uploadset import (
     Attach,
@@ -62,12 +64,16 @@ from ..engine.uploadset import (
     UploadSet,
 )
 from ..ports import TransportError
+from ..reporting import Reporter
 from .fetch import BlobPartSender, FetchJson, bytes_of
 from .opfs import MemoryStore, OpfsStore
 
 log = logging.getLogger(__name__)
 
 LINK_NOTE = "link.json"  # LinkMemory: what earlier uploads measured of the link
+#: Written when the last page said goodbye with uploads unfinished, cleared when a page comes back: uploads found
+#: at the next start resumed because every tab was closed ("closed"), or because the browser died ("" or none).
+CLOSED_NOTE = "closed.json"
 
 
 class Hub:
@@ -77,7 +83,9 @@ class Hub:
         self.store = store  # None: OPFS is unavailable, files upload straight from the picked File
         self.boot_ms = boot_ms
         self.uploads = UploadSet(config)
-        self.api = PresignApi(FetchJson(base=api_base), time.time)
+        http = FetchJson(base=api_base)
+        self.api = PresignApi(http, time.time)
+        self.reporter = Reporter(Telemetry(), http, time.time)
         self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
         self.ports: list[Any] = []
         self.drivers: dict[str, UploadDriver] = {}
@@ -86,6 +94,7 @@ class Hub:
         self.tasks: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[Any] = []
         self._background: set[asyncio.Future[None]] = set()
+        self._closed_noted = False
 
     # ---------------------------------------------------------------- pages
 
@@ -133,7 +142,12 @@ class Hub:
             case Bye():
                 if port in self.ports:
                     self.ports.remove(port)
+                if not self.ports:
+                    self._last_page_left()
             case Hello(extended_lifetime=extended):
+                if self._closed_noted:
+                    self._closed_noted = False
+                    self._background_task(self._save_note(CLOSED_NOTE, ""))
                 self.uploads.outlives_pages(extended)
                 self._send(port, self._hello())
             case AddFiles():
@@ -144,6 +158,18 @@ class Hub:
                 self.carry_out(self.uploads.action(local_id, action, time.time()))
             case SetConnectivity(online=online):
                 self.carry_out(self._set_online(online))
+
+    def _last_page_left(self) -> None:
+        """Every page is gone: note the close if uploads are left to resume, then send what telemetry holds."""
+        ended = (Phase.COMPLETED, Phase.CANCELLED, Phase.BLOCKED)
+        unfinished = any(upload.phase not in ended for upload in self.uploads.uploads.values())
+        self._closed_noted = self._closed_noted or unfinished
+        self._background_task(self._note_close(unfinished))
+
+    async def _note_close(self, unfinished: bool) -> None:
+        if unfinished:
+            await self._save_note(CLOSED_NOTE, "closed")
+        await self.reporter.flush()
 
     def _background_task(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(self._report(work))
@@ -205,12 +231,16 @@ class Hub:
         if self.store is None:
             return
         self.uploads.link = LinkMemory.from_json(await self.store.read_note(LINK_NOTE) or "")
+        cause = "tab_closed" if await self.store.read_note(CLOSED_NOTE) == "closed" else "crash"
         manifests, damaged = await self.store.load_manifests()
         for name in damaged:
             self.broadcast(Notice(f"a saved upload ({name}) was damaged and was removed"))
         await self.store.remove_orphans({m.local_id for m in manifests})
         staged = {m.local_id: await self.store.staged_file(m.local_id) for m in manifests if m.staged}
         directives = self.uploads.recover(manifests, time.time())
+        for manifest in manifests:
+            if manifest.session_id and not manifest.completed and manifest.local_id in self.uploads.uploads:
+                self.reporter.telemetry.resumed(manifest.local_id, manifest.session_id, time.time(), cause)
         for local_id, upload in self.uploads.uploads.items():
             self._driver(upload, BlobPartSender(staged.get(local_id)))
         self.carry_out(directives)
@@ -289,6 +319,7 @@ class Hub:
         local_id = upload.manifest.local_id
         driver = UploadDriver(upload, self.api, sender, store, time.time, self._published,
                               on_copy=lambda: self._copy_again(local_id))
+        driver.observer = self.reporter.observer(upload)
         self.drivers[upload.manifest.local_id] = driver
         self.senders[upload.manifest.local_id] = sender
         return driver
@@ -335,9 +366,9 @@ def _mount_prefix(scope: Any) -> str:
     return str(js.URL.new("..", location.href).pathname).rstrip("/")
 
 
-async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> Hub:
+async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}", boot_mode: str = "plain") -> Hub:
     """Entry point called by worker.mjs once Pyodide and the engine are loaded; ``engine_settings`` is the JSON the
-    server chose (leave threshold, parallel uploads, part size)."""
+    server chose (leave threshold, parallel uploads, part size); ``boot_mode`` how Pyodide started (telemetry)."""
     random.seed()  # a memory snapshot would otherwise freeze the random state
     try:
         store: OpfsStore | None = await OpfsStore.open()
@@ -345,6 +376,7 @@ async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}") -> 
         store = None
     config = EngineConfig.from_settings(json.loads(engine_settings or "{}"))
     hub = Hub(store, float(boot_ms), config, _mount_prefix(scope))
+    hub.reporter.telemetry.booted(boot_mode if boot_mode in BOOT_MODES else "plain", float(boot_ms) / 1000)
     hub.listen_connectivity(scope)
     await hub.boot()
     return hub
