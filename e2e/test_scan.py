@@ -87,7 +87,7 @@ def test_scanned_uploads_in_the_browser(
         expect(upload).to_have_attribute("data-phase", "blocked", timeout=120_000)
         expect(upload.locator(".upload-status")).to_have_text(BLOCKED)
         expect(upload.locator('[data-action="copy"]')).to_have_count(0)
-        expect(page.locator(".toast", has_text=f"eicar.bin — {BLOCKED}")).to_have_count(1)
+        expect(page.locator("#notices li", has_text=f"eicar.bin — {BLOCKED}")).to_have_count(1)
         expect(page.locator(".toast", has_text="eicar.bin has been uploaded")).to_have_count(0)
         screenshot(page, "scan-blocked")
         sid = upload.get_attribute("data-session-id")

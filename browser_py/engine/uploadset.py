@@ -64,8 +64,8 @@ _UPLOADED = (Phase.SCANNING, Phase.COMPLETED, Phase.BLOCKED)
 
 @dataclass(frozen=True, slots=True)
 class Toast:
-    """An upload has just completed (or its scan blocked it: then with no link): every open page says so. A file
-    still waiting for its scan is not toasted: it is not usable yet."""
+    """An upload has just completed: every open page says so. A file still waiting for its malware scan is not
+    toasted (it is not usable yet), and one the scan blocked is said as a notice, never as a completion."""
 
     local_id: str
     message: str
@@ -278,7 +278,7 @@ class UploadSet:
         if changed and view.phase == Phase.COMPLETED:
             out.append(Toast(view.local_id, completed_text(view.file_name), view.link))
         elif changed and view.phase == Phase.BLOCKED:
-            out.append(Toast(view.local_id, blocked_text(view.file_name, view.label), None))
+            out.append(Say(blocked_text(view.file_name, view.label), view.local_id))
         upload = self.uploads.get(view.local_id)
         if view.phase in _UPLOADED and (before is None or before.phase not in _UPLOADED) and upload is not None:
             out.extend(self._learn_link(upload))

@@ -19,6 +19,8 @@ from clamav_client.clamd import BufferTooLongError, ClamdError, ClamdNetworkSock
 #: Bytes per INSTREAM chunk. clamav-client sends 1 KiB chunks (a system call each: 65,536 for 64 MiB); 256 KiB
 #: scans the same stream 2-4 times faster here (bench/scan.py) and stays far below any StreamMaxLength.
 CHUNK_BYTES = 256 * 1024
+#: What clamd (``AlertExceedsMax yes``) reports for content it stopped scanning at a limit.
+LIMITS_EXCEEDED = "Heuristics.Limits.Exceeded"
 
 
 class ScannerUnavailable(Exception):
@@ -33,6 +35,12 @@ class Verdict:
     @property
     def clean(self) -> bool:
         return self.signature is None
+
+    @property
+    def limits_exceeded(self) -> bool:
+        """clamd stopped before the end (MaxScanSize, MaxFileSize, MaxScanTime, recursion…) and, with
+        ``AlertExceedsMax yes``, said so as a "signature": not malware found, and not clean either."""
+        return self.signature is not None and self.signature.startswith(LIMITS_EXCEEDED)
 
 
 class _LargeChunks(ClamdNetworkSocket):

@@ -24,7 +24,7 @@ from server.clock import utcnow
 from server.db import Database
 from server.models import ScanStatus, UploadSession
 from server.retry import retry_delay
-from server.scan.clamd import Clamd, ScannerUnavailable
+from server.scan.clamd import Clamd, ScannerUnavailable, Verdict
 from server.settings import Settings
 from server.storage import Storage, StorageError
 from server.uploads.service import NEW_SCANS, SCAN_LEASE, record_scan
@@ -114,10 +114,9 @@ class ScanWorker(LeasedLoop):
         return True
 
     def _scan(self, db: Session, row: UploadSession, token: str) -> None:
+        """Scan one claimed session; it ends in exactly one of the outcomes below (one method each)."""
         if row.size > self.policy.max_bytes:
-            verdict = ScanStatus.UNSCANNED if self.policy.oversize == "release" else ScanStatus.TOO_LARGE
-            log.warning("session %s: %d bytes, more than SCAN_MAX_BYTES: %s", row.id, row.size, verdict.value)
-            record_scan(db, row, token, verdict, None)
+            self._not_scanned(db, row, token, f"{row.size} bytes, more than SCAN_MAX_BYTES")
             return
         started = time.monotonic()
         try:
@@ -130,9 +129,16 @@ class ScanWorker(LeasedLoop):
             self._retry_later(db, row, token, str(error))
             return
         self.last_error = None
-        verdict = ScanStatus.CLEAN if found.clean else ScanStatus.INFECTED
         took = time.monotonic() - started
         metrics.SCAN_DURATION.labels(metrics.size_class(row.size)).observe(took)
+        if found.limits_exceeded:
+            self._not_scanned(db, row, token, f"clamd stopped at one of its limits: {found.signature}")
+        else:
+            self._verdict(db, row, token, found, took)
+
+    def _verdict(self, db: Session, row: UploadSession, token: str, found: Verdict, took: float) -> None:
+        """Outcome: clamd read every byte. Clean: released; a signature: blocked."""
+        verdict = ScanStatus.CLEAN if found.clean else ScanStatus.INFECTED
         log.info(
             "session %s scanned in %.2f s (%d bytes): %s%s",
             row.id,
@@ -143,7 +149,17 @@ class ScanWorker(LeasedLoop):
         )
         record_scan(db, row, token, verdict, found.signature)
 
+    def _not_scanned(self, db: Session, row: UploadSession, token: str, why: str) -> None:
+        """Outcome: the object cannot be scanned whole (larger than SCAN_MAX_BYTES, or clamd gave up at a size, time or
+        depth limit and said so): ``SCAN_OVERSIZE`` decides, blocked (fail closed) or released marked "not
+        checked". Never called "malware found" when nothing was found."""
+        verdict = ScanStatus.UNSCANNED if self.policy.oversize == "release" else ScanStatus.TOO_LARGE
+        log.warning("session %s not scanned whole (%s): %s", row.id, why, verdict.value)
+        record_scan(db, row, token, verdict, None)
+
     def _retry_later(self, db: Session, row: UploadSession, token: str, error: str) -> None:
+        """Outcome: no verdict now (clamd or S3 unreachable, clamd refused the stream): the same object again after
+        a capped, growing delay."""
         self.last_error = error
         metrics.SCAN_ERRORS.inc()
         attempts = row.scan_attempts + 1

@@ -12,7 +12,7 @@ from browser_py.engine.events import ApiCall, Cancel, RequestFailed, StateFetche
 from browser_py.engine.failures import Failure, FailureKind
 from browser_py.engine.phase import IDLE, Phase
 from browser_py.engine.upload import Upload
-from browser_py.engine.uploadset import Toast, UploadSet
+from browser_py.engine.uploadset import Say, Toast, UploadSet
 from tests.engine.test_upload import PART, PartSent, feed, of, started
 from wire.api import CompletedUpload, WireError
 
@@ -105,7 +105,7 @@ def test_polls_back_off_to_a_cap_and_failures_never_end_in_action_needed() -> No
     assert feed(upload, Cancel(now)) == [] and upload.phase is Phase.SCANNING, "a late click changes nothing"
 
 
-def test_the_set_toasts_only_a_released_file_and_a_blocked_one_without_a_link() -> None:
+def test_the_set_toasts_only_a_released_file_and_says_a_blocked_one_as_a_notice() -> None:
     uploads = UploadSet(EngineConfig())
     upload, out = uploaded("pending")
     uploads.uploads["L"] = upload
@@ -113,8 +113,9 @@ def test_the_set_toasts_only_a_released_file_and_a_blocked_one_without_a_link() 
     assert uploads.summary().active == 1, "still going on: the header counts it"
     at, _ = poll(upload, out)
     out = feed(upload, StateFetched(at, "completed", (), "infected", SIGNATURE))
-    toasts = [d for d in uploads.published(of(Publish, out)[-1].view, at) if isinstance(d, Toast)]
-    assert toasts == [Toast("L", f"big.bin — Blocked: malware found ({SIGNATURE})", None)]
+    said = uploads.published(of(Publish, out)[-1].view, at)
+    assert not [d for d in said if isinstance(d, Toast)], "never announced as completed"
+    assert Say(f"big.bin — Blocked: malware found ({SIGNATURE})", "L") in said
     uploads.run_ended("L")
     assert "L" not in uploads.uploads and uploads.summary().active == 0
 

@@ -226,3 +226,24 @@ def test_the_command_line_uploader_waits_for_the_verdict_and_reports_it(
     assert status == 1
     assert "uploaded clean.bin (65536 bytes) as session" in out
     assert f"eicar.bin was uploaded but is blocked: Blocked: malware found ({EICAR_SIGNATURE})" in err
+
+
+def test_content_clamd_stopped_scanning_at_a_limit_is_not_called_malware_or_clean(
+    make_live_server: MakeLiveServer, tmp_path: Path
+) -> None:
+    """clamd takes the stream but stops at MaxFileSize and says "Heuristics.Limits.Exceeded…": the object was not
+    checked whole, so SCAN_OVERSIZE applies (blocked: "too large to check for viruses"), not "malware found"."""
+    limited = ClamdService(tmp_path / "clamd", stream_max_bytes=4 * 1024 * 1024, file_max_bytes=1024 * 1024)
+    limited.prepare()
+    limited.start()
+    try:
+        server = make_live_server(scan="clamd", clamd_port=limited.port)
+        with server.client() as client:
+            sid = upload(client, os.urandom(2 * 1024 * 1024), "big.bin")["session_id"]
+            wait_until(lambda: scan_of(client, sid) == "too_large", 30, "the verdict")
+            assert client.get(f"/api/uploads/{sid}").json()["scan_signature"] is None
+            page = client.get(f"/files/{sid}").text
+            assert "Blocked: too large to check for viruses" in page and 'class="download"' not in page
+        assert [e["type"] for e in events(server, sid)] == ["upload_blocked"]
+    finally:
+        limited.stop()

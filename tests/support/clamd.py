@@ -45,8 +45,9 @@ class ClamdService:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    #: clamd's StreamMaxLength, MaxScanSize and MaxFileSize (under 4 GiB).
+    #: clamd's StreamMaxLength (under 4 GiB), and its MaxScanSize and MaxFileSize (None: the same).
     stream_max_bytes: int = STREAM_MAX_BYTES
+    file_max_bytes: int | None = None
 
     @property
     def config(self) -> Path:
@@ -62,6 +63,7 @@ class ClamdService:
         ).stdout
         (database / "test.hdb").write_bytes(signature)
         limit = f"{self.stream_max_bytes // (1024 * 1024)}M"
+        file_limit = f"{(self.file_max_bytes or self.stream_max_bytes) // (1024 * 1024)}M"
         self.config.write_text(
             "\n".join(
                 [
@@ -75,9 +77,11 @@ class ClamdService:
                     # The limits production must set too: at least SCAN_MAX_BYTES, and content past a limit is an
                     # alert (Heuristics.Limits.Exceeded), never a silent OK.
                     f"StreamMaxLength {limit}",
-                    f"MaxScanSize {limit}",
-                    f"MaxFileSize {limit}",
+                    f"MaxScanSize {file_limit}",
+                    f"MaxFileSize {file_limit}",
                     "AlertExceedsMax yes",
+                    # A loaded machine's scan of a big file must not run into the 2-minute default.
+                    "MaxScanTime 1800000",
                     "",
                 ]
             )
