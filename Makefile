@@ -6,28 +6,29 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYODIDE := web/node_modules/pyodide/package.json
 PUPPETEER := e2e/engines/node_modules/puppeteer-core/package.json
+REACT := clients/react/node_modules/vite/package.json
 RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
+.PHONY: clients run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
-test: install assets chromium faketime engines postgresql clamav nginx redis lint
+test: install assets chromium faketime engines postgresql clamav nginx redis clients lint
 	$(PY) -m pytest
 	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql
 
-unit: install clamav nginx redis
+unit: install clamav nginx redis clients
 	$(PY) -m pytest tests
 
-e2e: install assets chromium faketime engines nginx redis postgresql clamav
+e2e: install assets chromium faketime engines nginx redis postgresql clamav clients
 	$(PY) -m pytest e2e
 
 lint: install
-	$(VENV)/bin/ruff check server browser_py wire tests e2e bench load web/build_runtime.py
+	$(VENV)/bin/ruff check server browser_py wire tests e2e bench load examples web/build_runtime.py
 	$(VENV)/bin/mypy
 
 install: $(INSTALLED)
@@ -133,6 +134,14 @@ engines: $(PUPPETEER)
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			firefox-esr webkit2gtk-driver xvfb gir1.2-webkit2-4.1 python3-gi >/dev/null; \
 	fi
+
+# The React bindings' toolchain (clients/react/package-lock.json): tsc checks a TypeScript consumer of the client's
+# and the hook's declarations (tests/web/test_client_types.py); vite builds the React example (e2e/test_embed_react.py).
+clients: $(REACT)
+
+$(REACT): clients/react/package.json clients/react/package-lock.json
+	npm ci --prefix clients/react --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(PUPPETEER): e2e/engines/package.json e2e/engines/package-lock.json
 	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix e2e/engines --ignore-scripts --no-audit --no-fund --loglevel=error

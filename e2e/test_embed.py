@@ -8,97 +8,21 @@ second user signed in to the host (in another browser) sees none of it.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-import pytest
-import uvicorn
-from playwright.sync_api import BrowserContext, Page, Playwright, expect
+from playwright.sync_api import BrowserContext, Playwright, expect
 
-from examples.host.app import create_host, uploader_settings
-from tests.conftest import database_overrides
-from tests.support.live_server import settings_for
-from tests.support.ports import free_port
-from tests.support.s3_proxy import RunningProxy, s3_proxy
-from tests.support.seaweed import SeaweedService
 from wire.plan import MiB
 
-from .conftest import (
-    ARTIFACTS,
-    RUNTIME_DIR,
-    WEB_DIR,
-    Browser,
-    random_file,
-    record_metric,
-    sha256_file,
-    wait_for,
-)
+from .conftest import ARTIFACTS, Browser, random_file, record_metric, sha256_file, wait_for
+from .embed_host import Host, host_fixture, sign_in  # noqa: F401 - the example host fixture
 from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
-
-SECRET = "example-host-jwt-secret-long-enough-0123456789"
 SIZE = 48 * MiB  # six parts, four in flight at once: the last two are still going when the tab closes
 PART = 8 * MiB
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-
-
-@dataclass
-class Host:
-    url: str
-    bucket: str
-    proxy: RunningProxy
-    s3: S3Client
-
-    def objects(self) -> list[str]:
-        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])]
-
-    def object_sha256(self, key: str) -> str:
-        return hashlib.sha256(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()).hexdigest()
-
-
-@pytest.fixture
-def host(
-    runtime_built: None, seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Iterator[Host]:
-    """The example host under uvicorn on a free port, its presigned URLs through a recording proxy."""
-    data_dir = tmp_path_factory.mktemp("host")
-    with s3_proxy(seaweed.endpoint_url) as proxy:
-        settings = settings_for(
-            seaweed, data_dir, port=free_port(), web_dir=WEB_DIR, runtime_dir=RUNTIME_DIR,
-            s3_public_endpoint_url=proxy.url, require_checksums=True,
-            **uploader_settings(SECRET), **database_overrides(request, data_dir),
-        )
-        server = uvicorn.Server(uvicorn.Config(create_host(settings), host="127.0.0.1", port=settings.port,
-                                               log_level="warning", lifespan="on", timeout_graceful_shutdown=5))
-        thread = threading.Thread(target=server.run, name="example-host", daemon=True)
-        thread.start()
-        wait_for(lambda: server.started or not thread.is_alive(), 60, "the example host to start", interval=0.05)
-        assert server.started, "the example host did not start"
-        try:
-            yield Host(f"http://127.0.0.1:{settings.port}", settings.s3_bucket, proxy, seaweed.client)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-
-
-def sign_in(context: BrowserContext, host: Host, user: str, password: str) -> Page:
-    page = context.new_page()
-    page.on("console", lambda m: print(f"[page {m.type}] {m.text}") if m.type in ("error", "warning") else None)
-    page.goto(host.url + "/")  # the host sends a stranger to its login
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
-    return page
 
 
 def uploads_of(context: BrowserContext, host: Host) -> list[dict[str, object]]:
@@ -126,6 +50,7 @@ def test_sign_in_drop_move_around_close_come_back_and_it_completes(
     expect(upload).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: host.proxy.state.completed(), 60, "a part on S3")
     host.proxy.state.rate_bytes_per_s = 0.6e6  # the rest crawls: still going while we move around and close
+    expect(upload.locator(".upload-percent")).not_to_have_text("0%")
     page.screenshot(path=str(ARTIFACTS / "embed-desktop-uploading.png"))
 
     # Around the host's pages (full page loads), and back: the card is there, from the one engine of the origin.

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+
+import pytest
 
 from wire import messages, tsdecl, view
+
+REACT = tsdecl.OUTPUT.parent.parent / "clients" / "react"
 
 
 def test_the_committed_wire_d_ts_matches_the_python_types() -> None:
@@ -30,3 +35,13 @@ def test_the_element_and_the_client_take_their_words_from_wire_js() -> None:
             if len(text) > 8:
                 assert text not in scripts, text
     assert "/files/" not in scripts, "the status page path is built in Python (wire.view.status_page_path)"
+
+
+def test_a_typescript_consumer_of_the_client_and_the_hook_compiles() -> None:
+    """clients/react/typecheck/consumer.ts against web/client.d.ts, web/wire.d.ts and the hook's index.d.ts, with
+    ``tsc --noEmit`` from clients/react's lock file (``make clients``); it also expects two misuses to be errors."""
+    tsc = REACT / "node_modules" / ".bin" / "tsc"
+    if not tsc.exists():
+        pytest.fail("clients/react/node_modules is missing: run `make clients` (make test does it)")
+    result = subprocess.run([str(tsc), "-p", str(REACT / "typecheck")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
