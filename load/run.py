@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from load.stack import Stack
+from tests.support.instances import ServerInstances
 from tests.support.postgres import PostgresCluster
 from tests.support.redis import RedisServer
 from tests.support.seaweed import SeaweedService, start_seaweed
@@ -135,7 +135,7 @@ def _read_stats(prefix: Path) -> tuple[dict[str, dict[str, float]], list[dict[st
     return endpoints, failures
 
 
-def drive(stack: Stack, scenario: str, users: int, seconds: int, work: Path, think: float) -> RunResult:
+def drive(stack: ServerInstances, scenario: str, users: int, seconds: int, work: Path, think: float) -> RunResult:
     """Spawn ``users`` Locust users (stats reset once all run), keep them ``seconds``, then read the results."""
     prefix = work / f"{scenario}-{users}"
     sampler = Sampler(stack.pids)
@@ -167,7 +167,7 @@ def one_stack(
     rate_limit_uri: str,
 ) -> list[RunResult]:
     results = []
-    with Stack(work / scenario, instances, postgres, seaweed, rate_limit_uri) as stack:
+    with ServerInstances(work / scenario, instances, postgres, seaweed, rate_limit_uri) as stack:
         for users, seconds in steps:
             print(f"[load] {scenario}: {instances} instance(s), {users} users, {seconds} s", flush=True)
             result = drive(stack, scenario, users, seconds, work, think)
@@ -180,11 +180,12 @@ def one_stack(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--ramp", default="1,100,250,500,750,1000", help="users per step of the ramp (one instance; 1: the floor)"
+        "--ramp", default="1,100,250,500", help="users per step of the ramp (one instance; 1: the floor)"
     )
     parser.add_argument("--step-seconds", type=int, default=60, help="seconds at each step, after spawning")
-    parser.add_argument("--users", type=int, default=TARGET_USERS, help="users of the two-instance run and soak")
+    parser.add_argument("--users", type=int, default=TARGET_USERS, help="users of the two-instance run (the target)")
     parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
+    parser.add_argument("--soak-users", type=int, default=100, help="users of the soak (a load one instance holds)")
     parser.add_argument("--think", type=float, default=1.0, help="seconds each user waits between steps")
     parser.add_argument(
         "--rate-limit-uri", default="", help="RATE_LIMIT_STORAGE_URI of the servers (default: a private Redis)"
@@ -197,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         args.ramp, args.step_seconds, args.users, args.soak_seconds = "20", 10, 20, 0
     ramp = [int(users) for users in args.ramp.split(",") if users]
     started = time.time()
+    runs: list[RunResult] = []
+
+    def save(done: list[RunResult]) -> dict[str, Any]:
+        """Write what is measured so far: a later scenario that fails loses nothing before it."""
+        document = _document(args, started, done)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        return document
+
     with (
         tempfile.TemporaryDirectory(prefix="smartcat-load-") as temp,
         PostgresCluster() as postgres,
@@ -207,12 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             common = (postgres, seaweed, work, args.think, args.rate_limit_uri or redis.url)
             runs = one_stack("ramp", 1, [(u, args.step_seconds) for u in ramp], *common)
+            save(runs)
             runs += one_stack("two", 2, [(args.users, args.step_seconds)], *common)
+            save(runs)
             if args.soak_seconds:
-                runs += one_stack("soak", 1, [(args.users, args.soak_seconds)], *common)
+                runs += one_stack("soak", 1, [(args.soak_users, args.soak_seconds)], *common)
         finally:
             seaweed.stop()
-    document = {
+    document = save(runs)
+    from load.report import write_report  # matplotlib only when there is something to draw
+
+    write_report(document, args.out, update_benchmarks=not args.no_report)
+    print(f"[load] results in {args.out}", flush=True)
+    return 0
+
+
+def _document(args: argparse.Namespace, started: float, runs: list[RunResult]) -> dict[str, Any]:
+    return {
         "command": "make load" if not args.quick else "python -m load --quick",
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": {"cpus": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
@@ -221,10 +242,3 @@ def main(argv: list[str] | None = None) -> int:
         "target_users": args.users,
         "runs": [{**asdict(run), "summary": run.summary(), "errors": run.errors} for run in runs],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    from load.report import write_report  # matplotlib only when there is something to draw
-
-    write_report(document, args.out, update_benchmarks=not args.no_report)
-    print(f"[load] results in {args.out}", flush=True)
-    return 0
