@@ -11,7 +11,7 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: clients run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
+.PHONY: clients dist run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
@@ -134,6 +134,11 @@ engines: $(PUPPETEER)
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			firefox-esr webkit2gtk-driver xvfb gir1.2-webkit2-4.1 python3-gi >/dev/null; \
 	fi
+
+# The wheel and sdist a host installs with pip (into dist/): the wheel carries web/, the built runtime and the React
+# bindings inside the server package (hatch_build.py).
+dist: install assets
+	$(VENV)/bin/hatchling build -d dist
 
 # The React bindings' toolchain (clients/react/package-lock.json): tsc checks a TypeScript consumer of the client's
 # and the hook's declarations (tests/web/test_client_types.py); vite builds the React example (e2e/test_embed_react.py).

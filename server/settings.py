@@ -17,6 +17,13 @@ from server.content_policy import DEFAULT_ALLOWED_TYPES
 from wire.plan import DEFAULT_PART_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _packaged_or(checkout: Path, packaged: Path) -> Path:
+    """The web assets inside the installed package when the wheel carries them, else the checkout's."""
+    return packaged if packaged.is_dir() else checkout
+
 
 #: Presigned URLs may live at most 7 days (SigV4 limit).
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
@@ -167,8 +174,9 @@ class Settings(BaseSettings):
     seaweed_filer_port: int = Field(default=8888, ge=1, le=MAX_SEAWEED_HTTP_PORT)
     seaweed_admin_port: int = Field(default=23646, ge=1, le=MAX_SEAWEED_HTTP_PORT)
 
-    web_dir: Path = REPO_ROOT / "web"
-    runtime_dir: Path = REPO_ROOT / "build" / "runtime"
+    #: A checkout serves web/ and build/runtime; an installed wheel carries them in the package (hatch_build.py).
+    web_dir: Path = _packaged_or(REPO_ROOT / "web", PACKAGE_DIR / "web")
+    runtime_dir: Path = _packaged_or(REPO_ROOT / "build" / "runtime", PACKAGE_DIR / "runtime")
 
     # ---- malware scanning (server/scan/) ----
     #: ``clamd``: completed objects wait in quarantine until ClamAV's daemon clears them (no download link, no
