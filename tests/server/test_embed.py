@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 
+from server.app import create_app
 from server.embed import mount_uploader
 from server.identity import Principal
 from tests.conftest import database_overrides
@@ -94,3 +95,20 @@ def test_state_changing_calls_from_another_origin_are_refused_under_the_prefix(h
 def test_a_mount_path_must_be_absolute_without_a_trailing_slash(path: str) -> None:
     with pytest.raises(ValueError, match="mount path"):
         mount_uploader(FastAPI(), path)
+
+
+def test_behind_a_proxy_that_strips_the_prefix_urls_derive_from_root_path(
+    seaweed: SeaweedService, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``uvicorn --root-path /uploader`` behind a proxy: the same derivation as when mounted."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "runtime.json").write_text(json.dumps(RUNTIME))
+    settings = settings_for(
+        seaweed, tmp_path, web_dir=WEB_DIR, runtime_dir=runtime, **database_overrides(request, tmp_path)
+    )
+    with TestClient(create_app(settings), base_url=settings.public_origin, root_path="/uploader") as client:
+        assert client.get("/api/runtime").json()["pyodide_url"] == "/uploader/runtime/pyodide/314.0.7/"
+        body = {"file_name": "a.pdf", "size": 1}
+        assert client.post("/api/uploads", json=body, headers={"Origin": "https://evil.example"}).status_code == 403
+        assert client.post("/api/uploads", json=body).status_code == 201
