@@ -18,9 +18,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from server.app import create_app
 from server.identity import HostIdentify
+from server.seaweed import SeaweedConfig, SeaweedFS
 from server.settings import Settings
 
 
@@ -28,7 +30,8 @@ def mount_uploader(
     host: FastAPI, path: str = "/uploader", settings: Settings | None = None, *, identify: HostIdentify | None = None
 ) -> FastAPI:
     """Mount the uploader at ``path`` of ``host`` and run its start-up and shutdown inside the host's lifespan
-    (Starlette does not run a mounted application's lifespan). Returns the uploader application.
+    (Starlette does not run a mounted application's lifespan), with the embedded SeaweedFS when ``EMBEDDED_S3``.
+    Returns the uploader application.
 
     ``identify``: the host's own "who is signed in" (a :class:`~server.identity.Principal`, or None for nobody);
     without it the uploader uses ``IDENTITY_MODE`` (e.g. the host's JWT in a cookie)."""
@@ -38,10 +41,20 @@ def mount_uploader(
     host.mount(path, uploader, name="uploader")
     host_lifespan = host.router.lifespan_context
 
+    chosen: Settings = uploader.state.settings
+    # EMBEDDED_S3 (the default, as for `python -m server`): the development SeaweedFS starts and stops with the host.
+    seaweed = SeaweedFS(SeaweedConfig.from_settings(chosen)) if chosen.embedded_s3 else None
+
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        async with uploader.router.lifespan_context(uploader), host_lifespan(app) as state:
-            yield state
+        if seaweed is not None:
+            await run_in_threadpool(seaweed.start)
+        try:
+            async with uploader.router.lifespan_context(uploader), host_lifespan(app) as state:
+                yield state
+        finally:
+            if seaweed is not None:
+                await run_in_threadpool(seaweed.stop)
 
     host.router.lifespan_context = lifespan
     return uploader

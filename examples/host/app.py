@@ -159,19 +159,10 @@ def create_host(settings: Settings, *, users: dict[str, str] | None = None) -> F
 
 
 def main() -> int:
-    """Serve the example host (and the embedded SeaweedFS, as ``python -m server`` does)."""
-    from server.seaweed import SeaweedConfig, SeaweedFS
-
+    """Serve the example host (mount_uploader starts the embedded SeaweedFS, as ``python -m server`` does)."""
     secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32)
     settings = Settings(**uploader_settings(secret))  # type: ignore[arg-type]
-    seaweed = SeaweedFS(SeaweedConfig.from_settings(settings)) if settings.embedded_s3 else None
-    if seaweed is not None:
-        seaweed.start()
-    try:
-        print(f"Example host at http://{settings.host}:{settings.port} (alice / wonderland, bob / the-builder)",
-              file=sys.stderr)
-        uvicorn.run(create_host(settings), host=settings.host, port=settings.port, log_level="info")
-    finally:
-        if seaweed is not None:
-            seaweed.stop()
+    print(f"Example host at http://{settings.host}:{settings.port} (alice / wonderland, bob / the-builder)",
+          file=sys.stderr)
+    uvicorn.run(create_host(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
