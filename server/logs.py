@@ -23,8 +23,9 @@ from typing import IO, Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from server.asgi import HttpMiddleware
 from server.log_redaction import Redacting, redact
 from server.tokens import Purpose, derive_key
 
@@ -89,16 +90,10 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIds:
+class RequestIds(HttpMiddleware):
     """ASGI middleware: gives each HTTP request its id and context, and echoes the id in ``X-Request-ID``."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = RequestContext(request_id_from(scope["headers"]), scope)
         token = _current.set(context)
 

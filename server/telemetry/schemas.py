@@ -3,9 +3,10 @@ every bound enforced (a batch outside them is refused whole with a 422 naming th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from wire.telemetry import (
     BOOT_MODES,
@@ -31,22 +32,24 @@ _FUTURE_SLACK = 5.0
 Seconds = Annotated[float, Field(allow_inf_nan=False)]
 
 
+def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"unknown {what}; one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class EventIn(_Strict):
     at: Seconds = Field(gt=0)
-    kind: str = Field(max_length=16)
+    kind: Annotated[str, AfterValidator(_one_of(EVENT_KINDS, "event kind"))]
     detail: str = Field(default="", max_length=16)
     value: float = Field(default=0.0, ge=0, le=MAX_VALUE, allow_inf_nan=False)
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind; one of {', '.join(EVENT_KINDS)}")
-        return kind
 
     @model_validator(mode="after")
     def _known_detail(self) -> EventIn:
@@ -62,15 +65,8 @@ class UploadIn(_Strict):
 
 
 class BootIn(_Strict):
-    mode: str
+    mode: Annotated[str, AfterValidator(_one_of(BOOT_MODES, "boot mode"))]
     seconds: float = Field(ge=0, le=3600, allow_inf_nan=False)
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, mode: str) -> str:
-        if mode not in BOOT_MODES:
-            raise ValueError(f"unknown boot mode; one of {', '.join(BOOT_MODES)}")
-        return mode
 
 
 class TelemetryIn(_Strict):

@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from browser_py.adapters.cpython import HttpxJson
 from browser_py.engine.commands import SendPart
 from browser_py.engine.events import ApiCall, PartFailed, PartSent, RequestFailed, SessionCreated, UploadCompleted
 from browser_py.engine.failures import Failure, FailureKind
 from browser_py.engine.telemetry import Telemetry
+from browser_py.reporting import Reporter
 from tests.support.live_server import LiveServer, MakeLiveServer
 from tests.support.scrape import moved, scrape
 from tests.support.uploads import MiB, create_session
@@ -116,11 +118,19 @@ def test_an_oversized_batch_is_refused_before_it_is_read(client: httpx.Client) -
     assert answer.status_code == 413
 
 
-def test_batches_are_rate_limited(make_live_server: MakeLiveServer) -> None:
+async def test_batches_are_rate_limited_and_the_reporter_keeps_them(make_live_server: MakeLiveServer) -> None:
     server = make_live_server(rate_limit_telemetry="2/minute")
-    with server.client() as http:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
         body = {"uploads": [], "sent_at": time.time()}
-        assert [http.post(TELEMETRY_PATH, json=body).status_code for _ in range(2)] == [202, 202]
-        refused = http.post(TELEMETRY_PATH, json=body)
-    assert refused.status_code == 429
-    assert int(refused.headers["Retry-After"]) >= 1
+        assert [(await http.post(TELEMETRY_PATH, json=body)).status_code for _ in range(2)] == [202, 202]
+        refused = await http.post(TELEMETRY_PATH, json=body)
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        # The engine's reporter keeps a rate-limited batch for the next one.
+        telemetry = Telemetry()
+        telemetry.booted("plain", 1.0)
+        reporter = Reporter(telemetry, HttpxJson(http), time.time)
+        await reporter.flush()
+    assert reporter.batches_sent == 0
+    kept = telemetry.take(time.time())
+    assert kept is not None and kept.boot is not None
