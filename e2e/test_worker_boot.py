@@ -3,7 +3,6 @@ not match the runtime. Functional only: boot times are measured by ``make bench`
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -41,15 +40,16 @@ def _break(kind: str, target: Path, runtime: dict[str, Any]) -> None:
     if kind == "missing":
         del runtime["snapshot"]
     elif kind == "unreachable":
-        snapshot["url"] = snapshot["url"].replace(".bin.gz", "-gone.bin.gz")
+        snapshot["url"] = snapshot["url"].replace(".bin", "-gone.bin")
     elif kind == "stale":
         snapshot["key"] = "0" * len(snapshot["key"])  # a snapshot of another engine build
     elif kind == "other-build":
         # What a Pyodide upgrade without a rebuilt snapshot looks like: the header's build id no longer matches.
-        pages = bytearray(gzip.decompress(file.read_bytes()))
+        pages = bytearray(file.read_bytes())
         pages[16:48] = bytes(32)
-        file.unlink()  # a hard link: never write through it into the real build
-        file.write_bytes(gzip.compress(bytes(pages), mtime=0))
+        for variant in (file, file.with_name(file.name + ".br"), file.with_name(file.name + ".gz")):
+            variant.unlink(missing_ok=True)  # hard links: never write through them into the real build
+        file.write_bytes(bytes(pages))
     else:
         raise ValueError(kind)
     (target / "runtime.json").unlink()

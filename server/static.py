@@ -2,13 +2,16 @@
 
 MIME types are set from a fixed table rather than the platform's ``mimetypes``: a ``.wasm`` served with any other
 type than ``application/wasm`` makes Pyodide hang without an error, and ``.gz`` files must go out as-is (the page
-decompresses them), never as ``Content-Encoding: gzip``.
+decompresses them), never as ``Content-Encoding: gzip``. Under ``/runtime`` a file the build precompressed
+(``x.wasm.br``, ``x.wasm.gz`` beside ``x.wasm``) goes out as that variant with ``Content-Encoding`` when the request
+accepts it, and ``Vary: Accept-Encoding`` so caches keep the variants apart.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -54,26 +57,72 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 
+#: Precompressed siblings written by ``web/build_runtime.py``, best first: (content coding, file suffix).
+ENCODED_VARIANTS: tuple[tuple[str, str], ...] = (("br", ".br"), ("gzip", ".gz"))
+
+
 def media_type_for(path: str | os.PathLike[str]) -> str:
     return MEDIA_TYPES.get(Path(path).suffix.lower(), DEFAULT_MEDIA_TYPE)
 
 
-class WebFiles(StaticFiles):
-    """StaticFiles with our MIME table and one Cache-Control policy, tolerant of a missing directory."""
+def accepts(accept_encoding: str, coding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header allows ``coding`` (RFC 9110 12.5.3: listed or ``*`` with q > 0,
+    and not refused by name with q=0; a malformed q counts as 0)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if name.strip():
+            weights[name.strip().lower()] = weight
+    return weights.get(coding, weights.get("*", 0.0)) > 0
 
-    def __init__(self, directory: Path, cache_control: str) -> None:
+
+def _regular_file(path: str) -> os.stat_result | None:
+    """A plain file (not a symlink that could point outside the served directory), else None."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+class WebFiles(StaticFiles):
+    """StaticFiles with our MIME table and one Cache-Control policy, tolerant of a missing directory; with
+    ``precompressed``, the build's ``.br``/``.gz`` siblings are served with ``Content-Encoding`` when accepted."""
+
+    def __init__(self, directory: Path, cache_control: str, precompressed: bool = False) -> None:
         super().__init__(directory=directory, check_dir=False)
         self.cache_control = cache_control
+        self.precompressed = precompressed
 
     def file_response(
         self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
     ) -> Response:
+        headers = {"Cache-Control": self.cache_control}
+        media_type = media_type_for(full_path)
+        if self.precompressed and not str(full_path).endswith(tuple(s for _, s in ENCODED_VARIANTS)):
+            variants = [(c, f"{full_path}{s}", _regular_file(f"{full_path}{s}")) for c, s in ENCODED_VARIANTS]
+            if any(found for _, _, found in variants):
+                headers["Vary"] = "Accept-Encoding"
+            accept_encoding = Headers(scope=scope).get("accept-encoding", "")
+            for coding, path, found in variants:
+                if found is not None and accepts(accept_encoding, coding):
+                    full_path, stat_result = path, found
+                    headers["Content-Encoding"] = coding
+                    break
         response = FileResponse(
             full_path,
             status_code=status_code,
             stat_result=stat_result,
-            media_type=media_type_for(full_path),
-            headers={"Cache-Control": self.cache_control},
+            media_type=media_type,
+            headers=headers,
         )
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
@@ -144,4 +193,4 @@ async def runtime_manifest(request: Request, settings: SettingsDep) -> Response:
 def mount_web(app: FastAPI, web_dir: Path, runtime_dir: Path) -> None:
     """Serve ``/static`` from the web sources and ``/runtime`` from the build output."""
     app.mount("/static", WebFiles(web_dir, REVALIDATE), name="static")
-    app.mount("/runtime", WebFiles(runtime_dir, IMMUTABLE), name="runtime")
+    app.mount("/runtime", WebFiles(runtime_dir, IMMUTABLE, precompressed=True), name="runtime")

@@ -4,10 +4,14 @@
 - ``engine/smartcat_engine-<version>+<hash>-py3-none-any.whl``: the engine, built with pip/hatchling from
   ``browser_py`` and ``wire`` (without the CPython-only modules); the source hash in the version makes the URL
   content-addressed, so it can be cached as immutable.
-- ``snapshot/<key>.bin.gz``: a Pyodide memory snapshot with the engine installed and imported (made by
-  ``web/snapshot.mjs`` under Node), gzip-compressed; the key hashes every input, so it is immutable too. Restoring it
-  makes the worker ready in under a second instead of ~5 s. Skipped (the worker then boots plainly) with
+- ``snapshot/<key>.bin``: a Pyodide memory snapshot with the engine installed and imported (made by
+  ``web/snapshot.mjs`` under Node), its non-zero pages only; the key hashes every input, so it is immutable too.
+  Restoring it makes the worker ready in under a second instead of ~5 s. Skipped (the worker then boots plainly) with
   ``--no-snapshot`` or when Node is missing.
+- ``<file>.br`` and ``<file>.gz`` beside every runtime file that compresses (the wasm, the JS, the snapshot, the
+  stdlib): the server answers with one of them and ``Content-Encoding`` when the browser accepts it
+  (``server/static.py``), so a first visit downloads about half the bytes and the browser decodes them off the
+  worker's thread. The stdlib zip is repacked with its files stored, not deflated, so that brotli sees the text.
 - ``runtime.json``: where they are, read by the server's ``/api/runtime``.
 
 Usage: ``python web/build_runtime.py [--out build/runtime] [--no-snapshot]``. Idempotent: unchanged inputs rebuild
@@ -19,13 +23,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import brotli
 
 ROOT = Path(__file__).resolve().parent.parent
 PYODIDE_PACKAGE = ROOT / "web" / "node_modules" / "pyodide"
@@ -38,6 +46,15 @@ SNAPSHOT_SCRIPT = ROOT / "web" / "snapshot.mjs"
 # Everything a snapshot depends on: it only restores into the same wasm build and the same stdlib zip bytes.
 SNAPSHOT_INPUTS = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 SNAPSHOT_PAGE = 64 * 1024  # wasm page size
+STDLIB = "python_stdlib.zip"
+# Runtime files worth compressing, by suffix (the wheel is a deflated zip already; the stdlib is repacked stored).
+COMPRESSIBLE = (".wasm", ".mjs", ".js", ".json", ".zip", ".bin")
+# Brotli quality 5 with a 16 MiB window: within ~15% of quality 11's size at 1/20 of its time (a 15 MB snapshot in
+# ~3 s instead of over a minute on a loaded 2-core machine; every engine change rebuilds the snapshot).
+BROTLI_QUALITY = 5
+BROTLI_WINDOW = 24
+# A variant is kept only when it saves at least this fraction of the file.
+MIN_SAVING = 0.1
 
 ENGINE_PYPROJECT = """\
 [build-system]
@@ -69,9 +86,65 @@ def copy_pyodide(out: Path) -> str:
     target.mkdir(parents=True, exist_ok=True)
     for name in PYODIDE_FILES:
         source, dest = PYODIDE_PACKAGE / name, target / name
-        if not dest.exists() or dest.stat().st_size != source.stat().st_size:
+        if name == STDLIB:
+            if not (dest.exists() and _all_stored(dest)):
+                _write_atomic(dest, stored_zip(source.read_bytes()))
+        elif not dest.exists() or dest.stat().st_size != source.stat().st_size:
             shutil.copyfile(source, dest)
     return f"/runtime/pyodide/{version}/"
+
+
+def stored_zip(data: bytes) -> bytes:
+    """The same zip with every member stored (no deflate): 9.7 MB instead of 2.5, but brotli takes it to ~1.6 MB
+    (deflated members barely compress again), and zipimport reads stored members without inflating them."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            copy.external_attr = info.external_attr
+            target.writestr(copy, source.read(info), compress_type=zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
+def _all_stored(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
+
+
+def write_encodings(path: Path) -> dict[str, int]:
+    """``path.br`` and ``path.gz`` when they save at least MIN_SAVING (a stale or useless one is removed).
+
+    Returns the sizes written, by encoding. Idempotent: a variant newer than its file is kept as it is.
+    """
+    sizes: dict[str, int] = {}
+    data: bytes | None = None
+    for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+        variant = path.with_name(path.name + suffix)
+        if variant.exists() and variant.stat().st_mtime >= path.stat().st_mtime:
+            sizes[encoding] = variant.stat().st_size
+            continue
+        data = path.read_bytes() if data is None else data
+        if encoding == "br":
+            packed = brotli.compress(data, quality=BROTLI_QUALITY, lgwin=BROTLI_WINDOW)
+        else:
+            packed = gzip.compress(data, compresslevel=9, mtime=0)
+        if len(packed) <= len(data) * (1 - MIN_SAVING):
+            _write_atomic(variant, packed)
+            sizes[encoding] = len(packed)
+        else:
+            variant.unlink(missing_ok=True)
+    return sizes
+
+
+def compress_runtime(out: Path) -> dict[str, dict[str, int]]:
+    """Precompressed variants of every compressible runtime file; the sizes by URL path, for the manifest."""
+    found: dict[str, dict[str, int]] = {}
+    for path in sorted(out.glob("*/**/*")):  # not runtime.json: the server answers /api/runtime itself
+        if path.is_file() and path.suffix in COMPRESSIBLE and not path.name.startswith("."):
+            sizes = write_encodings(path)
+            if sizes:
+                found["/runtime/" + path.relative_to(out).as_posix()] = {"identity": path.stat().st_size, **sizes}
+    return found
 
 
 def engine_sources() -> list[Path]:
@@ -154,7 +227,7 @@ def build_snapshot(out: Path, runtime: dict[str, Any]) -> dict[str, Any] | None:
     wheel = out / "engine" / Path(runtime["engine_wheel_url"]).name
     key = snapshot_key(pyodide_dir, wheel)
     snap_dir = out / "snapshot"
-    target = snap_dir / f"{key}.bin.gz"
+    target = snap_dir / f"{key}.bin"
     meta_path = snap_dir / f"{key}.json"
     if not (target.exists() and meta_path.exists()):
         node = shutil.which("node")
@@ -177,9 +250,9 @@ def build_snapshot(out: Path, runtime: dict[str, Any]) -> dict[str, Any] | None:
         for stale in snap_dir.iterdir():
             stale.unlink(missing_ok=True)
         pages, payload = sparse_pages(data)
-        # mtime=0: the same snapshot always compresses to the same bytes. Written aside then renamed, so a server
-        # reading the directory meanwhile never serves half a file.
-        _write_atomic(target, gzip.compress(payload, compresslevel=6, mtime=0))
+        # Written aside then renamed, so a server reading the directory meanwhile never serves half a file. The
+        # server sends it compressed (write_encodings); the browser decodes it before the worker sees a byte.
+        _write_atomic(target, payload)
         meta = {"key": key, "size": len(data), "page_size": SNAPSHOT_PAGE, "pages": pages,
                 "skipped_modules": report.get("skipped", {})}
         _write_atomic(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
@@ -187,11 +260,10 @@ def build_snapshot(out: Path, runtime: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "url": f"/runtime/snapshot/{target.name}",
         "key": key,
-        "encoding": "gzip",
+        "encoding": "pages",
         "size": meta["size"],
         "page_size": meta["page_size"],
         "pages": meta["pages"],
-        "compressed_size": target.stat().st_size,
     }
 
 
@@ -211,6 +283,7 @@ def main() -> None:
         snapshot = build_snapshot(out, runtime)
         if snapshot is not None:
             runtime["snapshot"] = snapshot
+    runtime["encoded_sizes"] = compress_runtime(out)
     (out / "runtime.json").write_text(json.dumps(runtime, indent=2) + "\n")
     print(f"runtime ready in {out}: {runtime['engine_wheel_url']}")
 

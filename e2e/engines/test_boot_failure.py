@@ -27,7 +27,7 @@ def _runtime_without_engine(target: Path) -> None:
 
     shutil.copytree(RUNTIME_DIR, target, copy_function=link)
     runtime = json.loads((target / "runtime.json").read_text())
-    runtime["snapshot"]["url"] = runtime["snapshot"]["url"].replace(".bin.gz", "-gone.bin.gz")
+    runtime["snapshot"]["url"] = runtime["snapshot"]["url"].replace(".bin", "-gone.bin")
     runtime["engine_wheel_url"] = runtime["engine_wheel_url"].replace(".whl", "-gone.whl")
     (target / "runtime.json").unlink()  # a hard link: never write through it into the real build
     (target / "runtime.json").write_text(json.dumps(runtime))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import httpx
 import pytest
 
@@ -16,6 +17,7 @@ from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
 from tests.support.seaweed import SeaweedService
 
 INDEX = b"<!doctype html><title>Smartcat</title>"
+WASM = b"\0asm\x01\0\0\0" + b"compressible " * 4096
 RUNTIME_JSON = {
     "pyodide_url": "/runtime/pyodide/314.0.7/",
     "engine_wheel_url": "/runtime/engine/e-0.1-py3-none-any.whl",
@@ -44,6 +46,16 @@ def web_server(seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory
     _write(pyodide / "snapshot.bin.gz", gzip.compress(b"snapshot"))
     _write(runtime / "engine" / "e-0.1-py3-none-any.whl", b"PK\x05\x06" + b"\0" * 18)
     _write(runtime / "runtime.json", json.dumps(RUNTIME_JSON).encode())
+    # What web/build_runtime.py leaves beside a file it precompressed (and a variant planted as a symlink).
+    _write(pyodide / "big.wasm", WASM)
+    _write(pyodide / "big.wasm.br", brotli.compress(WASM))
+    _write(pyodide / "big.wasm.gz", gzip.compress(WASM))
+    _write(pyodide / "only-gz.mjs", b"export {};\n" * 100)
+    _write(pyodide / "only-gz.mjs.gz", gzip.compress(b"export {};\n" * 100))
+    _write(pyodide / "planted.wasm", WASM)
+    (pyodide / "planted.wasm.br").symlink_to(root / "private.txt")
+    _write(web / "plain.js", b"x" * 1000)
+    _write(web / "plain.js.gz", gzip.compress(b"x" * 1000))
     server = LiveServer(settings_for(seaweed, root, web_dir=web, runtime_dir=runtime)).start()
     try:
         yield server
@@ -79,6 +91,73 @@ def test_gzip_files_are_served_as_stored(web_server: LiveServer) -> None:
     assert response.headers["content-type"] == "application/gzip"
     assert "content-encoding" not in response.headers
     assert gzip.decompress(response.content) == b"snapshot"
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "coding"),
+    [
+        ("gzip, deflate, br, zstd", "br"),  # what Chromium sends
+        ("gzip", "gzip"),
+        ("br;q=0, gzip;q=0.5", "gzip"),
+        ("*", "br"),
+        ("br;q=0, *", "gzip"),
+        ("identity", None),
+        ("br;q=0, gzip;q=0", None),
+        ("br;q=oops, gzip;q=", None),  # a malformed weight refuses that coding, never a 500
+        ("", None),
+    ],
+)
+def test_precompressed_runtime_files_by_accept_encoding(
+    web_server: LiveServer, accept_encoding: str, coding: str | None
+) -> None:
+    response = httpx.get(web_server.base_url + "/runtime/pyodide/314.0.7/big.wasm",
+                         headers={"Accept-Encoding": accept_encoding})
+    assert response.status_code == 200
+    assert response.content == WASM  # httpx decodes br and gzip
+    assert response.headers.get("content-encoding") == coding
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.headers["content-type"] == "application/wasm"
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    wire = {"br": len(brotli.compress(WASM)), "gzip": len(gzip.compress(WASM)), None: len(WASM)}[coding]
+    assert int(response.headers["content-length"]) == response.num_bytes_downloaded == wire
+
+
+def test_each_encoding_has_its_own_etag_and_revalidates(web_server: LiveServer) -> None:
+    url = web_server.base_url + "/runtime/pyodide/314.0.7/big.wasm"
+    etags = {coding: httpx.get(url, headers={"Accept-Encoding": coding}).headers["etag"] for coding in ("br", "gzip",
+                                                                                                       "identity")}
+    assert len(set(etags.values())) == 3  # a cache never answers a gzip request with the brotli bytes
+    again = httpx.get(url, headers={"Accept-Encoding": "br", "If-None-Match": etags["br"]})
+    assert again.status_code == 304
+
+
+def test_only_existing_variants_are_offered(web_server: LiveServer) -> None:
+    base = web_server.base_url + "/runtime/pyodide/314.0.7/"
+    only_gz = httpx.get(base + "only-gz.mjs", headers={"Accept-Encoding": "br, gzip"})
+    assert only_gz.headers["content-encoding"] == "gzip"
+    assert only_gz.content == b"export {};\n" * 100
+    plain = httpx.get(base + "pyodide.mjs", headers={"Accept-Encoding": "br, gzip"})
+    assert "content-encoding" not in plain.headers and "vary" not in plain.headers
+    # A variant asked for by name is a file like any other, not an encoding of something.
+    direct = httpx.get(base + "big.wasm.br", headers={"Accept-Encoding": "br"})
+    assert "content-encoding" not in direct.headers
+    assert brotli.decompress(direct.content) == WASM
+
+
+def test_a_planted_symlink_variant_is_never_served(web_server: LiveServer) -> None:
+    url = web_server.base_url + "/runtime/pyodide/314.0.7/planted.wasm"
+    response = httpx.get(url, headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert response.content == WASM
+    assert "content-encoding" not in response.headers
+    assert b"not for the web" not in response.content
+
+
+def test_static_files_are_never_negotiated(web_server: LiveServer) -> None:
+    """``/static`` is the source tree: a stray ``.gz`` beside a file there is not an encoding of it."""
+    response = httpx.get(web_server.base_url + "/static/plain.js", headers={"Accept-Encoding": "gzip"})
+    assert response.content == b"x" * 1000
+    assert "content-encoding" not in response.headers
 
 
 @pytest.mark.parametrize("path", ["/", "/projects"])

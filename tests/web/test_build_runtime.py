@@ -1,11 +1,18 @@
-"""The runtime build's pure parts: the sparse page encoding of the memory snapshot (the worker decodes it)."""
+"""The runtime build's pure parts: the sparse page encoding of the memory snapshot (the worker decodes it), the
+precompressed variants the server negotiates, and the stdlib repacked stored."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import io
+import os
 import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
+
+import brotli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,3 +54,33 @@ def test_sparse_pages_of_all_zeros_and_of_nothing() -> None:
     build = _build_runtime()
     assert build.sparse_pages(bytes(100), 16) == ([], b"")
     assert build.sparse_pages(b"", 16) == ([], b"")
+
+
+def test_encodings_are_written_when_they_save_and_only_then(tmp_path: Path) -> None:
+    build = _build_runtime()
+    text = tmp_path / "a.mjs"
+    text.write_bytes(b"export const x = 1;\n" * 500)
+    sizes = build.write_encodings(text)
+    assert brotli.decompress((tmp_path / "a.mjs.br").read_bytes()) == text.read_bytes()
+    assert gzip.decompress((tmp_path / "a.mjs.gz").read_bytes()) == text.read_bytes()
+    assert sizes == {"br": (tmp_path / "a.mjs.br").stat().st_size, "gzip": (tmp_path / "a.mjs.gz").stat().st_size}
+    # Random bytes do not compress: a variant left from an earlier build of that name is removed, not served.
+    text.write_bytes(os.urandom(20000))
+    os.utime(text, (text.stat().st_atime, (tmp_path / "a.mjs.br").stat().st_mtime + 10))
+    assert build.write_encodings(text) == {}
+    assert not (tmp_path / "a.mjs.br").exists() and not (tmp_path / "a.mjs.gz").exists()
+
+
+def test_stdlib_repacked_stored_keeps_every_member() -> None:
+    build = _build_runtime()
+    source = io.BytesIO()
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("json/__init__.py", "import sys\n" * 50)
+        archive.writestr("asyncio/", "")
+        archive.writestr("os.py", "x = 1\n")
+    repacked = zipfile.ZipFile(io.BytesIO(build.stored_zip(source.getvalue())))
+    original = zipfile.ZipFile(source)
+    assert [i.filename for i in repacked.infolist()] == [i.filename for i in original.infolist()]
+    assert all(i.compress_type == zipfile.ZIP_STORED for i in repacked.infolist())
+    assert all(repacked.read(i.filename) == original.read(i.filename) for i in original.infolist())
+    assert build.stored_zip(source.getvalue()) == build.stored_zip(source.getvalue())  # the snapshot key is stable
