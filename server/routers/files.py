@@ -131,11 +131,10 @@ def file_page(
     row = db.get(UploadSession, session_id)
     principal = _principal(request)
     support = row is not None and supports(principal, row.owner_id)
-    allowed = row is not None and (
-        (principal is not None and row.owner_id == principal.owner)
-        or support
-        or notifications.links.allows(db, session_id, token)
+    owner_or_link = row is not None and (
+        (principal is not None and row.owner_id == principal.owner) or notifications.links.allows(db, session_id, token)
     )
+    allowed = owner_or_link or support
     if row is None or not allowed:
         return html_page(
             "Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404
@@ -158,7 +157,8 @@ def file_page(
         f'<dl class="file-facts" data-status="{html.escape(row.status)}" '
         f'data-scan="{html.escape(row.scan_status or "")}">{rows}</dl>'
     )
-    if row.released:  # never a link to an object in quarantine
+    # Never a link to an object in quarantine; support sees the status and timeline, not the user's file.
+    if row.released and owner_or_link:
         safe_type = content_policy.download_type(row.content_type, frozenset(settings.allowed_content_types))
         url = storage.presign_download(row.object_key, row.file_name, settings.presign_ttl_seconds, safe_type)
         name = html.escape(row.file_name)

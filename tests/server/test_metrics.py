@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from server.clock import utcnow
 from server.db import Database
-from server.metrics import size_class
+from server.metrics import OutboxCollector, size_class
 from server.models import DeliveryStatus, OutboxEvent
 from server.routers.metrics import may_scrape, outbox_backlog
+from server.settings import REPO_ROOT
 from tests.support.live_server import LiveServer, MakeLiveServer, isolated_settings
 from tests.support.scrape import moved, scrape, value
 from tests.support.uploads import MiB, create_session, upload_all
@@ -120,3 +122,15 @@ def test_with_a_token_only_its_bearer_reads_metrics(make_live_server: MakeLiveSe
         assert http.get("/metrics", params={"token": token}).status_code == 404
         samples = scrape(http, Authorization=f"Bearer {token}")
     assert value(samples, "smartcat_http_requests_total", route="/metrics", method="GET", status="404") >= 4
+
+
+def test_the_readme_documents_every_metric() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    exported = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in REGISTRY.collect()
+        if family.name.startswith("smartcat_")
+    }
+    scraped = {family.name for family in OutboxCollector(lambda: (0, None)).collect()}
+    undocumented = sorted(name for name in exported | scraped if f"`{name}`" not in readme)
+    assert not undocumented, f"README.md does not document {undocumented}"

@@ -80,6 +80,8 @@ def test_only_admins_of_the_tenant_read_the_timeline_in_order(server: LiveServer
     assert stamps == sorted(stamps)
     assert page.status_code == 200
     assert "Support timeline" in page.text and "resumed" in page.text and "crash" in page.text
+    assert "Download" not in page.text, "support reads the timeline, not the user's file"
+    assert "Download" in own_page.text
 
     # Nobody else reads it: a colleague without the role, another tenant's admin, an anonymous caller.
     path = f"/api/admin/uploads/{sid}/timeline"
