@@ -15,6 +15,14 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.migrate import migrate
 
+#: FastAPI runs sync handlers on anyio's worker threads, at most 40 at once (its default limit): each may hold one
+#: connection, so the pool keeps that many. SQLAlchemy's default (5 + 10 overflow) made handlers queue for a
+#: connection under load and fail after 30 s (``make load`` found it first). Background loops (outbox, notifier,
+#: janitor, scanner) take the overflow. Several instances each open up to this many: size PostgreSQL's
+#: ``max_connections`` (or a PgBouncer) for it.
+POOL_SIZE = 40
+POOL_OVERFLOW = 10
+
 
 class Database:
     """The engine and session factory for one ``DATABASE_URL``."""
@@ -26,7 +34,9 @@ class Database:
             _private_sqlite_file(url)
             # Request handlers run in a thread pool; a connection may be used by another thread than its creator.
             connect_args = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        in_memory = self.is_sqlite and make_url(url).database in (None, "", ":memory:")
+        pool: dict[str, int] = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, **pool)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)

@@ -98,6 +98,9 @@ def make_client(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": 3},
+        # One connection per request thread (server.db.POOL_SIZE) rather than urllib3's 10, which under load opened
+        # and discarded a connection per S3 call ("Connection pool is full").
+        max_pool_connections=50,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
