@@ -37,8 +37,12 @@ def _signed_in(request: Request) -> Principal | None:
     return Principal(user=user, tenant="acme") if user else None
 
 
-@pytest.fixture
-def host(seaweed: SeaweedService, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def host(
+    seaweed: SeaweedService, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
+    """One host for the module (each test uses its own users)."""
+    tmp_path = tmp_path_factory.mktemp("host")
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     (runtime / "runtime.json").write_text(json.dumps(RUNTIME))
@@ -85,10 +89,10 @@ def test_the_host_user_owns_the_uploads(host: TestClient) -> None:
 
 
 def test_state_changing_calls_from_another_origin_are_refused_under_the_prefix(host: TestClient) -> None:
-    evil = {"x-host-user": "alice", "Origin": "https://evil.example"}
+    evil = {"x-host-user": "carol", "Origin": "https://evil.example"}
     refused = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1}, headers=evil)
     assert refused.status_code == 403, refused.text
-    assert host.get("/uploader/api/uploads", headers={"x-host-user": "alice"}).json() == []
+    assert host.get("/uploader/api/uploads", headers={"x-host-user": "carol"}).json() == []
 
 
 @pytest.mark.parametrize("path", ["uploader", "/uploader/", ""])
