@@ -75,6 +75,10 @@ PAGE_RESOURCES_JS = """() => ({
 
 
 
+PAGE_TRANSFER_JS = """() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+  .reduce((sum, e) => sum + (e.transferSize || 0), 0)"""
+
+
 def median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -394,9 +398,16 @@ def engine_ready(chromium: Chromium, server: LiveServer) -> dict[str, Any]:
     page.goto(server.base_url + "/", wait_until="domcontentloaded")
     report = worker_report(page)
     page_origin = float(page.evaluate("performance.timeOrigin"))
+    page_bytes = int(page.evaluate(PAGE_TRANSFER_JS))
     boot = report["boot"]
     page.close()
+    worker_bytes = {r["name"].split("?")[0].rsplit("/", 1)[-1]: int(r.get("transfer") or 0)
+                    for r in report["resources"]}
     return {
+        # Bytes over the wire (Resource Timing transferSize: headers and encoded body, 0 from the cache) by the
+        # page (document, scripts, styles) and the worker (manifest, Pyodide, stdlib, snapshot) until ready.
+        "wire_bytes": page_bytes + sum(worker_bytes.values()),
+        "wire_bytes_by_file": {k: v for k, v in sorted(worker_bytes.items(), key=lambda kv: -kv[1]) if v},
         "mode": boot["mode"],
         "load_average": round(os.getloadavg()[0], 1),
         "python_ms": boot["python_ms"],

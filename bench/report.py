@@ -247,12 +247,17 @@ def section(data: dict[str, Any]) -> str:
     ready = data.get("worker_ready") or {}
     if ready:
         lines += ["", "### Worker ready (worker start → Python and the engine ready to take a file)", "",
-                  "| boot | Python up (median) | worker ready (median) | page open → ready | samples | load average |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| boot | Python up (median) | worker ready (median) | page open → ready | over the wire | samples "
+                  "| load average |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for kind, v in ready.items():
             lines.append(f"| {READY_LABELS.get(kind, kind)} | {_fmt(v.get('python_ms'), ' ms')} | "
                          f"{_fmt(v['worker_ready_ms'], ' ms')} | {_fmt(v['page_open_to_ready_ms'], ' ms')} | "
-                         f"{v['samples_ms']} | {v.get('load_average', '')} |")
+                         f"{_fmt(v.get('wire_mb'), ' MB', 2)} | {v['samples_ms']} | {v.get('load_average', '')} |")
+        first = (ready.get("snapshot_first_visit") or {}).get("wire_mb_by_file_last")
+        if first:
+            lines += ["", "First visit, bytes over the wire by file (MB): "
+                      + ", ".join(f"{name} {mb}" for name, mb in first.items()) + "."]
     lines += _engines_table(data)
     mem = data.get("memory") or {}
     if mem:

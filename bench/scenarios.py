@@ -116,6 +116,8 @@ def worker_ready(
             "worker_ready_ms": _round(median([v["worker_ready_ms"] for v in values])),
             "page_open_to_ready_ms": _round(median([v["page_open_to_ready_ms"] for v in values])),
             "python_ms": _round(median([v["python_ms"] for v in values])),
+            "wire_mb": _round(median([v["wire_bytes"] / 1e6 for v in values]), 2),
+            "wire_mb_by_file_last": {k: round(b / 1e6, 3) for k, b in values[-1]["wire_bytes_by_file"].items()},
             "samples_ms": [v["worker_ready_ms"] for v in values],
             "load_average": [v["load_average"] for v in values],
             "phases_last": values[-1]["phases"],

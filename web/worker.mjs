@@ -149,6 +149,7 @@ diagnostics.onmessage = (event) => {
   if (event.data.buffer) performance.setResourceTimingBufferSize(event.data.buffer);
   const resources = performance.getEntriesByType("resource").map((e) => ({
     name: e.name, type: e.initiatorType, start: e.startTime, end: e.responseEnd,
+    transfer: e.transferSize, encoded: e.encodedBodySize, decoded: e.decodedBodySize,
   }));
   if (event.data.clear) performance.clearResourceTimings();
   diagnostics.postMessage({
