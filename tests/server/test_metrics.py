@@ -4,11 +4,15 @@ the outbox backlog is read from the database at scrape time, and only the monito
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.clock import utcnow
 from server.db import Database
@@ -134,3 +138,19 @@ def test_the_readme_documents_every_metric() -> None:
     scraped = {family.name for family in OutboxCollector(lambda: (0, None)).collect()}
     undocumented = sorted(name for name in exported | scraped if f"`{name}`" not in readme)
     assert not undocumented, f"README.md does not document {undocumented}"
+
+
+def test_several_processes_are_summed_in_multiprocess_mode(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, each process writes its samples there and any process's scrape sums them."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from server import metrics; metrics.session_created(10); metrics.session_created(20)"
+    subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    show = f"{count}; import sys; sys.stdout.write(metrics.render(metrics.OutboxCollector(lambda: (0, None))).decode())"
+    text = subprocess.run([sys.executable, "-c", show], env=env, check=True, timeout=60, capture_output=True).stdout
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+    }
+    assert samples[("smartcat_upload_sessions_created_total", frozenset({("size_class", "lt_8MiB")}))] == 4
+    assert ("smartcat_outbox_pending_events", frozenset()) in samples
