@@ -25,6 +25,7 @@ from .engine.commands import (
     CreateSession,
     DiscardLocal,
     FetchState,
+    HandOff,
     HashPart,
     PersistManifest,
     Publish,
@@ -45,6 +46,7 @@ ViewListener = Callable[[UploadView], None]
 CopyStarter = Callable[[], None]
 #: Shown every event the machine handled with the commands it answered (telemetry: engine/telemetry.py).
 EventObserver = Callable[[Event, list[Command]], None]
+HandOffAsker = Callable[[HandOff], None]
 
 
 class ManifestWriter:
@@ -103,15 +105,19 @@ class UploadDriver:
         clock: Callable[[], float],
         on_view: ViewListener | None = None,
         on_copy: CopyStarter | None = None,
+        on_hand_off: HandOffAsker | None = None,
     ) -> None:
         """``on_copy`` starts copying the file chosen again into the browser (the adapter holds the file); it reports
-        ``Staged`` when done. Without it (a terminal, where a local file is its own copy) ``SaveCopy`` is moot."""
+        ``Staged`` when done. Without it (a terminal, where a local file is its own copy) ``SaveCopy`` is moot.
+        ``on_hand_off`` asks a page to register a Background Fetch (``HandOffAnswered`` comes back); the engine
+        never hands off where the set of uploads was not told a page can."""
         self.upload = upload
         self._api = api
         self._sender = sender
         self._clock = clock
         self._on_view = on_view
         self._on_copy = on_copy
+        self._on_hand_off = on_hand_off
         self.observer: EventObserver | None = None
         self._queue: asyncio.Queue[list[Command]] = asyncio.Queue()
         self._parts: dict[int, asyncio.Task[None]] = {}
@@ -187,6 +193,9 @@ class UploadDriver:
                 case SaveCopy():
                     if self._on_copy is not None:
                         self._on_copy()
+                case HandOff():
+                    if self._on_hand_off is not None:
+                        self._on_hand_off(command)
                 case Wakeup(at=at):
                     self._set_timer(at)
                 case Publish(view=view):

@@ -12,6 +12,8 @@
 /** @typedef {import("./wire.js").UploadView} UploadView */
 /** @typedef {import("./wire.js").WorkerMessage} WorkerMessage */
 
+import { watchBackground } from "./background.mjs";
+
 export const WORKER_NAME = "smartcat-uploader";
 
 /**
@@ -85,6 +87,7 @@ export class Uploader extends EventTarget {
     this.mode = connection.mode;
     this.extendedLifetime = connection.extendedLifetime;
     this.post({ type: "hello", extended_lifetime: this.extendedLifetime });
+    watchBackground(this); // says again, once known, whether this page can hand uploads to the browser
     addEventListener("pagehide", () => this.post({ type: "bye" }));
     // The worker hears the network come and go too, but pages hear it first (and in every browser).
     addEventListener("online", () => this.post({ type: "connectivity", online: true }));

@@ -85,10 +85,21 @@ export interface EngineError {
   readonly message: string;
 }
 
+/** Register these part PUTs with the browser's Background Fetch (only a top-level page can), reading the bytes */
+export interface HandOffRequest {
+  readonly type: "handoff";
+  readonly local_id: string;
+  readonly registration_id: string;
+  readonly title: string;
+  readonly parts: Array<{number: number, offset: number, length: number, url: string, checksum_sha256: string}>;
+}
+
 /** A page (re)connected or asks for everything again, saying whether the engine outlives its last page. */
 export interface Hello {
   readonly type: "hello";
   readonly extended_lifetime: boolean;
+  readonly background_fetch: boolean;
+  readonly background_ids: Array<string>;
 }
 
 /** A page is closing: stop posting to its port. */
@@ -121,8 +132,21 @@ export interface SetConnectivity {
   readonly online: boolean;
 }
 
-export type WorkerMessage = EngineReady | UploadChanged | UploadFinished | SummaryChanged | Notice | Removed | EngineError;
-export type PageMessage = Hello | Bye | AddFiles | ChooseFile | CardAction | SetConnectivity;
+/** A page's answer to ``handoff``: the registration exists (``refused`` null), or why it could not be made. */
+export interface HandOffAnswer {
+  readonly type: "handoff-answer";
+  readonly registration_id: string;
+  readonly refused: (string|null);
+}
+
+/** The Service Worker saw a registration end (success, failure or abort); a page relays it. */
+export interface BackgroundDone {
+  readonly type: "background-ended";
+  readonly registration_id: string;
+}
+
+export type WorkerMessage = EngineReady | UploadChanged | UploadFinished | SummaryChanged | Notice | Removed | EngineError | HandOffRequest;
+export type PageMessage = Hello | Bye | AddFiles | ChooseFile | CardAction | SetConnectivity | HandOffAnswer | BackgroundDone;
 export type Action = "pause" | "resume" | "retry" | "cancel" | "dismiss" | "copy" | "choose";
 
 export declare const ACTION_TEXT: Readonly<Record<"pause" | "resume" | "retry" | "cancel" | "dismiss" | "copy" | "choose", string>>;

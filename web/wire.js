@@ -95,10 +95,22 @@
  */
 
 /**
+ * Register these part PUTs with the browser's Background Fetch (only a top-level page can), reading the bytes
+ * @typedef {object} HandOffRequest
+ * @property {"handoff"} type
+ * @property {string} local_id
+ * @property {string} registration_id
+ * @property {string} title
+ * @property {Array<{number: number, offset: number, length: number, url: string, checksum_sha256: string}>} parts
+ */
+
+/**
  * A page (re)connected or asks for everything again, saying whether the engine outlives its last page.
  * @typedef {object} Hello
  * @property {"hello"} type
  * @property {boolean} extended_lifetime
+ * @property {boolean} background_fetch
+ * @property {Array<string>} background_ids
  */
 
 /**
@@ -136,8 +148,23 @@
  * @property {boolean} online
  */
 
-/** @typedef {EngineReady|UploadChanged|UploadFinished|SummaryChanged|Notice|Removed|EngineError} WorkerMessage */
-/** @typedef {Hello|Bye|AddFiles|ChooseFile|CardAction|SetConnectivity} PageMessage */
+/**
+ * A page's answer to ``handoff``: the registration exists (``refused`` null), or why it could not be made.
+ * @typedef {object} HandOffAnswer
+ * @property {"handoff-answer"} type
+ * @property {string} registration_id
+ * @property {(string|null)} refused
+ */
+
+/**
+ * The Service Worker saw a registration end (success, failure or abort); a page relays it.
+ * @typedef {object} BackgroundDone
+ * @property {"background-ended"} type
+ * @property {string} registration_id
+ */
+
+/** @typedef {EngineReady|UploadChanged|UploadFinished|SummaryChanged|Notice|Removed|EngineError|HandOffRequest} WorkerMessage */
+/** @typedef {Hello|Bye|AddFiles|ChooseFile|CardAction|SetConnectivity|HandOffAnswer|BackgroundDone} PageMessage */
 
 export const ACTION_TEXT = Object.freeze({
   "pause": "Pause",

@@ -72,7 +72,41 @@ class EngineError:
     message: str
 
 
-WorkerMessage = EngineReady | UploadChanged | UploadFinished | SummaryChanged | Notice | Removed | EngineError
+@dataclass(frozen=True, slots=True)
+class HandOffPart:
+    """One part PUT of a hand-off: bytes ``[offset, offset + length)`` of the browser's copy, to ``url``."""
+
+    number: int
+    offset: int
+    length: int
+    url: str
+    checksum_sha256: str  # the x-amz-checksum-sha256 header the URL was signed with
+
+
+_HAND_OFF_PART = "{number: number, offset: number, length: number, url: string, checksum_sha256: string}"
+
+
+@dataclass(frozen=True, slots=True)
+class HandOffRequest:
+    """Register these part PUTs with the browser's Background Fetch (only a top-level page can), reading the bytes
+    from the browser's copy of the upload (OPFS ``uploads/<local_id>.bin``); answer with ``handoff-answer``."""
+
+    type: ClassVar[str] = "handoff"
+    js_fields: ClassVar[dict[str, str]] = {
+        "local_id": "string",
+        "registration_id": "string",
+        "title": "string",
+        "parts": f"Array<{_HAND_OFF_PART}>",
+    }
+    local_id: str
+    registration_id: str
+    title: str
+    parts: tuple[HandOffPart, ...]
+
+
+WorkerMessage = (
+    EngineReady | UploadChanged | UploadFinished | SummaryChanged | Notice | Removed | EngineError | HandOffRequest
+)
 WORKER_MESSAGES: tuple[type[WorkerMessage], ...] = (
     EngineReady,
     UploadChanged,
@@ -81,6 +115,7 @@ WORKER_MESSAGES: tuple[type[WorkerMessage], ...] = (
     Notice,
     Removed,
     EngineError,
+    HandOffRequest,
 )
 
 
@@ -98,10 +133,13 @@ class Hello:
     """A page (re)connected or asks for everything again, saying whether the engine outlives its last page.
 
     ``extended_lifetime``: the browser took the SharedWorker option that keeps the engine running for a few minutes
-    after the last page closes."""
+    after the last page closes. ``background_fetch``: this page can register Background Fetches (the API and an
+    active Service Worker); ``background_ids``: the registrations running now."""
 
     type: ClassVar[str] = "hello"
     extended_lifetime: bool = False
+    background_fetch: bool = False
+    background_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +184,34 @@ class SetConnectivity:
     online: bool
 
 
-PageMessage = Hello | Bye | AddFiles | ChooseFile | CardAction | SetConnectivity
-PAGE_MESSAGES: tuple[type[PageMessage], ...] = (Hello, Bye, AddFiles, ChooseFile, CardAction, SetConnectivity)
+@dataclass(frozen=True, slots=True)
+class HandOffAnswer:
+    """A page's answer to ``handoff``: the registration exists (``refused`` null), or why it could not be made."""
+
+    type: ClassVar[str] = "handoff-answer"
+    registration_id: str
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundDone:
+    """The Service Worker saw a registration end (success, failure or abort); a page relays it."""
+
+    type: ClassVar[str] = "background-ended"
+    registration_id: str
+
+
+PageMessage = Hello | Bye | AddFiles | ChooseFile | CardAction | SetConnectivity | HandOffAnswer | BackgroundDone
+PAGE_MESSAGES: tuple[type[PageMessage], ...] = (
+    Hello,
+    Bye,
+    AddFiles,
+    ChooseFile,
+    CardAction,
+    SetConnectivity,
+    HandOffAnswer,
+    BackgroundDone,
+)
 
 
 class MessageError(ValueError):
@@ -158,7 +222,10 @@ def parse_page_message(data: Mapping[str, Any]) -> PageMessage:
     kind = data.get("type")
     match kind:
         case "hello":
-            return Hello(data.get("extended_lifetime") is True)
+            ids = data.get("background_ids") or []
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise MessageError("hello: background_ids must be a list of strings")
+            return Hello(data.get("extended_lifetime") is True, data.get("background_fetch") is True, tuple(ids))
         case "bye":
             return Bye()
         case "add":
@@ -182,5 +249,15 @@ def parse_page_message(data: Mapping[str, Any]) -> PageMessage:
             if not isinstance(online, bool):
                 raise MessageError("connectivity: online must be true or false")
             return SetConnectivity(online)
+        case "handoff-answer":
+            rid, refused = data.get("registration_id"), data.get("refused")
+            if not isinstance(rid, str) or not (refused is None or isinstance(refused, str)):
+                raise MessageError("handoff-answer: registration_id must be a string, refused a string or null")
+            return HandOffAnswer(rid, refused)
+        case "background-ended":
+            rid = data.get("registration_id")
+            if not isinstance(rid, str):
+                raise MessageError("background-ended: registration_id must be a string")
+            return BackgroundDone(rid)
     raise MessageError(f"unknown message type {kind!r}")
 

@@ -22,11 +22,15 @@ from pyodide.ffi import JsException, create_once_callable, create_proxy
 
 from wire.messages import (
     AddFiles,
+    BackgroundDone,
     Bye,
     CardAction,
     ChooseFile,
     EngineError,
     EngineReady,
+    HandOffAnswer,
+    HandOffPart,
+    HandOffRequest,
     Hello,
     MessageError,
     Notice,
@@ -44,6 +48,7 @@ from wire.view import UploadView
 
 from ..api import PresignApi
 from ..driver import UploadDriver
+from ..engine.commands import HandOff
 from ..engine.config import EngineConfig
 from ..engine.events import Staged
 from ..engine.fingerprint import fingerprint, sample_ranges
@@ -95,6 +100,9 @@ class Hub:
         self._listeners: list[Any] = []
         self._background: set[asyncio.Future[None]] = set()
         self._closed_noted = False
+        # Hand-offs asked of a page and not answered yet: asked again of each page that connects meanwhile (the one
+        # asked may have closed); a page registers under a Web Lock and answers for a registration that exists.
+        self.hand_offs: dict[str, HandOffRequest] = {}
 
     # ---------------------------------------------------------------- pages
 
@@ -130,11 +138,13 @@ class Hub:
             self._send(port, message)
 
     def _on_message(self, port: Any, data: Any) -> None:
-        keys = ("type", "local_id", "action", "online", "extended_lifetime")
+        keys = ("type", "local_id", "action", "online", "extended_lifetime", "background_fetch", "registration_id",
+                "refused")
         fields = {key: getattr(data, key, None) for key in keys}
         files = list(getattr(data, "files", None) or [])
+        ids = [str(i) for i in (getattr(data, "background_ids", None) or [])]
         try:
-            message = parse_page_message({**fields, "files": files})
+            message = parse_page_message({**fields, "files": files, "background_ids": ids})
         except MessageError as exc:
             self._send(port, EngineError(str(exc)))
             return
@@ -144,12 +154,20 @@ class Hub:
                     self.ports.remove(port)
                 if not self.ports:
                     self._last_page_left()
-            case Hello(extended_lifetime=extended):
+            case Hello(extended_lifetime=extended, background_fetch=can, background_ids=running):
                 if self._closed_noted:
                     self._closed_noted = False
                     self._background_task(self._save_note(CLOSED_NOTE, ""))
                 self.uploads.outlives_pages(extended)
+                self.carry_out(self.uploads.browser_takes_over(can, running, time.time()))
                 self._send(port, self._hello())
+                for request in list(self.hand_offs.values()):
+                    self._send(port, request)
+            case HandOffAnswer(registration_id=rid, refused=refused):
+                self.hand_offs = {k: r for k, r in self.hand_offs.items() if r.registration_id != rid}
+                self.carry_out(self.uploads.hand_off_answered(rid, refused, time.time()))
+            case BackgroundDone(registration_id=rid):
+                self.carry_out(self.uploads.background_ended(rid, time.time()))
             case AddFiles():
                 self._background_task(self.add_all(files))
             case ChooseFile(local_id=local_id):
@@ -212,6 +230,14 @@ class Hub:
                     self.broadcast(Removed(local_id))
                 case SaveLinkNote(text=text):
                     self._background_task(self._save_note(LINK_NOTE, text))
+
+    def _ask_hand_off(self, command: HandOff) -> None:
+        """Ask the page that connected last to register the hand-off (engine/handoff.py)."""
+        parts = tuple(HandOffPart(p.number, p.offset, p.length, p.url, p.checksum_sha256) for p in command.parts)
+        request = HandOffRequest(command.local_id, command.registration_id, command.title, parts)
+        self.hand_offs[command.local_id] = request
+        if self.ports:
+            self._send(self.ports[-1], request)
 
     def _published(self, view: UploadView) -> None:
         self.broadcast(UploadChanged(view))
@@ -318,7 +344,7 @@ class Hub:
         store = self.store if self.store is not None else MemoryStore()
         local_id = upload.manifest.local_id
         driver = UploadDriver(upload, self.api, sender, store, time.time, self._published,
-                              on_copy=lambda: self._copy_again(local_id))
+                              on_copy=lambda: self._copy_again(local_id), on_hand_off=self._ask_hand_off)
         driver.observer = self.reporter.observer(upload)
         self.drivers[upload.manifest.local_id] = driver
         self.senders[upload.manifest.local_id] = sender

@@ -42,8 +42,8 @@ def start_proxied(make: Callable[..., LiveServer], work_dir: Path, **overrides: 
         NginxConfig(
             work_dir=work_dir,
             app_upstreams=[server.base_url],
-            store_endpoint_url=settings.s3_endpoint_url,
-            store_host=settings.presign_endpoint_url,
+            # Where the part URLs are signed for: the store, or a proxy in front of it (its Host is kept).
+            store_endpoint_url=settings.presign_endpoint_url,
             bucket=settings.s3_bucket,
             store_prefix=STORE_PREFIX,
             listen_port=port,
