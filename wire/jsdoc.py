@@ -40,20 +40,43 @@ def js_type(annotation: Any) -> str:
     raise TypeError(f"no JavaScript type for {annotation!r}")
 
 
-def _typedef(cls: type) -> list[str]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shape:
+    """One type as the generated files declare it (JSDoc here, TypeScript in :mod:`wire.tsdecl`)."""
+
+    name: str
+    doc: str | None  # the docstring's first line
+    tag: str | None  # a message's ``type``
+    fields: list[tuple[str, str]]  # (name, JavaScript type)
+
+
+def shape_of(cls: type) -> Shape:
     hints = typing.get_type_hints(cls, vars(view) | vars(messages))
-    lines = ["/**", f" * @typedef {{object}} {cls.__name__}"]
     doc = (cls.__doc__ or "").strip().splitlines()
-    if doc and not doc[0].startswith(cls.__name__ + "("):
-        lines.insert(1, f" * {doc[0]}")
     tag = getattr(cls, "type", None)
-    if isinstance(tag, str):
-        lines.append(f" * @property {{{json.dumps(tag)}}} type")
     js_fields: dict[str, str] | None = getattr(cls, "js_fields", None)
     if js_fields is not None:  # fields only JavaScript can hold (File objects) replace the Python ones
-        lines += [f" * @property {{{kind}}} {name}" for name, kind in js_fields.items()]
+        fields = list(js_fields.items())
     else:
-        lines += [f" * @property {{{js_type(hints[f.name])}}} {f.name}" for f in dataclasses.fields(cls)]
+        fields = [(f.name, js_type(hints[f.name])) for f in dataclasses.fields(cls)]
+    return Shape(
+        cls.__name__,
+        doc[0] if doc and not doc[0].startswith(cls.__name__ + "(") else None,
+        tag if isinstance(tag, str) else None,
+        fields,
+    )
+
+
+def shapes() -> list[Shape]:
+    """The view model and every message, in the order both files declare them."""
+    return [shape_of(c) for c in (view.UploadView, view.Summary, *messages.WORKER_MESSAGES, *messages.PAGE_MESSAGES)]
+
+
+def _typedef(shape: Shape) -> list[str]:
+    lines = ["/**", *([f" * {shape.doc}"] if shape.doc else []), f" * @typedef {{object}} {shape.name}"]
+    if shape.tag is not None:
+        lines.append(f" * @property {{{json.dumps(shape.tag)}}} type")
+    lines += [f" * @property {{{kind}}} {name}" for name, kind in shape.fields]
     lines.append(" */")
     return lines
 
@@ -64,8 +87,8 @@ def render() -> str:
         "// The engine (Python) decides and words everything here; pages only render it.",
         "",
     ]
-    for cls in (view.UploadView, view.Summary, *messages.WORKER_MESSAGES, *messages.PAGE_MESSAGES):
-        out += [*_typedef(cls), ""]
+    for shape in shapes():
+        out += [*_typedef(shape), ""]
     worker = "|".join(c.__name__ for c in messages.WORKER_MESSAGES)
     page = "|".join(c.__name__ for c in messages.PAGE_MESSAGES)
     out += [f"/** @typedef {{{worker}}} WorkerMessage */", f"/** @typedef {{{page}}} PageMessage */", ""]

@@ -6,7 +6,6 @@ compiles a consumer against it with ``tsc``; regenerate with ``python -m wire.ts
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import typing
 
@@ -15,19 +14,11 @@ from . import jsdoc, messages, view
 OUTPUT = jsdoc.OUTPUT.with_name("wire.d.ts")
 
 
-def _interface(cls: type) -> list[str]:
-    hints = typing.get_type_hints(cls, vars(view) | vars(messages))
-    doc = (cls.__doc__ or "").strip().splitlines()
-    lines = [f"/** {doc[0]} */"] if doc and not doc[0].startswith(cls.__name__ + "(") else []
-    lines.append(f"export interface {cls.__name__} {{")
-    tag = getattr(cls, "type", None)
-    if isinstance(tag, str):
-        lines.append(f'  readonly type: "{tag}";')
-    js_fields: dict[str, str] | None = getattr(cls, "js_fields", None)
-    if js_fields is not None:  # fields only JavaScript can hold (File objects) replace the Python ones
-        lines += [f"  readonly {name}: {kind};" for name, kind in js_fields.items()]
-    else:
-        lines += [f"  readonly {f.name}: {jsdoc.js_type(hints[f.name])};" for f in dataclasses.fields(cls)]
+def _interface(shape: jsdoc.Shape) -> list[str]:
+    lines = [*([f"/** {shape.doc} */"] if shape.doc else []), f"export interface {shape.name} {{"]
+    if shape.tag is not None:
+        lines.append(f'  readonly type: "{shape.tag}";')
+    lines += [f"  readonly {name}: {kind};" for name, kind in shape.fields]
     lines.append("}")
     return lines
 
@@ -38,8 +29,8 @@ def render() -> str:
         "// Declarations of web/wire.js for TypeScript consumers of the uploader (web/client.d.ts imports them).",
         "",
     ]
-    for cls in (view.UploadView, view.Summary, *messages.WORKER_MESSAGES, *messages.PAGE_MESSAGES):
-        out += [*_interface(cls), ""]
+    for shape in jsdoc.shapes():
+        out += [*_interface(shape), ""]
     worker = " | ".join(c.__name__ for c in messages.WORKER_MESSAGES)
     page = " | ".join(c.__name__ for c in messages.PAGE_MESSAGES)
     actions = " | ".join(f'"{a}"' for a in typing.get_args(view.Action))

@@ -19,19 +19,13 @@ export interface UseUploaderOptions extends UploaderCallbacks {
   base?: string;
 }
 
-export interface UseUploader {
+/** The uploads, kept current, and the client's actions (they wait for the client to load). */
+export interface UseUploader extends Pick<Client, "add" | "pause" | "resume" | "cancel" | "retry" | "dismiss" | "act"> {
   uploads: UploadView[];
   summary: Summary;
   engine: EngineState;
   /** The client API once loaded (null before). */
   uploader: Client | null;
-  add(files: FileList | Iterable<File>): void;
-  pause(id: string): void;
-  resume(id: string): void;
-  cancel(id: string): void;
-  retry(id: string): void;
-  dismiss(id: string): void;
-  act(id: string, action: Action): void;
 }
 
 export declare function useUploader(options?: UseUploaderOptions): UseUploader;
