@@ -101,7 +101,9 @@ class LiveServer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, timeout: float = 20.0) -> LiveServer:
+    def start(self, timeout: float = 90.0) -> LiveServer:
+        """Start and wait until it serves. Start-up migrates the database and sets up the bucket; on a loaded
+        2-core machine running two test runs at once that took longer than 20 s, so the bound is generous."""
         if self.running:
             return self
         self.app = create_app(self.settings)
