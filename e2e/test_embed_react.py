@@ -1,5 +1,6 @@
 """The React example (clients/react/example, built here with Vite from the lock file) in the example host's /react/
-page: <Uploader/> renders the element, useUploader() renders the host's own list, both from the one engine."""
+page: <Uploader/> renders the element, useUploader() renders the host's own list, both from the one engine. The file
+is picked by keyboard alone, and what a screen reader gets (progress bar, live region) is checked."""
 
 from __future__ import annotations
 
@@ -35,7 +36,16 @@ def test_the_react_example_uploads_and_the_hook_follows(
     page.goto(host.url + "/react/")
     expect(page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
     expect(page.locator('section[data-engine="ready"]')).to_be_visible()  # the hook heard the engine too
-    page.set_input_files("smartcat-uploader input.picker", str(source))
+    # By keyboard alone: Tab reaches the drop zone's file input (after the host's links) and Space opens the picker.
+    focused = "() => document.activeElement?.shadowRoot?.activeElement?.className ?? null"
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate(focused) == "picker":
+            break
+    assert page.evaluate(focused) == "picker", "Tab never reached the drop zone"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(source))
 
     # The hook's own list (rendered by React) and the element's card both reach Completed; the callback fired.
     expect(page.locator(".mine li", has_text=source.name)).to_have_attribute("data-phase", "completed",
@@ -43,5 +53,8 @@ def test_the_react_example_uploads_and_the_hook_follows(
     expect(page.locator("smartcat-uploader .upload", has_text=source.name)).to_have_attribute("data-phase",
                                                                                               "completed")
     expect(page.locator(".done")).to_contain_text(source.name)
+    # What a screen reader is given: the bar's role and value, and the state change read out by the live region.
+    expect(page.get_by_role("progressbar", name=f"{source.name}: 100%")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("smartcat-uploader .announcer")).to_have_text(f"{source.name}: Completed")
     [key] = host.objects()
     assert host.object_sha256(key) == sha256_file(source)
