@@ -11,15 +11,23 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: clients dist run test unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
+.PHONY: clients dist run test test-browsers test-python unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
+# Two pytest runs at once (make -j2), each printed whole when it ends; both must pass. The browser tests spend most
+# of their time waiting on browsers and throttled transfers, so the Python suites run meanwhile: on SQLite, then those
+# that store state again on PostgreSQL (POSTGRES_SUITES). Each run has its own SeaweedFS, clamd, ports and temp dirs.
 test: install assets chromium faketime engines postgresql clamav nginx redis clients lint
-	$(PY) -m pytest
-	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browsers test-python
+
+test-browsers:
+	$(PY) -m pytest e2e
+
+test-python:
+	$(PY) -m pytest tests; sqlite=$$?; $(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql; exit $$((sqlite || $$?))
 
 unit: install clamav nginx redis clients
 	$(PY) -m pytest tests
@@ -62,10 +70,12 @@ chromium:
 
 # Debian's PostgreSQL server binaries: the tests start a private cluster of their own from them (tests/support/
 # postgres.py; the package's own system-wide cluster is neither needed nor used). `make test` runs the suites that
-# store state a second time on it; left out are those about what no database changes (the SeaweedFS launcher,
-# static files, settings, headers, CORS, content sniffing, start-up guards and file modes).
+# store state a second time on it; left out are those about what no database changes (the SeaweedFS and nginx
+# launchers, static files and the embedded mount's paths, settings, headers, CORS, log lines, content sniffing,
+# start-up guards and file modes).
 POSTGRES_SUITES := tests/server tests/notify $(addprefix --ignore=tests/server/,test_seaweed.py test_static.py \
-	test_settings.py test_headers.py test_cors.py test_content_policy.py test_production_guard.py)
+	test_settings.py test_headers.py test_cors.py test_content_policy.py test_production_guard.py test_nginx.py \
+	test_embed.py test_logs.py)
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian postgresql"; \
