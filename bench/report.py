@@ -196,7 +196,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def section(data: dict[str, Any]) -> str:
+def section(data: dict[str, Any], results: Path = ROOT / "bench" / "results") -> str:
     """The generated Markdown: targets, the comparison table, and the other scenarios."""
     lines = [BEGIN, ""]
     s = data["settings"]
@@ -287,6 +287,7 @@ def section(data: dict[str, Any]) -> str:
             lines.append(f"| {who} | {_fmt(cpython[who]['throughput_mbps'])} | "
                          f"{_fmt(cpython[who]['cpu_s_per_gib'], digits=2)} |")
         lines.append(f"| ratio | {_fmt(cpython['ratio_engine_vs_boto3'], digits=3)} | |")
+    lines += _link_tables(data, results)
     errors = data.get("errors") or {}
     if errors:
         lines += ["", "### Scenarios that failed in this run", ""]
@@ -323,6 +324,37 @@ def _engines_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def link_runs(results: Path) -> dict[str, dict[str, Any]]:
+    """The link-profile runs saved beside the loopback run (``python -m bench --link RATE``), by rate."""
+    runs: dict[str, dict[str, Any]] = {}
+    for path in sorted(results.glob("link-*.json")):
+        run = json.loads(path.read_text())
+        if run.get("link"):
+            runs[run["link"]["rate"]] = run
+    return runs
+
+
+def _link_tables(data: dict[str, Any], results: Path) -> list[str]:
+    """One table per link profile: the loopback run's contenders beside each shaped run's, CPU per GiB for all."""
+    shaped = {f"{rate} (tbf, MTU 1500)": run for rate, run in link_runs(results).items()}
+    profiles = {"loopback (unlimited)": data, **shaped}
+    if len(profiles) == 1:
+        return []
+    lines = ["", "### Link profiles (each a run of its own; compare contenders within a profile)", ""]
+    for label, run in profiles.items():
+        ready = (run.get("worker_ready") or {}).get("snapshot_first_visit") or {}
+        lines += ["", f"**{label}**, run {run.get('generated_at', '?')} (`{run.get('command', '')}`): first visit "
+                  f"{_fmt(ready.get('wire_mb'), ' MB', 2)} over the wire, worker ready "
+                  f"{_fmt(ready.get('worker_ready_ms'), ' ms')} after it started.", "",
+                  "| contender | MB/s | CPU s/GiB (transfer only) | pick→first byte cold / warm |",
+                  "| --- | --- | --- | --- |"]
+        for name, c in (run.get("contenders") or {}).items():
+            lines.append(f"| {LABELS.get(name, name)} | {_fmt(c['throughput_mbps'], '', 1)} | "
+                         f"{_fmt(c['cpu_s_per_gib'], '', 1)} ({_fmt(c['transfer_cpu_s_per_gib'], '', 1)}) | "
+                         f"{_fmt(c['ttfb_ms']['cold'], ' ms')} / {_fmt(c['ttfb_ms']['warm'], ' ms')} |")
+    return lines
+
+
 def write(data: dict[str, Any], source: Path) -> None:
     chart(data, CHART)
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
@@ -330,7 +362,7 @@ def write(data: dict[str, Any], source: Path) -> None:
         text += f"\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    BENCHMARKS.write_text(head + section(data) + tail)
+    BENCHMARKS.write_text(head + section(data, source.parent) + tail)
 
 
 def main(argv: list[str] | None = None) -> int:

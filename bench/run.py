@@ -26,7 +26,7 @@ from tests.support.files import random_file, sha256_file
 from tests.support.seaweed import start_seaweed
 from wire.plan import MiB
 
-from . import assets, report, scenarios
+from . import assets, link, report, scenarios
 from . import engines as bench_engines
 from .harness import CHROMIUM, ENGINE, PEERS, Stack, browser
 
@@ -61,7 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64 MiB, 1 round, small sweep, no 4 GiB")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md and the chart")
+    parser.add_argument("--link", type=link.check_rate, action="append", default=[],
+                        help="also run inside a network namespace limited to this rate (tc tbf, MTU 1500), e.g. "
+                        "20mbit; repeatable; results to bench/results/link-<rate>.json, shown in BENCHMARKS.md")
+    parser.add_argument("--inside-link", type=link.check_rate, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.inside_link:  # beside the loopback run's file, where the report looks for it
+        args.out = args.out.parent / f"link-{args.inside_link}.json"
     if args.quick:
         args.size, args.rounds, args.memory_size, args.sweep_reps, args.ready_rounds = 64 * MiB, 1, 0, 1, 1
     return args
@@ -118,6 +124,32 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a `timeout`, CI) unwinds like Ctrl-C, so SeaweedFS, servers and Chromium are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
+    if args.link:
+        # Each profile is this same run, in its own shaped namespace, after the loopback one.
+        plain = _without_links(list(sys.argv[1:] if argv is None else argv))
+        status = _main(args, plain)
+        for rate in args.link:
+            status |= link.run_shaped(rate, [*plain, "--no-report"])
+        if not args.no_report:
+            report.write(json.loads((args.out).read_text()), args.out)
+        return status
+    return _main(args, list(sys.argv[1:] if argv is None else argv))
+
+
+def _without_links(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == "--link":
+            skip_next = True
+        elif not arg.startswith("--link="):
+            out.append(arg)
+    return out
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     started = time.monotonic()
@@ -132,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "make bench" + (" ARGS='" + " ".join(argv) + "'" if argv else ""),
+        "link": {"rate": args.inside_link, "mtu": link.MTU, "qdisc": "tbf"} if args.inside_link else None,
         "machine": machine(),
         "versions": assets.versions(),
         "settings": {"file_size": args.size, "part_size": args.part_size, "concurrency": args.concurrency,
