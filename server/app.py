@@ -28,7 +28,7 @@ from server.security_headers import OriginCheck, SecurityHeaders, origin_of
 from server.settings import Settings, resolve_secret_key
 from server.static import mount_web
 from server.static import router as web_router
-from server.storage import S3Credentials, Storage, StorageError, StorageUnavailable
+from server.storage import Storage, StorageError, StorageUnavailable, storage_for
 from server.telemetry.router import router as telemetry_router
 from server.uploads import problems
 from server.uploads.router import router as uploads_router
@@ -66,17 +66,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         database = Database(settings.resolved_database_url)
         await run_in_threadpool(database.migrate)
-        storage = Storage(
-            endpoint_url=settings.s3_endpoint_url,
-            public_endpoint_url=settings.presign_endpoint_url,
-            part_url_base=settings.part_url_base,
-            bucket=settings.s3_bucket,
-            credentials=S3Credentials(
-                access_key_id=settings.s3_access_key_id,
-                secret_access_key=settings.s3_secret_access_key,
-                region=settings.s3_region,
-            ),
-        )
+        storage = storage_for(settings)
         await run_in_threadpool(storage.ensure_bucket, settings.cors_origins, settings.abort_incomplete_days)
         app.state.database = database
         app.state.storage = storage

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+    from server.settings import Settings
+
 log = logging.getLogger(__name__)
 
 #: The id of the lifecycle rule the server writes (aborting incomplete multipart uploads).
@@ -425,3 +427,18 @@ class Storage:
             content_type=response.get("ContentType"),
             metadata=dict(response.get("Metadata", {})),
         )
+
+
+def storage_for(settings: Settings) -> Storage:
+    """The bucket the settings name, as a server process and a scanner process (``python -m server.scan``) use it."""
+    return Storage(
+        endpoint_url=settings.s3_endpoint_url,
+        public_endpoint_url=settings.presign_endpoint_url,
+        part_url_base=settings.part_url_base,
+        bucket=settings.s3_bucket,
+        credentials=S3Credentials(
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        ),
+    )

@@ -20,29 +20,15 @@ from pydantic import ValidationError
 from server.db import Database
 from server.scan.worker import scan_worker
 from server.settings import Settings
-from server.storage import S3Credentials, Storage
+from server.storage import storage_for
 
 log = logging.getLogger("server.scan")
-
-
-def _storage(settings: Settings) -> Storage:
-    """The bucket, for reading objects only (a scanner signs no URLs)."""
-    return Storage(
-        endpoint_url=settings.s3_endpoint_url,
-        public_endpoint_url=settings.presign_endpoint_url,
-        bucket=settings.s3_bucket,
-        credentials=S3Credentials(
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=settings.s3_secret_access_key,
-            region=settings.s3_region,
-        ),
-    )
 
 
 async def run(settings: Settings) -> None:
     """Scan until SIGTERM/SIGINT."""
     database = Database(settings.resolved_database_url)
-    worker = scan_worker(settings, database, _storage(settings))
+    worker = scan_worker(settings, database, storage_for(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
