@@ -51,7 +51,8 @@ class Uploader(FastHttpUser):
         with self.client.request(method, path, json=body, name=name, catch_response=True) as response:
             answer = response.json() if response.status_code == expect else None
             if answer is None or not check(answer):
-                response.failure(f"{name}: HTTP {response.status_code} {(response.text or '')[:200]}")
+                why = response.error or (response.text or "")[:200]  # status 0: no answer (the error says why)
+                response.failure(f"{name}: HTTP {response.status_code} {why}")
                 raise RescheduleTask
             return answer
 
@@ -78,7 +79,7 @@ class Uploader(FastHttpUser):
         with self.client.request("PUT", url, data=CONTENT, headers=headers, name=PUT, catch_response=True) as put:
             etag = put.headers.get("etag") if put.status_code == 200 else None
             if not etag:
-                put.failure(f"{PUT}: HTTP {put.status_code} {(put.text or '')[:200]}")
+                put.failure(f"{PUT}: HTTP {put.status_code} {put.error or (put.text or '')[:200]}")
                 raise RescheduleTask
         gevent.sleep(THINK_SECONDS)
         self._json("GET", f"/api/uploads/{session}", STATUS, 200, check=lambda state: len(state["parts"]) == 1)
