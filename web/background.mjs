@@ -13,8 +13,9 @@ async function serviceWorker(base) {
 }
 
 /**
- * What a hello says of Background Fetch here: available, and the ids of the registrations running now.
- * @returns {Promise<{background_fetch: boolean, background_ids: string[]}>}
+ * What a hello says of Background Fetch here: available, and the ids of the registrations running now (left out
+ * when not known: the engine then takes none for ended).
+ * @returns {Promise<{background_fetch: boolean, background_ids?: string[]}>}
  */
 export async function backgroundState(base) {
   if (!supported) return { background_fetch: false, background_ids: [] };
@@ -28,7 +29,7 @@ export async function backgroundState(base) {
     return { background_fetch: true, background_ids: running };
   } catch (error) {
     console.warn("Background Fetch is not usable here", error);
-    return { background_fetch: false, background_ids: [] };
+    return { background_fetch: false }; // which are running is not known: the engine assumes none ended
   }
 }
 

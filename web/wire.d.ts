@@ -99,7 +99,7 @@ export interface Hello {
   readonly type: "hello";
   readonly extended_lifetime: boolean;
   readonly background_fetch: boolean;
-  readonly background_ids: Array<string>;
+  readonly background_ids: (Array<string>|null);
 }
 
 /** A page is closing: stop posting to its port. */

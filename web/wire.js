@@ -110,7 +110,7 @@
  * @property {"hello"} type
  * @property {boolean} extended_lifetime
  * @property {boolean} background_fetch
- * @property {Array<string>} background_ids
+ * @property {(Array<string>|null)} background_ids
  */
 
 /**

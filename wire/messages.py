@@ -134,12 +134,13 @@ class Hello:
 
     ``extended_lifetime``: the browser took the SharedWorker option that keeps the engine running for a few minutes
     after the last page closes. ``background_fetch``: this page can register Background Fetches (the API and an
-    active Service Worker); ``background_ids``: the registrations running now."""
+    active Service Worker); ``background_ids``: the registrations running now (null: not known yet, as in the hello
+    a page sends at once, before it asked the browser; only a list says a registration has ended)."""
 
     type: ClassVar[str] = "hello"
     extended_lifetime: bool = False
     background_fetch: bool = False
-    background_ids: tuple[str, ...] = ()
+    background_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,10 +223,11 @@ def parse_page_message(data: Mapping[str, Any]) -> PageMessage:
     kind = data.get("type")
     match kind:
         case "hello":
-            ids = data.get("background_ids") or []
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            ids = data.get("background_ids")
+            if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
                 raise MessageError("hello: background_ids must be a list of strings")
-            return Hello(data.get("extended_lifetime") is True, data.get("background_fetch") is True, tuple(ids))
+            known = tuple(ids) if ids is not None else None
+            return Hello(data.get("extended_lifetime") is True, data.get("background_fetch") is True, known)
         case "bye":
             return Bye()
         case "add":

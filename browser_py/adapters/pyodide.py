@@ -142,7 +142,8 @@ class Hub:
                 "refused")
         fields = {key: getattr(data, key, None) for key in keys}
         files = list(getattr(data, "files", None) or [])
-        ids = [str(i) for i in (getattr(data, "background_ids", None) or [])]
+        listed = getattr(data, "background_ids", None)
+        ids = None if listed is None else [str(i) for i in listed]
         try:
             message = parse_page_message({**fields, "files": files, "background_ids": ids})
         except MessageError as exc:

@@ -177,13 +177,15 @@ class UploadSet:
         for upload in self.uploads.values():
             upload.keeps_running_for = grace
 
-    def browser_takes_over(self, available: bool, running: Iterable[str], now: float) -> list[Directive]:
-        """A page said whether it can register Background Fetches and which registrations are running now. Uploads
-        may hand off when the deployment allows it too; one whose registration is not running any more (and not
-        just being made) gets its parts back."""
+    def browser_takes_over(self, available: bool, running: Iterable[str] | None, now: float) -> list[Directive]:
+        """A page said whether it can register Background Fetches and which registrations are running now (None:
+        it does not know yet). Uploads may hand off when the deployment allows it too; one whose registration is
+        listed as not running any more (and is not just being made) gets its parts back."""
         self.background_fetch = available and self.config.background_fetch
         for upload in self.uploads.values():
             upload.background_fetch = self.background_fetch
+        if running is None:
+            return []  # a browser restarted may still be resuming a registration: never guess it ended
         active = set(running)
         return [
             Deliver(local_id, BackgroundEnded(now, rid))

@@ -141,6 +141,7 @@ def test_found_at_boot_it_waits_for_the_browser_until_a_page_says_the_registrati
     feed(upload, Start(1.0))
     assert upload.phase is Phase.BACKGROUND
     assert uploads.browser_takes_over(True, [RID], 2.0) == [], "still running: the browser's"
+    assert uploads.browser_takes_over(False, None, 2.5) == [], "a page that has not asked the browser yet"
     (ended,) = uploads.browser_takes_over(True, [], 3.0)
     assert ended == Deliver("L", BackgroundEnded(3.0, RID))
     feed(upload, ended.event)

@@ -3,7 +3,6 @@ Service Worker asks for when the browser's Background Fetch ends)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.models import OutboxEvent
+from tests.server.test_checksums import b64sha, sign
 from tests.support.live_server import MakeLiveServer, isolated_settings
 from tests.support.proxied import ProxiedServer, start_proxied
 from tests.support.seaweed import SeaweedService
@@ -24,10 +24,6 @@ from wire.plan import MiB
 PART = 5 * MiB
 
 
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
 @pytest.fixture
 def proxied(make_live_server: MakeLiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedServer]:
     stack = start_proxied(make_live_server, tmp_path_factory.mktemp("nginx"), require_checksums=True)
@@ -35,15 +31,6 @@ def proxied(make_live_server: MakeLiveServer, tmp_path_factory: pytest.TempPathF
         yield stack
     finally:
         stack.nginx.stop()
-
-
-def _sign(client: httpx.Client, sid: str, parts: dict[int, bytes]) -> dict[int, str]:
-    response = client.post(
-        f"/api/uploads/{sid}/urls",
-        json={"parts": [{"part_number": n, "checksum_sha256": b64sha(d)} for n, d in parts.items()]},
-    )
-    assert response.status_code == 200, response.text
-    return {u["part_number"]: u["url"] for u in response.json()["urls"]}
 
 
 def _put(url: str, chunk: bytes) -> httpx.Response:
@@ -63,7 +50,7 @@ def test_parts_go_through_the_app_origin_and_finish_completes_from_storage(
         session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
         sid, token = session["session_id"], session["upload_token"]
         parts = {n: part_bytes(data, PART, n) for n in (1, 2, 3)}
-        urls = _sign(client, sid, parts)
+        urls = sign(client, sid, parts)
         assert all(url.startswith(proxied.origin + "/store/" + settings.s3_bucket + "/") for url in urls.values())
         for n in (1, 2):
             assert _put(urls[n], parts[n]).status_code == 200
