@@ -151,9 +151,9 @@ def test_scanner_processes_share_the_work_and_one_killed_mid_scan_is_replaced(
     scanned by exactly one of them and both take part (clamd's answers are held a while, so neither can take all).
     Then the one holding a scan is killed (SIGKILL) while clamd's answer is on its way: its lease runs out, the other
     scans the object again, and every upload has exactly one verdict and one event."""
-    slow = SlowClamd(clamd.port, delay=0.5).start()
+    slow = SlowClamd(clamd.port, delay=1.0).start()
     server = make_live_server(
-        scan="clamd", clamd_port=slow.port, scan_in_process=False, scan_lease_seconds=5, **QUICK_RETRY
+        scan="clamd", clamd_port=slow.port, scan_in_process=False, scan_lease_seconds=6, **QUICK_RETRY
     )
     scanners = start_scanners(scanner_env(server.settings, slow.port), tmp_path, "scanner-a", "scanner-b")
     assert server.app is not None
