@@ -57,8 +57,10 @@ $(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py web/snapshot.mjs $(ENGI
 
 # Our engine against raw fetch and Uppy 5/6 in headless Chromium (about 15 min; installs the peers with npm ci).
 # Writes bench/results/latest.json, the chart and the tables in BENCHMARKS.md. ARGS='--quick' for a smoke run.
-bench: install assets chromium engines
+# Then the Background Fetch path's throughput beside the engine's through nginx (bench/results/background.json).
+bench: install assets chromium engines nginx
 	$(PY) -m bench $(ARGS)
+	$(PY) -m bench.background
 
 # Debian's Chromium for the e2e tests (Playwright's own browser download is not used).
 chromium:
