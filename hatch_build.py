@@ -29,7 +29,9 @@ class WebAssetsHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel":
+        if self.target_name != "wheel" or version == "editable":
+            # An editable install (make install, before any runtime is built) serves web/ and build/ from the
+            # checkout itself: nothing to carry.
             return
         root = Path(self.root)
         runtime = root / "build" / "runtime"
