@@ -110,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         stack = Stack(seaweed, made[0], WEB, runtime_dir, PART)
         try:
-            source = random_file(tmp / "background.bin", size)
-            digest = sha256_file(source)
             with sync_playwright() as playwright, browser(playwright, tmp / "profile") as chromium:
                 chromium.ctx.add_init_script(WITHOUT_EXTENDED_LIFETIME)
-                for _ in range(args.rounds):
+                for round_ in range(args.rounds):
                     for path, app in apps.items():
-                        run = _run(chromium, stack, app, source, digest, path)
+                        # A new file each time: the same one again would be "already uploaded".
+                        source = random_file(tmp / f"background-{round_}-{path}.bin", size)
+                        run = _run(chromium, stack, app, source, sha256_file(source), path)
+                        source.unlink()
                         runs[path].append(run)
                         print(f"{path:10s} {run['bytes'] / MiB:6.0f} MiB in {run['seconds']:6.1f} s: "
                               f"{run['mb_per_s']:6.1f} MB/s", flush=True)
