@@ -202,7 +202,10 @@ def test_runtime_manifest(web_server: LiveServer) -> None:
     settings = web_server.settings
     chosen = {"leave_threshold": settings.leave_threshold_seconds, "parallel_uploads": settings.parallel_uploads,
               "part_size": settings.part_size_bytes, "adaptive_concurrency": settings.adaptive_concurrency,
-              "adaptive_part_size": settings.adaptive_part_size}
+              "adaptive_part_size": settings.adaptive_part_size,
+              # Part URLs on the store's own origin: the Background Fetch hand-off stays off.
+              "background_fetch": False}
+    assert settings.part_url_base is None
     assert engine == chosen
 
 
