@@ -18,12 +18,20 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+#: Ports for the tests' servers: below the kernel's ephemeral range (32768-60999 here), so that no outgoing
+#: connection (a browser's, a client's) takes one between our check and the server's bind, and below the
+#: SeaweedFS picks (20000-54999). Random picks keep two test runs at once (make test runs two) apart.
+SERVER_PORTS = range(10_000, 20_000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel picks from its ephemeral range."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A random port of ``SERVER_PORTS`` that binds now (someone may still take it right after)."""
+    rng = random.Random()
+    for _ in range(1_000):
+        port = rng.choice(SERVER_PORTS)
+        if port_is_free(port, host):
+            return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS.start}-{SERVER_PORTS.stop - 1}")
 
 
 def free_seaweed_ports(count: int, host: str = "127.0.0.1") -> list[int]:
