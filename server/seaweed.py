@@ -172,6 +172,10 @@ class SeaweedConfig:
     allowed_origins: Sequence[str] = field(default_factory=list)
     ip: str = "127.0.0.1"
     memory_limit: str = "512MiB"
+    #: How many volumes the volume server may hold; 0 lets SeaweedFS allow free disk space ÷ volume size. Every
+    #: bucket is a collection that grows volumes of its own, several at a time, so a store with many buckets (a test
+    #: session makes hundreds) runs out of volumes long before it runs out of disk.
+    max_volumes: int = 0
     binary: str | None = None
     #: Run in a session of its own, out of reach of signals sent to our process group. ``python -m server`` wants
     #: that (Ctrl-C stops the web server first, then SeaweedFS); tests do not (a ``timeout`` that kills the test
@@ -248,6 +252,7 @@ class SeaweedFS:
             f"-master.port.grpc={c.master_port + GRPC_OFFSET}",
             f"-volume.port={c.volume_port}",
             f"-volume.port.grpc={c.volume_port + GRPC_OFFSET}",
+            f"-volume.max={c.max_volumes}",
             f"-filer.port={c.filer_port}",
             f"-filer.port.grpc={c.filer_port + GRPC_OFFSET}",
             f"-admin.port={c.admin_port}",

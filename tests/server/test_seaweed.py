@@ -55,6 +55,7 @@ def test_command_line_is_local_and_quiet(tmp_path: Path) -> None:
     for name, port in [("s3", 20001), ("master", 20002), ("volume", 20003), ("filer", 20004), ("admin", 20005)]:
         assert f"-{name}.port={port}" in command
         assert f"-{name}.port.grpc={port + GRPC_OFFSET}" in command
+    assert "-volume.max=0" in command, "by default as many volumes as free disk allows (SeaweedFS's own rule)"
     # Unix sockets we can name go in the data dir.
     assert f"-filer.localSocket={tmp_path.resolve() / 'filer.sock'}" in command
     assert f"-s3.localSocket={tmp_path.resolve() / 's3.sock'}" in command

@@ -79,6 +79,10 @@ def start_seaweed(base_dir: Path, *, allowed_origins: Sequence[str] = ("http://1
         filer_port=filer,
         admin_port=admin,
         allowed_origins=list(allowed_origins),
+        # A session of tests makes hundreds of buckets, each growing volumes of its own: with SeaweedFS's default
+        # (free disk ÷ 128 MB: ~500 here) the store answered "no free volumes left" late in a run. Volumes are
+        # sparse files, so a high count costs no disk.
+        max_volumes=5000,
         # In the test run's process group: a `timeout` or Ctrl-C that ends the run ends SeaweedFS too.
         new_session=False,
     )
