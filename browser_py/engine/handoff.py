@@ -5,9 +5,10 @@ Background Fetch registration keeps sending while the browser runs, with every p
 restart; but it can only be made from an open top-level page, and Chromium sends only same-origin requests from it
 (no CORS preflight: part URLs must be on the app's origin, ``PART_URL_BASE``). So the hand-off is proactive: once the
 file is safe in the browser and the pessimistic ETA passes what the worker can outlive its pages by, the engine hashes
-every part left, gets their URLs, stops sending (its PUTs in flight are aborted first) and asks a page to register
-them all. From then on the parts are the browser's until a page says the registration has ended: no part is ever sent
-by both at once. Then S3 is asked what it holds, as on any resume: the Service Worker may have completed the upload
+every part left and gets their URLs while it sends; then it starts no new PUT and waits until each one in flight has
+answered (an aborted PUT whose body already reached the store would still be stored, while the browser sent the same
+part), and asks a page to register every part not confirmed by then. From then on those parts are the browser's until
+a page says the registration has ended: no part is ever sent by both at once. Then S3 is asked what it holds, as on any resume: the Service Worker may have completed the upload
 already, or the engine sends what failed.
 """
 

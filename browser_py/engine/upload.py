@@ -129,6 +129,11 @@ class Upload:
         self._hand_off_wanted = False
         self._hand_off_over = False
         self.awaiting_registration = False
+        # Every part left is hashed and signed: no new PUT starts, and the hand-off waits until each one in flight
+        # has settled (answered or failed), so the browser never starts a part the engine is still sending. A part
+        # aborted meanwhile (stalled) may still land at the store: it is withheld from the hand-off, the engine's.
+        self.draining = False
+        self._withheld: set[int] = set()
         # The file chosen again after a crash (engine/phase.py NEEDS_FILE, CHECKING): the parts S3 holds still to
         # hash, those being hashed, and hashes asked for and not yet answered (a refused choice leaves some behind).
         self._to_check: list[int] = []
@@ -195,7 +200,7 @@ class Upload:
             self._dispatch(event, out)
         if self.phase is Phase.UPLOADING:
             self._consider_hand_off(out)
-        if self.phase is Phase.UPLOADING:
+        if self.phase is Phase.UPLOADING and not self.draining:
             self._pump(out)
         self._schedule_wakeup(out)
         self._note_leave_hint()
@@ -534,6 +539,8 @@ class Upload:
             return
         out.append(CancelParts(tuple(stalled)))
         self.stalls.part_stalled()
+        if self.draining:
+            self._withheld.update(stalled)  # aborted, not settled: it may still land while the browser sends it
         for number in stalled:
             waited = self.now - in_flight[number]
             failure = Failure(FailureKind.TRANSIENT, f"part {number} stalled ({waited:.0f} s without an answer)")
@@ -548,7 +555,8 @@ class Upload:
 
     def _consider_hand_off(self, out: list[Command]) -> None:
         """Once the rest will not finish in a worker that may lose its last page (engine/handoff.py): hash every part
-        left and get its URL while sending goes on; when all are ready, stop sending and hand them all over."""
+        left and get its URL while sending goes on; when all are ready, start no new PUT, let those in flight settle,
+        and hand over every part that is not confirmed then (none is the engine's and the browser's at once)."""
         m, plan = self.manifest, self.plan
         if plan is None:
             return
@@ -567,11 +575,20 @@ class Upload:
             self._hand_off_wanted = wants_hand_off(inputs)
             if not self._hand_off_wanted:
                 return
-        parts = self.scheduler.prepare_hand_off(self.now, self._api_retry.get(ApiCall.URLS, 0.0), out)
-        if not parts:
-            return  # still hashing or signing (or nothing is left: the pump completes it)
+        ready = self.scheduler.prepare_hand_off(self.now, self._api_retry.get(ApiCall.URLS, 0.0), out)
+        if ready is None:
+            return  # still hashing or signing; sending goes on until the drain starts
+        parts = tuple(p for p in ready if p.number not in self._withheld)
+        if not parts:  # nothing left (the pump completes it), or only parts the engine may still be storing
+            self._hand_off_wanted, self._hand_off_over = False, bool(ready)
+            self.draining = False
+            self._withheld.clear()
+            return
+        self.draining = True
+        if self.scheduler.in_flight:
+            return  # their PUTs settle first: a part that lands then is not handed off
         assert m.session_id is not None
-        self._stop_sending(out)  # its PUTs in flight are aborted before the browser may start the same parts
+        self._stop_sending(out)  # no PUT is in flight; pending retries are the browser's now
         m.background_id = registration_id(m.session_id, m.upload_token)
         self.awaiting_registration = True
         self.told_to_leave = True
@@ -620,6 +637,8 @@ class Upload:
 
     def _stop_sending(self, out: list[Command]) -> None:
         self.scheduler.stop(out)
+        self.draining = False  # its PUTs are aborted: a hand-off later drains again
+        self._withheld.clear()
         self._api_retry.clear()
         self.meter.stop()
         if self.tuner is not None:

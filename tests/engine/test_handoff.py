@@ -3,19 +3,30 @@ and the set of uploads do around it. No part is ever the engine's and the browse
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
 
-from browser_py.engine.commands import CancelParts, Command, FetchState, HandOff, PersistManifest, SendPart
+from browser_py.engine.commands import (
+    CancelParts,
+    Command,
+    CompleteUpload,
+    FetchState,
+    HandOff,
+    PersistManifest,
+    SendPart,
+)
 from browser_py.engine.events import (
     BackgroundEnded,
     Cancel,
     HandOffAnswered,
+    PartFailed,
     PartSent,
     RemotePart,
     Start,
     StateFetched,
+    Tick,
     UrlsReceived,
 )
 from browser_py.engine.handoff import HandOffInputs, registration_id, wants_hand_off
@@ -24,7 +35,7 @@ from browser_py.engine.upload import EngineConfig, Phase, Upload
 from browser_py.engine.uploadset import Deliver, UploadSet
 from browser_py.engine.view import LEAVE_BANNER_BROWSER
 
-from .test_upload import PART, created, feed, new_manifest, of
+from .test_upload import PART, TRANSIENT, created, feed, new_manifest, of
 
 RID = registration_id("S", "")
 
@@ -55,8 +66,9 @@ def test_the_hand_off_policy(changes: dict[str, object], wanted: bool) -> None:
     assert wants_hand_off(inputs(**changes)) is wanted
 
 
-def handing_off(size_parts: int = 10) -> tuple[Upload, list[Command]]:
-    """An upload whose ETA passed the threshold with no grace: one part took 19 s, so it hands off."""
+def draining(size_parts: int = 10) -> tuple[Upload, list[Command]]:
+    """An upload whose ETA passed the threshold with no grace (one part took 19 s): every part left is hashed and
+    signed, and its PUT in flight (part 2) is settling before the hand-off."""
     config = EngineConfig(concurrency=2, leave_threshold=10.0)
     upload = Upload(new_manifest(size=size_parts * PART), config, random.Random(1))
     upload.background_fetch = True
@@ -66,24 +78,68 @@ def handing_off(size_parts: int = 10) -> tuple[Upload, list[Command]]:
     return upload, out
 
 
+def handing_off(size_parts: int = 10) -> tuple[Upload, list[Command]]:
+    """The same upload once its PUTs in flight have answered: handed off."""
+    upload, out = draining(size_parts)
+    for number in sorted(upload.in_flight):
+        out += feed(upload, PartSent(30.0, number, f'"e{number}"'))
+    return upload, out
+
+
+def test_no_part_is_sent_by_the_engine_and_the_browser_at_once() -> None:
+    """A PUT in flight when the hand-off is decided may already have reached the store: aborting it would not stop
+    it. So no new PUT starts, the hand-off waits until each one in flight has answered, and a part that landed is
+    not handed off; one that failed is."""
+    upload, out = draining()
+    assert upload.in_flight == {2} and upload.draining
+    assert not of(HandOff, out) and not of(CancelParts, out), "nothing handed off or aborted while a PUT is out"
+    later = feed(upload, UrlsReceived(26.0, {4: "u4"}, 5_000.0))
+    later += feed(upload, Tick(27.0))
+    assert not of(HandOff, later) and not of(SendPart, later), "no new PUT while the drain goes on"
+    assert upload.phase is Phase.UPLOADING
+    failed = copy.deepcopy(upload)
+    later = feed(upload, PartSent(28.0, 2, '"e2"'))
+    (hand_off,) = of(HandOff, later)
+    assert [p.number for p in hand_off.parts] == list(range(3, 11)), "part 2 landed: it is not handed off"
+    assert not of(SendPart, later) and not of(CancelParts, later) and upload.phase is Phase.BACKGROUND
+    (hand_off,) = of(HandOff, feed(failed, PartFailed(28.0, 2, TRANSIENT)))
+    assert [p.number for p in hand_off.parts] == list(range(2, 11)), "part 2 failed: the browser sends it"
+
+
+def test_a_put_aborted_while_draining_is_withheld_from_the_hand_off() -> None:
+    """A stalled PUT is aborted, but an abort does not stop bytes that already reached the store: the part stays the
+    engine's (S3 says later whether it landed), never the browser's at the same time."""
+    upload, _ = draining()
+    out = feed(upload, Tick(200.0))  # part 2 has been out since 1 s: stalled
+    assert of(CancelParts, out) == [CancelParts((2,))]
+    (hand_off,) = of(HandOff, out)
+    assert [p.number for p in hand_off.parts] == list(range(3, 11))
+
+
+def test_parts_all_in_flight_at_the_decision_are_finished_by_the_engine() -> None:
+    upload, _ = draining(size_parts=2)
+    assert upload.draining
+    out = feed(upload, PartSent(25.0, 2, '"e2"'))
+    assert not of(HandOff, out) and of(CompleteUpload, out) and upload.phase is Phase.COMPLETING
+
+
 def test_a_long_upload_hands_every_part_left_to_the_browser_and_sends_none_itself() -> None:
     upload, out = handing_off()
     assert upload.phase is Phase.BACKGROUND
     (hand_off,) = of(HandOff, out)
-    assert [p.number for p in hand_off.parts] == list(range(2, 11)), "every part not confirmed, in flight ones too"
+    assert [p.number for p in hand_off.parts] == list(range(3, 11)), "every part not confirmed"
     assert all(p.checksum_sha256 == f"c{p.number}" and p.url for p in hand_off.parts)
     assert hand_off.registration_id == RID and hand_off.title == "big.bin"
     index = out.index(hand_off)
-    cancel = [i for i, c in enumerate(out) if isinstance(c, CancelParts)]
-    assert cancel and cancel[-1] < index, "the engine's PUTs in flight are aborted before the hand-off"
+    assert not of(CancelParts, out), "no PUT was aborted: each one in flight answered first"
     saved = [c for c in out[:index] if isinstance(c, PersistManifest)][-1]
     assert saved.wait and Manifest.from_json(saved.manifest_json).background_id == RID
     assert not [c for c in out[index:] if isinstance(c, SendPart)]
     assert upload.view().banner == LEAVE_BANNER_BROWSER and upload.view().actions == ("cancel", "copy")
-    # Answered, and whatever happens meanwhile (URLs, a late answer of an aborted PUT), the engine sends nothing.
+    # Answered, and whatever happens meanwhile (URLs, a late answer), the engine sends nothing.
     later = feed(upload, HandOffAnswered(41.0, RID))
-    later += feed(upload, UrlsReceived(42.0, {3: "u3"}, 5_000.0))
-    later += feed(upload, PartSent(43.0, 3, '"late"'))
+    later += feed(upload, UrlsReceived(42.0, {5: "u5"}, 5_000.0))
+    later += feed(upload, PartSent(43.0, 5, '"late"'))
     assert not of(SendPart, later) and upload.phase is Phase.BACKGROUND
 
 
@@ -157,6 +213,7 @@ def test_a_registration_being_made_is_not_taken_for_an_ended_one() -> None:
     feed(upload, Start(0.0))
     feed(upload, created(1.0, with_urls=range(1, 11), expires=5_000))
     feed(upload, PartSent(20.0, 1, '"e1"'))
+    feed(upload, PartSent(21.0, 2, '"e2"'))
     assert upload.phase is Phase.BACKGROUND
     assert uploads.browser_takes_over(True, [], 41.0) == [], "a page that connected meanwhile does not know of it yet"
     (answered,) = uploads.hand_off_answered(RID, None, 42.0)
