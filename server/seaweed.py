@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from server.child import check_port_free, kill, tail, terminate, wait_until_ready
 from server.settings import GRPC_OFFSET, Settings
 
 __all__ = [
@@ -54,25 +54,6 @@ def _alive(pid: int) -> bool:
         if stat.rpartition(")")[2].split()[:1] != ["Z"]:
             return True
     return False
-
-
-def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """SIGTERM, then SIGKILL if ``process`` has not exited after ``timeout`` seconds."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
-def _kill(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGKILL at once, as a crash would."""
-    if process is not None and process.poll() is None:
-        process.kill()
-        process.wait(5)
 
 
 def _write_private(path: Path, text: str) -> Path:
@@ -121,25 +102,16 @@ def _prepare_data_dir(config: SeaweedConfig) -> None:
 
 def _check_ports_free(config: SeaweedConfig) -> None:
     """Fail clearly on a taken port; else readiness polling could mistake another server for ours."""
+    hint = "; is another SeaweedFS running? Set S3_ENDPOINT_URL / SEAWEED_*_PORT to free ports"
     for port in config.ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            # Like Go's listeners: TIME_WAIT leftovers of a previous run do not count as taken.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((config.ip, port))
-            except OSError as error:
-                raise SeaweedError(
-                    f"port {port} on {config.ip} is taken ({error.strerror}); is another SeaweedFS "
-                    "running? Set S3_ENDPOINT_URL / SEAWEED_*_PORT to free ports"
-                ) from error
+        check_port_free(config.ip, port, SeaweedError, hint)
 
 
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return "(no output)"
-    return "\n".join(text.splitlines()[-lines:])
+def _s3_and_filer_answer(client: httpx.Client, config: SeaweedConfig) -> bool:
+    """Whether S3 answers HTTP (any status: unsigned requests get 403) and the filer behind it is up."""
+    client.get(config.endpoint_url + "/")
+    client.get(f"http://{config.ip}:{config.filer_port}/", headers={"Accept": "application/json"})
+    return True
 
 
 class SeaweedError(RuntimeError):
@@ -319,44 +291,32 @@ class SeaweedFS:
 
     def _wait_ready(self, timeout: float) -> None:
         """Poll until S3 answers HTTP (any status: unsigned requests get 403) and the filer behind it is up."""
-        deadline = time.monotonic() + timeout
-        filer = f"http://{self.config.ip}:{self.config.filer_port}/"
+        assert self.process is not None
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise SeaweedError(
-                        f"SeaweedFS exited with code {self.process.returncode} during start-up\n{self.log_tail()}"
-                    )
-                try:
-                    client.get(self.endpoint_url + "/")
-                    client.get(filer, headers={"Accept": "application/json"})
-                    return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() >= deadline:
-                    raise SeaweedError(
-                        f"SeaweedFS S3 at {self.endpoint_url} did not answer within {timeout:.0f} s\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
+            wait_until_ready(
+                f"SeaweedFS S3 at {self.endpoint_url}", {"SeaweedFS": self.process},
+                lambda: _s3_and_filer_answer(client, self.config), timeout,
+                error=SeaweedError, report=self.log_tail, transient=(httpx.TransportError,), interval=0.1,
+            )  # fmt: skip
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
         process, self.process = self.process, None
         self.pid_path.unlink(missing_ok=True)
-        _terminate(process, timeout)
+        terminate(process, timeout)
 
     def kill(self) -> None:
         """SIGKILL at once, as a crash would (its data stays on disk)."""
         process, self.process = self.process, None
         self.pid_path.unlink(missing_ok=True)
-        _kill(process)
+        kill(process)
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
         self.start(timeout)
 
     def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def __enter__(self) -> SeaweedFS:
         self.start()
@@ -501,37 +461,30 @@ class SeaweedCluster:
         )
 
     def _wait_ready(self, timeout: float, volumes: int) -> None:
-        deadline = time.monotonic() + timeout
-        filer = f"http://{self.config.ip}:{self.config.filer_port}/"
+        def ready() -> bool:
+            return _s3_and_filer_answer(client, self.config) and self.volume_servers() >= volumes
+
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                exited = [name for name, process in self.processes.items() if process.poll() is not None]
-                if exited:
-                    raise SeaweedError(
-                        f"SeaweedFS {exited[0]} exited during start-up: {self._fatal(exited[0])}\n{self.log_tail()}"
-                    )
-                try:
-                    client.get(self.endpoint_url + "/")
-                    client.get(filer, headers={"Accept": "application/json"})
-                    if self.volume_servers() >= volumes:
-                        return
-                except (httpx.TransportError, ValueError, KeyError):
-                    pass
-                if time.monotonic() >= deadline:
-                    raise SeaweedError(
-                        f"SeaweedFS cluster at {self.endpoint_url} was not ready within {timeout:.0f} s\n"
-                        f"{self.log_tail()}"
-                    )
-                time.sleep(0.1)
+            wait_until_ready(
+                f"SeaweedFS cluster at {self.endpoint_url}",
+                {f"SeaweedFS {name}": process for name, process in self.processes.items()}, ready, timeout,
+                error=SeaweedError, report=self._startup_report, transient=(httpx.TransportError, ValueError, KeyError),
+                interval=0.1,
+            )  # fmt: skip
+
+    def _startup_report(self) -> str:
+        """The fatal line of each process that exited (e.g. a port it could not bind), then every log's tail."""
+        exited = [name for name, process in self.processes.items() if process.poll() is not None]
+        return "".join(f"{name}: {self._fatal(name)}\n" for name in exited) + self.log_tail()
 
     def _fatal(self, name: str) -> str:
         """The fatal line (glog's ``F…``) a process logged before exiting, e.g. a port it could not bind."""
-        text = _tail(self.config.data_dir / f"{name}.out", 200)
+        text = tail(self.config.data_dir / f"{name}.out", 200)
         return next((line for line in text.splitlines() if line.startswith("F")), "(no fatal line logged)")
 
     def kill_volume(self, index: int) -> None:
         """SIGKILL one volume server, as a crashed machine would; its data stays on disk."""
-        _kill(self.processes.pop(f"volume-{index}", None))
+        kill(self.processes.pop(f"volume-{index}", None))
 
     def start_volume(self, index: int, timeout: float = 30.0) -> None:
         """Start a volume server again (on its data) and wait until the master counts it."""
@@ -548,7 +501,7 @@ class SeaweedCluster:
         which never ends, so it would always sit out the whole timeout (its store, LevelDB, keeps a journal)."""
         processes, self.processes = self.processes, {}
         for name, process in reversed(processes.items()):
-            _terminate(process, min(timeout, 3.0) if name == "filer" else timeout)
+            terminate(process, min(timeout, 3.0) if name == "filer" else timeout)
 
     def restart(self, timeout: float = 60.0) -> None:
         self.stop()
@@ -556,7 +509,7 @@ class SeaweedCluster:
 
     def log_tail(self, lines: int = 15) -> str:
         data = self.config.data_dir
-        return "\n".join(f"--- {path.name}\n{_tail(path, lines)}" for path in sorted(data.glob("*.out")))
+        return "\n".join(f"--- {path.name}\n{tail(path, lines)}" for path in sorted(data.glob("*.out")))
 
     def __enter__(self) -> SeaweedCluster:
         self.start()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from server.child import tail, terminate, wait_until_ready
 from tests.support.ports import free_port
 
 if TYPE_CHECKING:
@@ -88,18 +89,16 @@ class ClamdService:
         )
 
     def start(self) -> None:
-        log = (self.directory / "clamd.out").open("ab")
-        self.process = subprocess.Popen(
-            [str(CLAMD), "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 60
-        while not self.answers():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"clamd exited: {(self.directory / 'clamd.out').read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("clamd did not answer PING within 60 s")
-            time.sleep(0.05)
+        log = self.directory / "clamd.out"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(CLAMD), "-c", str(self.config)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        try:
+            wait_until_ready("clamd", {"clamd": self.process}, self.answers, 60, report=lambda: tail(log, 40))
+        except BaseException:
+            self.stop()
+            raise
 
     def answers(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
@@ -109,14 +108,7 @@ class ClamdService:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, 15)
 
 
 def start_clamd(directory: Path) -> ClamdService:
@@ -226,6 +218,10 @@ class ScannerProcess:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def started(self) -> bool:
+        """Whether its loop runs (it logs "scanner started" then)."""
+        return "scanner started" in self.text()
+
     def holds(self, lease_token: str | None) -> bool:
         """Whether ``lease_token`` is one of this process's (its log names its claimant instance)."""
         return lease_token is not None and f"claimant {lease_token.rsplit('-', 1)[0]}" in self.text()
@@ -235,13 +231,7 @@ class ScannerProcess:
         return self.text().count(f"session {session_id} scanned in")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, 15)
 
 
 def start_scanners(env: dict[str, str], directory: Path, *names: str) -> list[ScannerProcess]:
@@ -254,16 +244,11 @@ def start_scanners(env: dict[str, str], directory: Path, *names: str) -> list[Sc
                 [sys.executable, "-m", "server.scan"], cwd=directory, env=env, stdout=out, stderr=subprocess.STDOUT
             )
         scanners.append(ScannerProcess(process, log))
-    deadline = time.monotonic() + 60
     try:
         for scanner in scanners:
-            while "scanner started" not in scanner.text():
-                if scanner.process.poll() is not None:
-                    raise RuntimeError(f"scanner {scanner.log.stem} exited: {scanner.text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"scanner {scanner.log.stem} did not start in 60 s: {scanner.text()[-2000:]}")
-                time.sleep(0.05)
-    except RuntimeError:
+            name = f"scanner {scanner.log.stem}"
+            wait_until_ready(name, {name: scanner.process}, scanner.started, 60, report=scanner.text)
+    except BaseException:
         for scanner in scanners:
             scanner.stop()
         raise

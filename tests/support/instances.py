@@ -24,6 +24,7 @@ from types import TracebackType
 import httpx
 import psycopg
 
+from server.child import tail, terminate, wait_until_ready
 from server.nginx import Nginx, NginxConfig
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresCluster
@@ -144,19 +145,13 @@ class ServerInstances:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
+        name = f"server on port {port}"
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server on port {port} exited with {process.returncode}: see {log.name}")
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        return process
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server on port {port} not ready within {timeout} s: see {log.name}")
-                time.sleep(0.2)
+            wait_until_ready(
+                name, {name: process}, lambda: client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200,
+                timeout, report=lambda: tail(Path(log.name), 40), transient=(httpx.TransportError,), interval=0.2,
+            )  # fmt: skip
+        return process
 
     def __enter__(self) -> ServerInstances:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -189,13 +184,7 @@ class ServerInstances:
     def stop(self, index: int, timeout: float = 20.0) -> None:
         """SIGTERM instance ``index`` (uvicorn finishes requests in flight), SIGKILL after ``timeout``."""
         process, self.processes[index] = self.processes[index], None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process, timeout)
 
     def start(self, index: int) -> None:
         """Start instance ``index`` again on its port; returns once it is ready."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
+from server.child import tail, terminate, wait_until_ready
 from tests.support.ports import free_port
 
 INSTALL_HINT = "Redis server not found: install Debian's redis-server (`make redis`)"
@@ -42,38 +42,16 @@ class RedisServer:
             "--save", "", "--appendonly", "no", "--dir", str(self.root), "--logfile", str(self.root / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_timeout=1.0)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}: {self._log_tail()}")
-                try:
-                    if client.ping():
-                        return self
-                except redis.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not answer within {timeout} s: {self._log_tail()}")
-                time.sleep(0.05)
-        finally:
-            client.close()
-
-    def _log_tail(self) -> str:
-        try:
-            return (self.root / "redis.log").read_text(errors="replace")[-2000:]
-        except FileNotFoundError:
-            return "(no log)"
+        with redis.Redis.from_url(self.url, socket_timeout=1.0) as client:
+            wait_until_ready(
+                f"redis-server on port {self.port}", {"redis-server": self.process}, lambda: bool(client.ping()),
+                timeout, report=lambda: tail(self.root / "redis.log", 40), transient=(redis.ConnectionError,),
+            )  # fmt: skip
+        return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process, 10)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
