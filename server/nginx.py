@@ -25,10 +25,7 @@ import os
 import pwd
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from server.child import check_port_free, tail, terminate, wait_until_ready
 from wire.plan import MAX_PART_SIZE
 
 __all__ = ["Nginx", "NginxConfig", "NginxError", "find_nginx"]
@@ -281,7 +279,7 @@ class Nginx:
             return
         work = self.config.work_dir
         work.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._check_port_free()
+        check_port_free(self.config.listen_host, self.config.listen_port, NginxError)
         self.conf_path.write_text(render(self.config), encoding="utf-8")
         stderr: IO[bytes] | int = self.config.stderr or self.stderr_path.open("ab")
         try:
@@ -302,52 +300,23 @@ class Nginx:
             self.stop()
             raise
 
-    def _check_port_free(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.config.listen_host, self.config.listen_port))
-            except OSError as error:
-                raise NginxError(
-                    f"port {self.config.listen_port} on {self.config.listen_host} is taken ({error.strerror})"
-                ) from error
-
     def _wait_ready(self, timeout: float) -> None:
         """Poll until nginx answers HTTP on its port (any status: the app behind it may not be up yet)."""
-        deadline = time.monotonic() + timeout
+        assert self.process is not None
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise NginxError(
-                        f"nginx exited with code {self.process.returncode} during start-up\n{self.log_tail()}"
-                    )
-                try:
-                    client.get(self.origin + self.config.store_prefix)
-                    return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() >= deadline:
-                    raise NginxError(f"nginx at {self.origin} did not answer within {timeout:.0f} s\n{self.log_tail()}")
-                time.sleep(0.05)
+            wait_until_ready(
+                f"nginx at {self.origin}", {"nginx": self.process},
+                lambda: client.get(self.origin + self.config.store_prefix).status_code > 0, timeout,
+                error=NginxError, report=self.log_tail, transient=(httpx.TransportError,),
+            )  # fmt: skip
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (nginx's fast shutdown), then SIGKILL if it has not exited after ``timeout`` seconds."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process, timeout)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return "(no output)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.stderr_path, lines)
 
     def __enter__(self) -> Nginx:
         self.start()
