@@ -69,8 +69,14 @@ def main() -> int:
             return 1
     try:
         # log_config=None: uvicorn's lines go through our handler (JSON, request ids, redaction).
+        # proxy_headers=False: forwarded headers are believed by the app alone (server/proxy.py, FORWARDED_ALLOW_IPS).
         config = uvicorn.Config(
-            create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            log_config=None,
+            proxy_headers=False,
         )
         _AnnouncingServer(config, f"http://{settings.host}:{settings.port}").run()
     except (KeyboardInterrupt, _Terminated):

@@ -20,6 +20,7 @@ from server.http_metrics import HttpMetrics
 from server.identity import HostIdentify, Identity
 from server.janitor import Janitor
 from server.notify.service import NotificationService
+from server.proxy import TrustedProxies
 from server.ratelimit import RateLimited, RateLimits
 from server.routers import account, files, health, metrics, notifications, support
 from server.scan.clamd import ScannerUnavailable
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         SecurityHeaders, connect_origins=[origin_of(settings.part_url_origin)], https=settings.secure_cookies
     )
     app.add_middleware(HttpMetrics)  # counts every answer, refusals by the others included
-    app.add_middleware(logs.RequestIds)  # outermost: every log line of a request carries its id
+    app.add_middleware(logs.RequestIds)  # every log line of a request carries its id
+    app.add_middleware(TrustedProxies, trusted=settings.forwarded_allow_ips)  # outermost: all see the real client
 
     @app.exception_handler(StorageUnavailable)
     async def storage_unavailable(_request: Request, error: StorageUnavailable) -> JSONResponse:

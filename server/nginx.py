@@ -191,6 +191,8 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            # The app is at / here: a client's own X-Forwarded-Prefix is dropped, never passed on as ours.
+            proxy_set_header X-Forwarded-Prefix "";
             # Passive failover, for idempotent methods only (nginx's default without non_idempotent).
             proxy_next_upstream error timeout http_502 http_503 http_504;
             proxy_next_upstream_tries {len(config.app_upstreams)};

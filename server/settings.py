@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     log_json: bool = True
     #: More browser origins allowed by the bucket CORS rule (comma-separated in the environment).
     cors_extra_origins: Annotated[list[str], NoDecode] = []
+    #: The reverse proxies whose ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``X-Forwarded-Prefix`` are believed
+    #: (comma-separated addresses or networks, ``*`` for any; server/proxy.py). Empty: none, so nobody can claim
+    #: another client address (rate limits) or another path prefix (URLs in pages and the runtime manifest).
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = []
 
     #: The master secret: every token purpose (cookie, upload token, file link, email confirmation) signs with a key
     #: derived from it (server/tokens.py). When unset, one is generated into ``data_dir/secret_key`` and reused.
@@ -248,7 +252,12 @@ class Settings(BaseSettings):
     notify_rate_window_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator(
-        "cors_extra_origins", "push_allowed_hosts", "jwt_algorithms", "allowed_content_types", mode="before"
+        "cors_extra_origins",
+        "forwarded_allow_ips",
+        "push_allowed_hosts",
+        "jwt_algorithms",
+        "allowed_content_types",
+        mode="before",
     )
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -271,6 +280,17 @@ class Settings(BaseSettings):
             parse_many(value)
         except ValueError as error:
             raise ValueError(f"not a rate limit like '30/minute;300/hour': {value!r}") from error
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        """Each an IP address, a network or ``*``: a typo would otherwise trust nobody without a word."""
+        for item in value:
+            try:
+                _ = item == "*" or ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"FORWARDED_ALLOW_IPS: {item!r} is not an IP address, a network or '*'") from None
         return value
 
     @field_validator("public_origin", "s3_endpoint_url")

@@ -25,6 +25,7 @@ from starlette.types import Scope
 
 from server.dependencies import SettingsDep
 from server.identity import COOKIE_NAME, Identity, get_identity
+from server.proxy import url_prefix
 from server.ratelimit import RateLimited, RateLimitsDep, client_address
 from server.security_headers import origin_of
 
@@ -177,7 +178,7 @@ async def runtime_manifest(request: Request, settings: SettingsDep) -> Response:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     # Under a prefix (a host mounted the uploader at /uploader, or a proxy forwards it there) the build's absolute
     # /runtime/… URLs are the prefix's.
-    prefix = request.scope.get("root_path", "").rstrip("/")
+    prefix = url_prefix(request.scope)
     for entry, key in ((manifest, "pyodide_url"), (manifest, "engine_wheel_url"), (manifest.get("snapshot"), "url")):
         if isinstance(entry, dict) and str(entry.get(key, "")).startswith("/"):
             entry[key] = prefix + entry[key]

@@ -164,5 +164,6 @@ def main() -> int:
     settings = Settings(**uploader_settings(secret))  # type: ignore[arg-type]
     print(f"Example host at http://{settings.host}:{settings.port} (alice / wonderland, bob / the-builder)",
           file=sys.stderr)
-    uvicorn.run(create_host(settings), host=settings.host, port=settings.port, log_level="info")
+    # proxy_headers=False: the uploader's FORWARDED_ALLOW_IPS decides whom to believe (server/proxy.py).
+    uvicorn.run(create_host(settings), host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
     return 0

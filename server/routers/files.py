@@ -21,6 +21,7 @@ from server.identity import CurrentUser, Principal, identify
 from server.models import ScanStatus, SessionEvent, UploadSession, UploadStatus
 from server.notify.policy import human_size
 from server.notify.service import NotificationsDep
+from server.proxy import url_prefix
 from server.routers.support import supports
 from server.storage import Storage, StorageError
 from server.uploads import reconcile
@@ -49,14 +50,17 @@ def _when(value: datetime | None) -> str:
 
 
 def html_page(
-    title: str, body: str, code: int = status.HTTP_200_OK, refresh_seconds: int | None = None
+    request: Request, title: str, body: str, code: int = status.HTTP_200_OK, refresh_seconds: int | None = None
 ) -> HTMLResponse:
+    """A server-rendered page; its links are under the prefix the app is served at (``body`` builds its own links
+    with :func:`server.proxy.url_prefix` too)."""
+    prefix = html.escape(url_prefix(request.scope))
     refresh = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if refresh_seconds else ""
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">{refresh}
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} — Smartcat</title><link rel="stylesheet" href="/static/style.css"></head>
-<body><main class="file-page">{body}<p><a href="/">Back to uploads</a></p></main></body></html>"""
+<title>{html.escape(title)} — Smartcat</title><link rel="stylesheet" href="{prefix}/static/style.css"></head>
+<body><main class="file-page">{body}<p><a href="{prefix}/">Back to uploads</a></p></main></body></html>"""
     return HTMLResponse(document, status_code=code, headers={"Cache-Control": "no-store"})
 
 
@@ -104,14 +108,15 @@ def list_files(request: Request, db: DbSession) -> HTMLResponse:
         if viewer
         else []
     )
+    prefix = url_prefix(request.scope)
     items = "".join(
-        f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(status_page_path(r.id))}">'
+        f'<li data-session-id="{html.escape(r.id)}"><a href="{html.escape(prefix + status_page_path(r.id))}">'
         f"{html.escape(r.file_name)}</a> — {html.escape(human_size(r.size))}, "
         f"{html.escape(status_words(r))}</li>"
         for r in rows
     )
     body = f"<h1>Your uploads</h1><ul class='files'>{items}</ul>" if rows else "<h1>Your uploads</h1><p>None yet.</p>"
-    return html_page("Your uploads", body)
+    return html_page(request, "Your uploads", body)
 
 
 @router.get(FILES_PATH + "/{session_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -137,6 +142,7 @@ def file_page(
     allowed = owner_or_link or support
     if row is None or not allowed:
         return html_page(
+            request,
             "Not found", "<h1>File not found</h1><p>This link does not lead to an upload of yours.</p>", 404
         )
     facts = [
@@ -165,7 +171,7 @@ def file_page(
         body += f'<p><a class="download" href="{html.escape(url)}" download>Download {name}</a></p>'
     if support:
         body += timeline_section(timeline.of_session(db, row.id))
-    return html_page(row.file_name, body, refresh_seconds=5 if uploading or checking else None)
+    return html_page(request, row.file_name, body, refresh_seconds=5 if uploading or checking else None)
 
 
 def _percent_on_storage(storage: Storage, row: UploadSession) -> int:

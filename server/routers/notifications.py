@@ -30,6 +30,7 @@ from server.notify.keys import b64url_decode
 from server.notify.notifier import SendError
 from server.notify.service import NotificationsDep, NotificationService
 from server.notify.webpush import endpoint_allowed
+from server.proxy import url_prefix
 from server.ratelimit import RateLimits, RateLimitsDep
 from server.routers.files import html_page
 
@@ -152,20 +153,22 @@ def _send_confirmation(notifications: NotificationService, rate_limits: RateLimi
 
 @router.get(CONFIRM_PAGE, response_class=HTMLResponse, include_in_schema=False)
 def confirm_email_page(
-    notifications: NotificationsDep, token: Annotated[str | None, Query(max_length=2048)] = None
+    request: Request, notifications: NotificationsDep, token: Annotated[str | None, Query(max_length=2048)] = None
 ) -> HTMLResponse:
     """What the link in the confirmation email opens: a button (a link fetched by a mail scanner confirms nothing)."""
     confirmation = notifications.confirmations.verify(token)
     if confirmation is None or token is None:
         return html_page(
+            request,
             "Link expired", "<h1>This link has expired</h1><p>Enter your address again to get a new one.</p>", 400
         )
     body = (
         f"<h1>Confirm your email</h1><p>Send upload notifications to <strong>{escape(confirmation.email)}</strong>?</p>"
-        f'<form method="post" action="{CONFIRM_API}"><input type="hidden" name="token" value="{escape(token)}">'
+        f'<form method="post" action="{escape(url_prefix(request.scope))}{CONFIRM_API}">'
+        f'<input type="hidden" name="token" value="{escape(token)}">'
         '<button type="submit">Confirm</button></form>'
     )
-    return html_page("Confirm your email", body)
+    return html_page(request, "Confirm your email", body)
 
 
 @router.post(CONFIRM_API, response_class=HTMLResponse, include_in_schema=False)
@@ -175,14 +178,17 @@ async def confirm_email(request: Request, notifications: NotificationsDep, datab
     confirmation = notifications.confirmations.verify(next(iter(form.get("token", [])), None))
     if confirmation is None:
         return html_page(
+            request,
             "Link expired", "<h1>This link has expired</h1><p>Enter your address again to get a new one.</p>", 400
         )
     confirmed = await anyio.to_thread.run_sync(_confirm, database, confirmation.owner, confirmation.email)
     if not confirmed:
         return html_page(
+            request,
             "Address changed", "<h1>This address is no longer in your profile</h1><p>Nothing was changed.</p>", 409
         )
     return html_page(
+        request,
         "Email confirmed",
         f"<h1>Email confirmed</h1><p>Upload notifications will go to "
         f"<strong>{escape(confirmation.email)}</strong>.</p>",

@@ -82,6 +82,10 @@ def test_the_host_user_owns_the_uploads(host: TestClient) -> None:
     ]
     assert host.get("/uploader/api/uploads", headers=bob).json() == []
     assert host.get(f"/uploader/api/uploads/{created.json()['session_id']}", headers=bob).status_code == 404
+    # The server-rendered pages link under the mount: the stylesheet, the way back, each file's page.
+    listing = host.get("/uploader/files", headers=alice).text
+    assert f'href="/uploader/files/{created.json()["session_id"]}"' in listing
+    assert 'href="/uploader/static/style.css"' in listing and 'href="/uploader/"' in listing
     # Nobody signed in to the host: told to sign in, and no anonymous identity is made up.
     nobody = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1})
     assert nobody.status_code == 401 and "sign in again" in nobody.json()["detail"]
@@ -116,3 +120,5 @@ def test_behind_a_proxy_that_strips_the_prefix_urls_derive_from_root_path(
         body = {"file_name": "a.pdf", "size": 1}
         assert client.post("/api/uploads", json=body, headers={"Origin": "https://evil.example"}).status_code == 403
         assert client.post("/api/uploads", json=body).status_code == 201
+        missing = client.get("/files/nothing-here")  # an error page links under the root path too
+        assert missing.status_code == 404 and 'href="/uploader/static/style.css"' in missing.text

@@ -114,6 +114,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            proxy_headers=False,  # as `python -m server`: FORWARDED_ALLOW_IPS is the app's (server/proxy.py)
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name=f"live-server-{self.settings.port}", daemon=True)
