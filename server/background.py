@@ -5,6 +5,11 @@ item is due, the poll interval passes, or someone pokes" (a commit that wrote an
 scan). The loop survives a failing round (logged, retried at the next wake-up); subclasses say what a round is.
 :class:`LeasedLoop` adds what the three share about leased rows: one claimant per process, an optional wake-up by a
 commit that flagged new work, and handing back what the process still holds when it stops.
+
+Stopping drains: the loop takes no new work (rounds look at :attr:`DueLoop.stopping`), what it is doing gets a
+bounded time to finish and record its outcome (a webhook delivered and then cancelled before its receipt was written
+would be delivered again by the next process), and only then is anything still running cancelled and its claim
+handed back.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class DueLoop:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def run_round(self) -> datetime | None:
         """Do the work due now; return when the next pending item falls due (None: nothing pending)."""
@@ -40,16 +46,30 @@ class DueLoop:
     def started(self) -> bool:
         return self._loop is not None
 
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop: a round claims nothing more and finishes what it holds."""
+        return self._stopping
+
     def start(self) -> None:
+        self._stopping = False
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """End the loop: a round in progress gets up to ``drain_seconds`` to finish the work it took, then whatever
+        still runs is cancelled."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()  # a loop asleep between rounds ends now
+        if drain_seconds > 0 and not task.done():
+            log.info("%s stopping: finishing the work in hand (up to %.0f s)", self._name, drain_seconds)
+            await asyncio.wait({task}, timeout=drain_seconds)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def poke(self) -> None:
         """Wake the loop now (callable from any thread)."""
@@ -58,7 +78,7 @@ class DueLoop:
             loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             next_due: datetime | None = None
             try:
@@ -95,12 +115,12 @@ class LeasedLoop(DueLoop):
             event.listen(self.database.sessions, "after_commit", self._after_commit)
         super().start()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
         if not self.started:
             return
         if self._wake_flag is not None:
             event.remove(self.database.sessions, "after_commit", self._after_commit)
-        await super().stop()
+        await super().stop(drain_seconds)
         # What this process claimed but did not finish is due again at once, not after the lease runs out.
         await asyncio.to_thread(self._release_claims)
 

@@ -200,8 +200,9 @@ class Dispatcher(LeasedLoop):
     # -- one round
 
     async def dispatch_due(self) -> datetime | None:
-        """Deliver every event due now; return when the next pending one falls due (None: nothing pending)."""
-        while True:
+        """Deliver every event due now; return when the next pending one falls due (None: nothing pending). A
+        stopping dispatcher finishes the batch it holds and claims no other."""
+        while not self.stopping:
             claimed = await asyncio.to_thread(self._claim_due)
             if not claimed:
                 break

@@ -22,6 +22,10 @@ def retry_delay(attempt: int, base: float, cap: float, rng: random.Random | None
     return step / 2 + (rng or random).uniform(0, step / 2)
 
 
+#: The longest a stopping process waits for its deliveries in flight (``WorkPolicy.drain_seconds``).
+DRAIN_SECONDS = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class WorkPolicy:
     poll_seconds: float = 2.0
@@ -44,6 +48,12 @@ class WorkPolicy:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_seconds)
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a stopping process lets deliveries in flight finish (and write their receipts): well inside the
+        lease, so no other process takes a row over meanwhile, and short enough for a service manager's stop."""
+        return min(DRAIN_SECONDS, self.lease_seconds / 2)
 
     def retry_at(self, attempts: int, now: datetime) -> datetime | None:
         """When to try again after ``attempts`` failed attempts; None: give up."""

@@ -131,7 +131,10 @@ class Notifier(LeasedLoop):
     # -- one round
 
     async def send_due(self) -> datetime | None:
-        """Send every batch that is due; return when the next pending item falls due."""
+        """Send every batch that is due; return when the next pending item falls due. A stopping notifier claims
+        nothing (what it sends already, it finishes)."""
+        if self.stopping:
+            return None
         batches = await asyncio.to_thread(self._claim_batches)
         await asyncio.gather(*(self._send(batch) for batch in batches))
         return await asyncio.to_thread(self._next_due)

@@ -5,6 +5,7 @@ Built in the lifespan (it needs the database and a running loop); routers reach 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import aiohttp
@@ -94,10 +95,10 @@ class NotificationService:
             self.dispatcher.start()
 
     async def stop(self) -> None:
-        if self.dispatcher is not None:
-            await self.dispatcher.stop()
-        if self.notifier is not None:
-            await self.notifier.stop()
+        """Both loops drain at once (deliveries and sends in flight finish within the policy's bound, receipts
+        written), so a graceful stop repeats nothing; then the HTTP clients close."""
+        drain = WorkPolicy.from_settings(self.settings).drain_seconds
+        await asyncio.gather(*(loop.stop(drain) for loop in (self.dispatcher, self.notifier) if loop is not None))
         if self._http is not None:
             await self._http.aclose()
         if self._aiohttp is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from server import webhooks
 from server.clock import utcnow
 from server.db import Database
-from server.models import DeliveryStatus, OutboxEvent, UploadSession, UploadStatus
+from server.models import DeliveryStatus, OutboxEvent, OutboxReceipt, UploadSession, UploadStatus
 from server.retry import retry_delay
 from server.uploads.service import end_session
 from tests.support.notify import SmtpSink, WebhookReceiver, wait_until
@@ -230,12 +231,38 @@ def test_an_event_committed_before_a_restart_is_delivered_after_it(
     assert mail.message["Subject"] == "Uploaded: survivor.txt"
 
 
+def test_a_graceful_stop_finishes_the_delivery_in_flight_and_records_it(
+    notify_server: NotifyServer, webhook: WebhookReceiver, database_of: DatabaseOf
+) -> None:
+    webhook.open.clear()  # the receiver holds the delivery until the server is stopping
+    server = notify_server()
+    database = database_of(server)
+    with server.client() as client:
+        complete_upload(client, "draining.txt")
+    assert webhook.waiting.wait(10), "the dispatcher never called the webhook"
+    assert server.app is not None
+    dispatcher = server.app.state.notifications.dispatcher
+    stopping = threading.Thread(target=server.stop, name="graceful-stop")
+    stopping.start()
+    wait_until(lambda: dispatcher.stopping, 10, "the server stopping")
+    webhook.open.set()  # the receiver answers only now, while the server stops
+    stopping.join(30)
+    assert not stopping.is_alive()
+
+    [row] = _events(database)
+    assert row.status == DeliveryStatus.DELIVERED.value, "the stop cut the delivery off: the next process repeats it"
+    assert row.claim_token is None
+    with database.sessions() as db:
+        assert set(db.scalars(select(OutboxReceipt.consumer))) == {"webhook", "notifications"}
+    assert len(webhook.requests) == 1
+
+
 def test_a_delivery_cut_off_by_a_restart_is_made_after_it(
     notify_server: NotifyServer, webhook: WebhookReceiver, database_of: DatabaseOf
 ) -> None:
-    webhook.open.clear()  # the receiver holds the first request ...
+    webhook.open.clear()  # the receiver holds the first request past the stop's drain (a lease of 2 s: 1 s) ...
     webhook.statuses.append(503)  # ... and, once let go, refuses it: that delivery never happened
-    server = notify_server(outbox_lease_seconds=30)
+    server = notify_server(outbox_lease_seconds=2)
     database = database_of(server)
     with server.client() as client:
         complete_upload(client, "interrupted.txt")
