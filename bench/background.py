@@ -25,6 +25,7 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
+from e2e.ui import pick
 from tests.support.files import random_file, sha256_file
 from tests.support.live_server import LiveServer, settings_for
 from tests.support.proxied import ProxiedServer, start_proxied
@@ -50,7 +51,7 @@ def _run(chromium: Any, stack: Stack, app: ProxiedServer, source: Path, digest: 
     page = chromium.new_page()
     page.goto(app.origin + "/")
     page.wait_for_selector('#engine[data-state="ready"]', timeout=120_000)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     card = page.locator(".upload", has_text=source.name)
     if path == "background":
         card.and_(page.locator('[data-phase="background"]')).wait_for(timeout=300_000)

@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import BrowserContext, Page, Playwright
 
+from e2e.ui import PICKER, SHADOW
+from e2e.ui import notices as notices_of
 from tests.support.live_server import LiveServer, settings_for
 from tests.support.seaweed import SeaweedService
 from tests.support.worker_diagnostics import worker_report
@@ -45,20 +47,27 @@ CHROMIUM_ARGS = [
 ENGINE = "engine"
 PEERS = ("raw", "raw-sha256", "uppy5", "uppy6")
 
-# In every page: when the file was picked, and every upload view the app dispatches (our engine's phases).
+# In every page: when the file was picked (in the page, or in <smartcat-uploader>'s shadow root, which a "change"
+# does not leave), and every upload view the element's client announces (our engine's phases).
 INIT_SCRIPT = """
 performance.setResourceTimingBufferSize(100000);  // thousands of parts: keep every entry, not the first 250
 window.__done = null;
 window.__pick = null;
 window.__views = [];
-document.addEventListener("change", (event) => {
+const onPick = (event) => {
   if (event.target && event.target.type === "file" && window.__pick === null) window.__pick = performance.now();
-}, true);
-addEventListener("upload-view", (event) => {
-  const v = event.detail;
-  const t = performance.now();
-  window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, saved: v.saved });
-  if (v.phase === "completed" && window.__done === null) window.__done = t;
+};
+document.addEventListener("change", onPick, true);
+customElements.whenDefined("smartcat-uploader").then(() => {
+  const element = document.querySelector("smartcat-uploader");
+  if (!element) return;
+  element.shadowRoot.addEventListener("change", onPick, true);
+  element.uploader.addEventListener("change", (event) => {
+    const v = event.detail;
+    const t = performance.now();
+    window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, saved: v.saved });
+    if (v.phase === "completed" && window.__done === null) window.__done = t;
+  });
 });
 """
 
@@ -292,13 +301,13 @@ def open_contender(
 
 
 def pick(page: Page, contender: str, source: Path) -> None:
-    page.set_input_files("#file-input" if contender == ENGINE else "#file", str(source))
+    page.set_input_files(PICKER if contender == ENGINE else "#file", str(source))
 
 
 DONE_JS = {
     # A notice with no upload card means the engine refused the pick ("already uploaded", no space...).
     ENGINE: "window.__views.some((v) => ['completed', 'failed', 'cancelled'].includes(v.phase))"
-    " || (window.__views.length === 0 && document.querySelector('#notices li') !== null)",
+    f" || (window.__views.length === 0 && {SHADOW}?.querySelector('.notices li') != null)",
     "peer": "window.__bench.doneAt !== null || window.__bench.error !== null",
 }
 
@@ -309,7 +318,7 @@ def wait_done(page: Page, contender: str, timeout_s: float) -> None:
     wait_until(lambda: page.evaluate(done), timeout_s, f"{contender} to finish", interval=0.1)
     if contender == ENGINE:
         phases = [v["phase"] for v in page.evaluate("window.__views")]
-        notices = page.locator("#notices li").all_text_contents()
+        notices = notices_of(page).locator("li").all_text_contents()
         assert "completed" in phases, f"the engine did not complete: {phases[-5:]}, notices {notices}"
     else:
         error = page.evaluate("window.__bench.error")

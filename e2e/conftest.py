@@ -29,6 +29,8 @@ from tests.support.live_server import LiveServer
 from tests.support.s3_proxy import RunningProxy, s3_proxy
 from tests.support.seaweed import SeaweedService
 
+from .ui import RECORD_LABELS
+
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
@@ -47,15 +49,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# Records every status text an upload card ever shows, so short-lived states ("Resuming…") can be asserted.
-RECORD_LABELS = """
-window.__labels = [];
-new MutationObserver(() => {
-  for (const el of document.querySelectorAll('.upload-status')) {
-    if (window.__labels[window.__labels.length - 1] !== el.textContent) window.__labels.push(el.textContent);
-  }
-}).observe(document, { subtree: true, childList: true, characterData: true });
-"""
 
 
 @dataclass

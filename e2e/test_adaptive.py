@@ -12,6 +12,7 @@ from browser_py.engine.link import LinkMemory
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file, wait_for
+from .ui import pick
 
 READ_LINK_NOTE = """async () => {
   const root = await navigator.storage.getDirectory();
@@ -22,7 +23,7 @@ READ_LINK_NOTE = """async () => {
 def upload_and_wait(app: AppUnderTest, page, source: Path) -> set[str]:  # type: ignore[no-untyped-def]
     """Upload ``source`` to completion; return the S3 upload ids its PUTs carried."""
     before = {p.upload_id for p in app.proxy.state.snapshot()}
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     expect(page.locator(".upload", has_text=source.name)).to_have_attribute("data-phase", "completed",
                                                                             timeout=120_000)
     return {p.upload_id for p in app.proxy.state.snapshot()} - before

@@ -30,6 +30,7 @@ from wire.plan import MiB
 from .conftest import RUNTIME_DIR, WEB_DIR, AppUnderTest, Browser, random_file, record_metric, sha256_file, wait_for
 from .test_faults import kill_chromium
 from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
+from .ui import pick
 
 PART = 5 * MiB
 RATE = 1.5e6  # bytes/s through the S3 proxy, shared by every PUT (the engine's and the browser's)
@@ -95,7 +96,7 @@ def hand_off(browser: Browser, app: ProxiedApp, source: Path) -> tuple[Page, flo
     """Pick the file and wait until the engine has handed the rest to the browser; return the page and when."""
     app.proxy.state.rate_bytes_per_s = RATE
     page = open_page(browser, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = page.locator(".upload", has_text=source.name)
     expect(upload).to_have_attribute("data-phase", "background", timeout=90_000)
     expect(upload.locator(".upload-status")).to_contain_text("in the background")

@@ -28,6 +28,7 @@ from .conftest import (
     record_metric,
     sha256_file,
 )
+from .ui import pick
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 PART = 8 * MiB
@@ -85,7 +86,7 @@ def test_an_upload_completes_with_the_browser_clock_hours_off(
 
     source = random_file(tmp_path / "skewed.bin", 48 * MiB)
     picked = time.monotonic()
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = page.locator(".upload", has_text=source.name)
     expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
     elapsed = time.monotonic() - picked

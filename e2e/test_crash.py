@@ -19,7 +19,8 @@ from wire.plan import MiB
 from wire.view import ACTION_TEXT
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, screenshot, sha256_file, wait_for
-from .test_faults import card, kill_chromium
+from .test_faults import kill_chromium
+from .ui import card, notices, pick
 
 # Large enough that S3 holds a part well before the browser's copy completes, even now that the copy is not starved
 # (at 160 MiB the copy usually wins: bench/saved.py).
@@ -41,7 +42,7 @@ def test_a_crash_before_the_copy_completed_continues_from_s3_once_the_file_is_ch
     assert browser.context is not None
     page = browser.context.new_page()
     page.goto(app.url, wait_until="domcontentloaded")
-    page.set_input_files("#file-input", str(source))  # picked as the page opens: the engine is still starting
+    pick(page, source)  # picked as the page opens: the engine is still starting
     picked = time.monotonic()
     wait_for(lambda: app.proxy.state.completed(), 120, "S3 to hold a part", interval=0.005)
     assert kill_chromium(browser.profile), "a Chromium process was killed"
@@ -64,7 +65,7 @@ def test_a_crash_before_the_copy_completed_continues_from_s3_once_the_file_is_ch
     screenshot(page, "crash-early-choose-again")
 
     choose_again(page, source.name, other)
-    expect(page.locator("#notices")).to_contain_text(
+    expect(notices(page)).to_contain_text(
         f"{other.name} is not the file this upload was sending", timeout=30_000
     )
     expect(upload).to_have_attribute("data-phase", "needs_file")

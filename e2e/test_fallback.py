@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file, wait_for
+from .ui import pick
 
 PART = 8 * MiB
 NO_SHARED_WORKER = "Object.defineProperty(window, 'SharedWorker', { value: undefined, configurable: true });"
@@ -31,7 +32,7 @@ def test_dedicated_worker_fallback_hands_over_between_tabs(
 
     source = random_file(tmp_path / "fallback.bin", 64 * MiB)
     app.proxy.state.rate_bytes_per_s = 16e6
-    leader.set_input_files("#file-input", str(source))
+    pick(leader, source)
     expect(leader.locator(".upload", has_text="fallback.bin")).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: len(app.proxy.state.completed()) >= 2, 60, "two parts on S3")
     expect(follower.locator(".upload", has_text="fallback.bin")).to_be_visible()  # the other tab sees it too

@@ -27,19 +27,16 @@ from .conftest import (
     sha256_file,
     wait_for,
 )
+from .ui import card, notices, pick
 
 PART = 8 * MiB
 CONCURRENCY = 4
 SLOW = 16e6  # bytes/s through the proxy: a 64 MiB file takes about 4 s, time enough to strike mid-upload
 
 
-def card(page: Page, name: str):  # type: ignore[no-untyped-def]
-    return page.locator(".upload", has_text=name)
-
-
 def start_upload(app: AppUnderTest, page: Page, source: Path, parts_first: int = 2) -> None:
     app.proxy.state.rate_bytes_per_s = SLOW
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     expect(card(page, source.name)).to_have_attribute("data-saved", "true", timeout=60_000)  # safe to leave
     wait_for(lambda: len(app.proxy.state.completed()) >= parts_first, 60, f"{parts_first} parts on S3")
 
@@ -149,7 +146,7 @@ def test_one_in_ten_part_puts_fails(make_app: Callable[..., AppUnderTest], brows
     source = random_file(tmp_path / "flaky.bin", 100 * MiB)
     assert browser.context is not None
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     struck = time.monotonic()
     failures = lambda: len(app.proxy.state.injected)  # noqa: E731
     finish_and_check(app, page, source, "ten_percent_failures", struck, 4 * 5 * MiB)
@@ -164,7 +161,7 @@ def test_presigned_urls_expire_during_the_upload(
     assert browser.context is not None
     page = open_app(browser.context, app)
     app.proxy.state.rate_bytes_per_s = 8e6  # about 8 s in all: each URL lives 3 s
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     struck = time.monotonic()
     finish_and_check(app, page, source, "short_url_ttl", struck, CONCURRENCY * PART * 2)
     assert time.monotonic() - struck > 3, "the upload outlived its first URLs"
@@ -177,8 +174,8 @@ def test_two_tabs_and_the_same_file_twice(app: AppUnderTest, browser: Browser, t
     first = open_app(context, app)
     second = open_app(context, app)
     start_upload(app, first, source, parts_first=1)
-    second.set_input_files("#file-input", str(source))  # the same file, dropped again in the other tab
-    expect(second.locator("#notices")).to_contain_text("already in your uploads")
+    pick(second, source)  # the same file, dropped again in the other tab
+    expect(notices(second)).to_contain_text("already in your uploads")
     struck = time.monotonic()
     expect(card(second, source.name)).to_have_count(1)
     expect(card(first, source.name)).to_have_count(1)
@@ -202,7 +199,7 @@ def test_a_byte_flipped_in_flight_is_refused_and_resent(app: AppUnderTest, brows
     source = random_file(tmp_path / "flipped.bin", 64 * MiB)
     assert browser.context is not None
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     struck = time.monotonic()
     finish_and_check(app, page, source, "byte_flipped", struck, PART)
     statuses = [p.status for p in app.proxy.state.snapshot() if p.part_number == 3]
@@ -218,7 +215,7 @@ def test_a_captive_portal_answering_200_is_not_a_stored_part(app: AppUnderTest, 
     source = random_file(tmp_path / "portal.bin", 32 * MiB)
     assert browser.context is not None
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = card(page, source.name)
     expect(upload.locator(".upload-status")).to_have_text(
         "Action needed: the network is answering instead of the storage (captive portal or proxy?)", timeout=60_000
@@ -255,7 +252,7 @@ def test_answers_without_an_etag_are_retried_by_themselves(app: AppUnderTest, br
     source = random_file(tmp_path / "no-etag.bin", 48 * MiB)
     assert browser.context is not None
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     struck = time.monotonic()
     finish_and_check(app, page, source, "no_etag", struck, 2 * PART)
     assert [fault for _, fault in app.proxy.state.injected] == ["no-etag", "no-etag"]

@@ -18,6 +18,7 @@ from tests.support.host_issuer import HostIssuer
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, sha256_file
+from .ui import pick
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_a_signed_in_user_uploads_and_the_file_is_theirs(
     source = random_file(tmp_path / "contract-de.pdf", 12 * MiB)
 
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = page.locator(".upload", has_text=source.name)
     expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
     assert app.only_object_sha256() == sha256_file(source)
@@ -82,7 +83,7 @@ def test_without_a_valid_token_the_user_is_told_to_sign_in(
     source = random_file(tmp_path / "glossary.xlsx", 1 * MiB)
 
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = page.locator(".upload", has_text=source.name)
     expect(upload).to_have_attribute("data-phase", "failed", timeout=60_000)
     expect(upload.locator(".upload-status")).to_contain_text("sign in again")

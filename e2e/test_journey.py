@@ -11,16 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, screenshot, sha256_file, wait_for
 from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
-
-
-def card(page: Page, name: str):  # type: ignore[no-untyped-def]
-    return page.locator(".upload", has_text=name)
+from .ui import banner, card, pick, toasts
 
 
 def test_two_files_banner_pause_leave_return_toast_and_link(
@@ -35,16 +32,16 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     # This journey comes back after the worker ended with the tab (test_lifetime.py: with extendedLifetime it lives on)
     context.add_init_script(WITHOUT_EXTENDED_LIFETIME)
     page = open_app(context, app)
-    page.set_input_files("#file-input", [str(first), str(second)])
+    pick(page, first, second)
 
     # Both cards at once; one uploads, the other waits its turn (PARALLEL_UPLOADS=1).
     expect(card(page, "manual-de.pdf")).to_be_visible()
     expect(card(page, "glossary.xlsx").locator(".upload-status")).to_have_text("Queued")
     expect(card(page, "manual-de.pdf")).to_have_attribute("data-phase", "uploading", timeout=30_000)
-    banner = page.locator("#leave-banner")
-    expect(banner).to_be_visible(timeout=30_000)
-    expect(banner).to_contain_text("Saved. You can keep working — we're uploading in the background.")
-    expect(banner).to_contain_text("You can even close this tab; we'll pick up where we left off next time.")
+    leave = banner(page)
+    expect(leave).to_be_visible(timeout=30_000)
+    expect(leave).to_contain_text("Saved. You can keep working — we're uploading in the background.")
+    expect(leave).to_contain_text("You can even close this tab; we'll pick up where we left off next time.")
     expect(page.locator("#indicator")).to_have_text(re.compile(r"2 uploads · \d+%"))
     expect(card(page, "manual-de.pdf").locator(".upload-eta")).to_have_text(re.compile(r"(about|a few)"))
     expect(card(page, "manual-de.pdf").locator(".upload-bytes")).to_contain_text(" of 67 MB")
@@ -81,7 +78,7 @@ def test_two_files_banner_pause_leave_return_toast_and_link(
     wait_for(app.proxy.state.settled, 30, "the closed tab's requests to settle")
     app.proxy.state.rate_bytes_per_s = 20e6
     page = open_app(context, app)
-    expect(page.locator("#toasts")).to_contain_text("has been uploaded", timeout=120_000)
+    expect(toasts(page)).to_contain_text("has been uploaded", timeout=120_000)
     screenshot(page, "journey-5-completed-toast")
     for name in ("manual-de.pdf", "glossary.xlsx"):
         expect(card(page, name)).to_have_attribute("data-phase", "completed", timeout=120_000)
@@ -118,7 +115,7 @@ def test_action_needed_and_narrow_screen(make_app: Callable[..., AppUnderTest], 
     assert context is not None
     page = open_app(context, app)
     page.set_viewport_size({"width": 360, "height": 740})
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = card(page, "contract.docx")
     expect(upload).to_have_attribute("data-phase", "failed", timeout=60_000)
     expect(upload.locator(".upload-status")).to_contain_text("Action needed: storage refused the upload")

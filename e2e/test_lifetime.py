@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file, wait_for
+from .ui import pick
 
 PART = 8 * MiB
 SIZE = 64 * MiB
@@ -36,7 +37,7 @@ def close_mid_upload(app: AppUnderTest, browser: Browser, source: Path, lifetime
     app.proxy.state.rate_bytes_per_s = RATE
     page = open_app(context, app)
     expect(page.locator("#engine")).to_have_attribute("data-lifetime", lifetime)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     expect(page.locator(".upload", has_text=source.name)).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: app.proxy.state.completed(), 60, "a part on S3")
     page.close()

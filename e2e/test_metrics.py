@@ -13,6 +13,7 @@ from tests.support.scrape import Samples, moved, scrape
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, sha256_file, wait_for
+from .ui import pick
 
 SIZE = 30 * MiB  # six 5 MiB parts
 PART = 5 * MiB
@@ -33,7 +34,7 @@ def test_counters_after_an_upload_resumed_after_its_tab_closed_and_the_browser_r
     app.proxy.state.rate_bytes_per_s = 8e6
     assert browser.context is not None
     page = open_app(browser.context, app)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     wait_for(lambda: app.proxy.state.completed(), 60, "a part on S3")
     app.proxy.state.rate_bytes_per_s = 50e3  # hold the rest back: the upload must outlive this browser
     page.close()  # the last tab: the worker notes the close and sends its telemetry (boot)

@@ -1,6 +1,6 @@
-"""Completion notifications in Chromium: the Service Worker shows what the server pushes, web/notify.mjs asks for
-permission only after a long-wait view (and a click), falls back to email, and a real upload finishing in a hidden
-tab produces an email and a push.
+"""Completion notifications in Chromium: the Service Worker shows what the server pushes, <smartcat-uploader>'s
+offer (web/notify.mjs) asks for permission only after a long-wait view (and a click), falls back to email, and a real
+upload finishing in a hidden tab produces an email and a push.
 
 Headless Chromium cannot subscribe to a real push service offline, so where a subscription is needed its endpoint is
 the test's push service (tests/support/notify.py), which checks VAPID and decrypts what the server sent; the
@@ -30,6 +30,11 @@ from tests.support.seaweed import SeaweedService
 from wire.plan import MiB
 
 from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file, wait_for
+from .ui import ELEMENT, card, offer, pick
+
+PLAY_VIEW = (
+    f"(v) => document.querySelector('{ELEMENT}').uploader.dispatchEvent(new CustomEvent('change', {{ detail: v }}))"
+)
 
 
 @pytest.fixture
@@ -119,9 +124,11 @@ def notifications(page: Page) -> list[dict[str, Any]]:
 
 
 def dispatch_view(page: Page, **view: Any) -> None:
+    """A card's view model as the engine would send it, played into the element's client (its "change" event)."""
     defaults = {"local_id": "local-1", "session_id": "s-1", "file_name": "big.bin", "size": 10 * 1024**3}
     defaults.update({"phase": "uploading", "percent": 3, "eta_seconds": 600, "offer_notification": True})
-    page.evaluate("(v) => dispatchEvent(new CustomEvent('upload-view', { detail: v }))", {**defaults, **view})
+    defaults.update({"label": "Uploading", "actions": [], "banner": None, "saved": True})
+    page.evaluate(PLAY_VIEW, {**defaults, **view})
 
 
 # Records permission prompts and answers them as the test says (default: the user refuses).
@@ -181,7 +188,7 @@ def test_the_service_worker_shows_what_the_server_pushed_and_a_click_leads_to_th
     context, page = page_that_can_subscribe(browser, server, push_service)
     # The page subscribes (permission already granted: no prompt) and hands the subscription to the server.
     dispatch_view(page)
-    expect(page.locator("#notify")).to_have_attribute("data-state", "push-on")
+    expect(offer(page)).to_have_attribute("data-state", "push-on")
     with user_client(context, server) as client:
         public_key = client.get("/api/notifications/vapid-public-key").json()["public_key"]
         assert client.get("/api/profile").json()["push_subscriptions"] == 1
@@ -233,7 +240,7 @@ def test_push_and_email_can_be_turned_off_and_nothing_more_is_sent(
 ) -> None:
     context, page = page_that_can_subscribe(browser, server, push_service)
     dispatch_view(page)
-    region = page.locator("#notify")
+    region = offer(page)
     expect(region).to_have_attribute("data-state", "push-on")
 
     region.get_by_role("button", name="Turn off").click()
@@ -290,7 +297,7 @@ def test_permission_is_asked_only_after_a_long_wait_view_and_refusal_offers_emai
     service_worker_ready(page)
     with user_client(context, server) as client:
         client.put("/api/profile", json={"email": "known@example.com"})
-    region = page.locator("#notify")
+    region = offer(page)
 
     assert page.evaluate("window.__asks") == 0, "never on page load"
     dispatch_view(page, offer_notification=False, eta_seconds=20)
@@ -338,7 +345,7 @@ def test_push_that_cannot_subscribe_falls_back_to_email(browser: Browser, server
     if mode == "hangs":
         page.evaluate("window.__subscribeMode = 'hang'")
     dispatch_view(page)
-    region = page.locator("#notify")
+    region = offer(page)
     expect(region).to_have_attribute("data-state", "email-form")
     expect(region.locator(".notify-reason")).to_have_text("Browser notifications aren't available here.")
     with user_client(context, server) as client:
@@ -354,7 +361,7 @@ def test_a_known_address_is_used_when_the_browser_blocks_notifications(browser: 
         client.put("/api/profile", json={"email": "known@example.com"})
     page.evaluate("() => { Object.defineProperty(Notification, 'permission', { get: () => 'denied' }); }")
     dispatch_view(page)
-    region = page.locator("#notify")
+    region = offer(page)
     expect(region).to_have_attribute("data-state", "email-on")
     region.get_by_role("button", name="Change").click()
     expect(region).to_have_attribute("data-state", "email-form")
@@ -366,8 +373,16 @@ def test_an_unanswered_offer_goes_away_when_its_upload_finishes(browser: Browser
     assert context is not None
     context.add_init_script(COUNT_PERMISSION_ASKS)
     page = open_page(context, server.base_url + "/")
+    # A host with notifications of its own turns the offer off: the card is there, no offer is made.
+    page.locator(ELEMENT).evaluate("(el) => el.setAttribute('notifications', 'off')")
+    dispatch_view(page, local_id="quiet", file_name="quiet.bin")
+    expect(card(page, "quiet.bin")).to_be_visible()
+    region = offer(page)
+    expect(region).to_be_hidden()
+    assert region.get_attribute("data-state") is None, "no offer was made"
+    page.locator(ELEMENT).evaluate("(el) => el.removeAttribute('notifications')")
+
     dispatch_view(page, local_id="big")
-    region = page.locator("#notify")
     expect(region).to_have_attribute("data-state", "push-offer")
     dispatch_view(page, local_id="other", phase="completed", offer_notification=False)
     expect(region).to_be_visible()
@@ -405,7 +420,7 @@ def test_an_upload_finishing_in_a_hidden_tab_sends_an_email_and_a_push(
 
         proxy.state.rate_bytes_per_s = 4e6  # about 1.6 s for the file: time to leave before it is done
         source = random_file(tmp_path / "contract-scan.pdf", 6 * MiB)
-        page.set_input_files("#file-input", str(source))
+        pick(page, source)
         # The user moves on: another tab of the app comes to the front, and the one they picked the file in is
         # closed. (Headless Chromium reports every open tab as visible; closing it makes sure nothing in that page
         # takes part in finishing or announcing the upload. The SharedWorker lives on through the other tab.)
@@ -443,7 +458,10 @@ def test_the_offer_is_styled_under_the_csp_and_nothing_is_blocked(browser: Brows
     page.goto(server.base_url + "/")
     service_worker_ready(page)
     dispatch_view(page, offer_notification=True)
-    region = page.locator("#notify")
+    region = offer(page)
     expect(region).to_be_visible()
     assert region.evaluate("(el) => getComputedStyle(el).borderTopColor") == "rgb(201, 215, 240)", "styled"
     assert refused == [], refused
+    page.locator(ELEMENT).evaluate("(el) => el.setAttribute('notifications', 'off')")  # the host turns it off
+    expect(region).to_be_hidden()
+

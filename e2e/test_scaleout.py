@@ -33,6 +33,7 @@ from tests.support.seaweed import SeaweedService
 from wire.plan import MiB
 
 from .conftest import Browser, random_file, sha256_file, wait_for
+from .ui import pick
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -83,7 +84,7 @@ def test_an_instance_killed_mid_upload_loses_no_upload(
     page = browser.context.new_page()
     page.goto(group.origin + "/")
     page.wait_for_selector('#engine[data-state="ready"]', timeout=60_000)
-    page.set_input_files("#file-input", str(web_file))
+    pick(page, web_file)
 
     results: list[UploadResult] = []
     cli = threading.Thread(

@@ -22,7 +22,7 @@ from server.models import OutboxEvent, UploadSession
 from tests.support.clamd import EICAR_SIGNATURE, ClamdService, SlowClamd, eicar
 
 from .conftest import AppUnderTest, Browser, open_app, screenshot, wait_for
-from .test_upload import card
+from .ui import card, notices, pick
 
 BLOCKED = f"Blocked: malware found ({EICAR_SIGNATURE})"
 CHECKING = "Checking for viruses…"
@@ -67,7 +67,7 @@ def test_scanned_uploads_in_the_browser(
         # A clean file: checked, then completed with its link.
         clean = tmp_path / "clean.bin"
         clean.write_bytes(os.urandom(3 * 1024 * 1024))
-        page.set_input_files("#file-input", str(clean))
+        pick(page, clean)
         upload = card(page, "clean.bin")
         expect(upload).to_have_attribute("data-phase", "scanning", timeout=120_000)
         expect(upload.locator(".upload-status")).to_have_text(CHECKING)
@@ -82,12 +82,12 @@ def test_scanned_uploads_in_the_browser(
         # EICAR: blocked on the card, on its page, and never downloadable.
         bad = tmp_path / "eicar.bin"
         bad.write_bytes(eicar())
-        page.set_input_files("#file-input", str(bad))
+        pick(page, bad)
         upload = card(page, "eicar.bin")
         expect(upload).to_have_attribute("data-phase", "blocked", timeout=120_000)
         expect(upload.locator(".upload-status")).to_have_text(BLOCKED)
         expect(upload.locator('[data-action="copy"]')).to_have_count(0)
-        expect(page.locator("#notices li", has_text=f"eicar.bin — {BLOCKED}")).to_have_count(1)
+        expect(notices(page).locator("li", has_text=f"eicar.bin — {BLOCKED}")).to_have_count(1)
         expect(page.locator(".toast", has_text="eicar.bin has been uploaded")).to_have_count(0)
         screenshot(page, "scan-blocked")
         sid = upload.get_attribute("data-session-id")
@@ -106,7 +106,7 @@ def test_scanned_uploads_in_the_browser(
         held = slow.held
         again = tmp_path / "eicar-again.bin"
         again.write_bytes(eicar())
-        page.set_input_files("#file-input", str(again))
+        pick(page, again)
         upload = card(page, "eicar-again.bin")
         wait_for(lambda: slow.held > held, 120, "clamd's answer for the third file")
         clamd.stop()

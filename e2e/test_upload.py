@@ -12,13 +12,10 @@ from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, screenshot, sha256_file, wait_for
 from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
+from .ui import card, pick
 
 PART = 8 * MiB
 CONCURRENCY = 4  # the engine's default parts in flight
-
-
-def card(page, name: str):  # type: ignore[no-untyped-def]
-    return page.locator(".upload", has_text=name)
 
 
 def test_a_64_mib_file_uploads_with_the_exact_bytes(app: AppUnderTest, browser: Browser, tmp_path: Path) -> None:
@@ -31,7 +28,7 @@ def test_a_64_mib_file_uploads_with_the_exact_bytes(app: AppUnderTest, browser: 
 
     picked = time.monotonic()
     picked_wall = time.time()
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = card(page, "report-64mib.bin")
     expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
     elapsed = time.monotonic() - picked
@@ -62,7 +59,7 @@ def test_closing_every_tab_mid_upload_resumes_on_the_next_visit(
     context.add_init_script(WITHOUT_EXTENDED_LIFETIME)  # the worker ends with the last tab (see test_lifetime.py)
     page = open_app(context, app)
     first_instance = page.get_attribute("#engine", "data-instance")
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     expect(card(page, "resume-me.bin")).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: len(app.proxy.state.completed()) >= 2, 60, "two parts on S3")
     page.close()  # every tab of the app is gone: the SharedWorker ends with it
@@ -114,7 +111,7 @@ def test_upload_keeps_going_across_app_pages_and_other_tabs(
     page = open_app(context, app)
     instance = page.get_attribute("#engine", "data-instance")
     page.evaluate("window.__sameDocument = true")
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     wait_for(lambda: len(app.proxy.state.completed()) >= 1, 60, "a first part on S3")
 
     page.get_by_role("link", name="Projects").click()

@@ -18,6 +18,7 @@ from tests.support.worker_diagnostics import worker_report
 from wire.plan import MiB
 
 from .conftest import RUNTIME_DIR, WEB_DIR, Browser, random_file
+from .ui import pick
 
 
 def _copy_runtime(target: Path) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def serve_runtime(
 
 def _upload_small_file(page: Page, tmp_path: Path) -> None:
     source = random_file(tmp_path / "boot-check.bin", 6 * MiB)
-    page.set_input_files("#file-input", str(source))
+    pick(page, source)
     upload = page.locator(".upload", has_text="boot-check.bin")
     expect(upload).to_have_attribute("data-phase", "completed", timeout=60_000)
 

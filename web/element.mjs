@@ -6,9 +6,12 @@
 // Built on the client API (client.mjs): the engine (Python, one SharedWorker per origin) decides and words every
 // card, banner and toast; this element renders them in an open shadow root and posts picks and clicks back.
 // Attributes: `base` (where the uploader is mounted; by default where this module was loaded from), `accept`
-// (the picker's file types), `compact` (no hint, no speed row). Theming: CSS custom properties (--smartcat-*)
-// and ::part(dropzone | banner | card | bar | fill | status | actions | button | toast | notice | empty).
+// (the picker's file types), `compact` (no hint, no speed row), `notifications="off"` (no completion-notification
+// offer: for a host that has its own). Theming: CSS custom properties (--smartcat-*) and ::part(dropzone | banner |
+// notify | input | card | bar | fill | status | actions | button | toast | notice | empty). The banner's
+// `banner-actions` slot takes the host's own links ("keep working in …").
 import { createUploader } from "./client.mjs";
+import { NotificationOffer, refreshSubscription } from "./notify.mjs";
 import { ACTION_TEXT, ELEMENT_TEXT } from "./wire.js";
 
 /** @typedef {import("./wire.js").UploadView} UploadView */
@@ -27,8 +30,9 @@ const SHELL = `
     </label>
     <div class="banner" part="banner" role="region" hidden>
       <p class="banner-text"></p>
-      <button type="button" class="banner-dismiss" part="button"></button>
+      <p class="banner-actions"><slot name="banner-actions"></slot><button type="button" class="banner-dismiss" part="button"></button></p>
     </div>
+    <section class="notify" part="notify" hidden></section>
     <ul class="notices" part="notices" role="status" aria-live="polite"></ul>
     <ul class="toasts" part="toasts" aria-live="polite"></ul>
     <div class="announcer" aria-live="polite"></div>
@@ -46,7 +50,7 @@ const CARD = `
   <div class="actions" part="actions"></div>`;
 
 export class SmartcatUploader extends HTMLElement {
-  static observedAttributes = ["accept", "compact"];
+  static observedAttributes = ["accept", "compact", "notifications"];
 
   constructor() {
     super();
@@ -68,7 +72,10 @@ export class SmartcatUploader extends HTMLElement {
       this.uploader.addEventListener(type, handler);
       this._listeners.push([type, handler]);
     };
-    on("change", (event) => this._render(event.detail));
+    on("change", (event) => {
+      this._render(event.detail);
+      this._offerFor(event.detail);
+    });
     on("removed", (event) => this._card(event.detail.local_id)?.remove() ?? this._empty());
     on("engine", (event) => {
       this.setAttribute("engine", event.detail.status); // starting | ready | failed: hosts and tests can wait on it
@@ -78,6 +85,7 @@ export class SmartcatUploader extends HTMLElement {
     on("notice", (event) => this._notice(event.detail.message));
     this.setAttribute("engine", this.uploader.engine().status);
     this._renderAll();
+    if (this._notifications()) refreshSubscription(this.uploader.base);
   }
 
   disconnectedCallback() {
@@ -125,10 +133,21 @@ export class SmartcatUploader extends HTMLElement {
       drop.classList.remove("over");
       this.uploader.add(event.dataTransfer.files);
     });
+    this._offer = new NotificationOffer(this._$(".notify"), this.uploader.base);
     this._applyAttributes();
   }
 
+  _notifications() {
+    return this.getAttribute("notifications") !== "off";
+  }
+
+  /** The notification offer hears every card; with notifications="off" it is never made (and hidden if shown). */
+  _offerFor(view) {
+    if (this._notifications()) this._offer.view(view);
+  }
+
   _applyAttributes() {
+    if (!this._notifications()) this._$(".notify").hidden = true;
     const accept = this.getAttribute("accept");
     if (accept) this._$(".picker").setAttribute("accept", accept);
     else this._$(".picker").removeAttribute("accept");
@@ -140,7 +159,10 @@ export class SmartcatUploader extends HTMLElement {
   }
 
   _renderAll() {
-    for (const view of this.uploader.uploads()) this._render(view);
+    for (const view of this.uploader.uploads()) {
+      this._render(view);
+      this._offerFor(view);
+    }
     this._empty();
   }
 

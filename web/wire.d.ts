@@ -151,5 +151,5 @@ export type Action = "pause" | "resume" | "retry" | "cancel" | "dismiss" | "copy
 
 export declare const ACTION_TEXT: Readonly<Record<"pause" | "resume" | "retry" | "cancel" | "dismiss" | "copy" | "choose", string>>;
 export declare const ENGINE_TEXT: Readonly<Record<"starting" | "ready" | "failed", string>>;
-export declare const NOTIFY_TEXT: Readonly<Record<"offer" | "push_button" | "email_button" | "push_working" | "push_on" | "push_off" | "push_off_failed" | "push_unavailable" | "push_blocked" | "push_unsupported" | "turn_off" | "try_again" | "email_label" | "email_submit" | "email_invalid" | "email_save_failed" | "email_on" | "email_confirm" | "email_change" | "email_stop" | "email_off", string>>;
+export declare const NOTIFY_TEXT: Readonly<Record<"offer" | "push_button" | "email_button" | "push_working" | "push_on" | "push_off" | "push_off_failed" | "push_unavailable" | "push_blocked" | "push_unsupported" | "turn_off" | "try_again" | "email_label" | "email_submit" | "email_invalid" | "email_save_failed" | "email_on" | "email_confirm" | "email_change" | "email_stop" | "email_off" | "region_label" | "email_address" | "email_placeholder", string>>;
 export declare const ELEMENT_TEXT: Readonly<Record<"drop" | "drop_hint" | "uploads" | "empty" | "banner_label" | "got_it" | "open" | "link_copied" | "copy_prompt", string>>;

@@ -203,7 +203,10 @@ export const NOTIFY_TEXT = Object.freeze({
   "email_confirm": "We sent a link to {address}: open it to confirm the address, and we'll email you there when your upload is done. You can close this tab.",
   "email_change": "Change",
   "email_stop": "Stop emails",
-  "email_off": "We won't email you about your uploads."
+  "email_off": "We won't email you about your uploads.",
+  "region_label": "Completion notifications",
+  "email_address": "Email address",
+  "email_placeholder": "you@example.com"
 });
 
 export const ELEMENT_TEXT = Object.freeze({

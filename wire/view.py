@@ -32,7 +32,8 @@ ENGINE_TEXT: dict[str, str] = {
     "failed": "Upload engine failed to start",
 }
 
-#: The completion-notification offer (web/notify.mjs renders it when a card's ``offer_notification`` turns true).
+#: The completion-notification offer (web/notify.mjs renders it in ``<smartcat-uploader>`` when a card's
+#: ``offer_notification`` turns true).
 NOTIFY_TEXT: dict[str, str] = {
     "offer": "This will take a while. Want us to tell you when it's done, even if you close this tab?",
     "push_button": "Notify me in this browser",
@@ -56,6 +57,9 @@ NOTIFY_TEXT: dict[str, str] = {
     "email_change": "Change",
     "email_stop": "Stop emails",
     "email_off": "We won't email you about your uploads.",
+    "region_label": "Completion notifications",
+    "email_address": "Email address",
+    "email_placeholder": "you@example.com",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ..conftest import wait_for
+from ..ui import SHADOW
 from .drivers import EngineBrowser, EnginePage, Firefox, WebKit, missing, xvfb
 
 ENGINES = ["firefox", "webkit"]
@@ -41,13 +42,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngineBro
 
 ENGINE_STATE = "() => { const e = document.querySelector('#engine'); return e && [e.dataset.state, e.textContent]; }"
 
-CARD = """(name) => {
-  const el = [...document.querySelectorAll('.upload')]
+CARD = f"""(name) => {{
+  const el = [...({SHADOW})?.querySelectorAll('.upload') ?? []]
     .find((e) => e.querySelector('.upload-name')?.textContent === name);
   if (!el) return null;
-  return { phase: el.dataset.phase, saved: el.dataset.saved, status: el.querySelector('.upload-status').textContent,
-           percent: el.querySelector('.upload-percent').textContent };
-}"""
+  return {{ phase: el.dataset.phase, saved: el.dataset.saved, status: el.querySelector('.upload-status').textContent,
+           percent: el.querySelector('.upload-percent').textContent }};
+}}"""
 
 
 def engine_state(page: EnginePage) -> tuple[str | None, str]:

@@ -20,21 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..ui import RECORD_LABELS
+
 HERE = Path(__file__).resolve().parent
 FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
 WEBKIT_DRIVER = os.environ.get("WEBKIT_DRIVER", "/usr/bin/WebKitWebDriver")
 WEBKIT_BROWSER = HERE / "webkit_browser.py"
 WEBKIT_APP_NAME = "smartcat-test-browser"  # webkit_browser.APP_NAME: WebKitWebDriver matches browserName to it
 
-# Records every status text an upload card ever shows, so short-lived states ("Resuming…") can be asserted.
-RECORD_LABELS = """
-window.__labels = [];
-new MutationObserver(() => {
-  for (const el of document.querySelectorAll('.upload-status')) {
-    if (window.__labels[window.__labels.length - 1] !== el.textContent) window.__labels.push(el.textContent);
-  }
-}).observe(document, { subtree: true, childList: true, characterData: true });
-"""
 
 
 class EnginePage(Protocol):
@@ -185,9 +178,14 @@ class WebKitPage:
         return answer.get("value")
 
     def set_input_files(self, selector: str, path: Path) -> None:
+        """``selector`` may cross shadow roots with ``>>>`` (as puppeteer's does): WebDriver's CSS stops at them."""
         from selenium.webdriver.common.by import By
 
-        self._driver.find_element(By.CSS_SELECTOR, selector).send_keys(str(path))
+        host, *inside = selector.split(" >>> ")
+        found = self._driver.find_element(By.CSS_SELECTOR, host)
+        for part in inside:
+            found = found.shadow_root.find_element(By.CSS_SELECTOR, part)
+        found.send_keys(str(path))
 
     def click(self, selector: str) -> None:
         from selenium.webdriver.common.by import By

@@ -15,6 +15,7 @@ from tests.support.worker_diagnostics import worker_report
 from wire.plan import MiB
 
 from ..conftest import AppUnderTest, record_metric, wait_for
+from ..ui import PICKER_DEEP, SHADOW
 from .conftest import card, open_app, wait_for_card
 from .drivers import EngineBrowser, EnginePage
 
@@ -25,9 +26,8 @@ HEADING = "() => document.querySelector('[data-page-view]:not([hidden]) h1')?.te
 INSTANCE = "() => document.querySelector('#engine').dataset.instance"
 LABELS = "() => window.__labels"
 LIFETIME = "() => [document.querySelector('#engine').dataset.mode, document.querySelector('#engine').dataset.lifetime]"
-BANNER = ("() => !document.querySelector('#leave-banner').hidden"
-          " && document.querySelector('#leave-banner-text').textContent")
-SCREEN = "() => [document.querySelector('#engine')?.textContent, document.querySelector('#notices')?.textContent]"
+BANNER = f"() => !{SHADOW}.querySelector('.banner').hidden && {SHADOW}.querySelector('.banner-text').textContent"
+SCREEN = f"() => [document.querySelector('#engine')?.textContent, {SHADOW}?.querySelector('.notices')?.textContent]"
 
 
 def wait_for_parts(app: AppUnderTest, page: EnginePage, name: str, count: int, what: str) -> None:
@@ -59,7 +59,7 @@ def test_boots_from_the_snapshot_and_uploads_the_exact_bytes_across_pages_and_ta
 
     app.proxy.state.rate_bytes_per_s = 8e6  # about 5 s: time to move around while it uploads
     page.evaluate("() => { window.__sameDocument = true; }")
-    page.set_input_files("#file-input", source)
+    page.set_input_files(PICKER_DEEP, source)
     assert wait_for(lambda: page.evaluate(BANNER), 30, "the leave banner", interval=0.1) == LEAVE_BANNER
     wait_for_parts(app, page, "keep-going.bin", 1, "a first part on S3")
 
@@ -96,7 +96,7 @@ def test_closing_every_tab_mid_upload_resumes_on_the_next_visit(
     app.proxy.state.rate_bytes_per_s = 12e6  # slow enough to close the tab between parts (about 5.6 s in all)
     page = open_app(engine, app.url)
     first_instance = page.evaluate(INSTANCE)
-    page.set_input_files("#file-input", source)
+    page.set_input_files(PICKER_DEEP, source)
     wait_for_card(page, "resume-me.bin", lambda c: c["saved"] == "true", 60, "the file saved in the browser")
     wait_for_parts(app, page, "resume-me.bin", 2, "two parts on S3")
     page.close()  # every tab of the app is gone (a blank one keeps the browser): the SharedWorker ends with it
