@@ -7,9 +7,10 @@ restart; but it can only be made from an open top-level page, and Chromium sends
 file is safe in the browser and the pessimistic ETA passes what the worker can outlive its pages by, the engine hashes
 every part left and gets their URLs while it sends; then it starts no new PUT and waits until each one in flight has
 answered (an aborted PUT whose body already reached the store would still be stored, while the browser sent the same
-part), and asks a page to register every part not confirmed by then. From then on those parts are the browser's until
-a page says the registration has ended: no part is ever sent by both at once. Then S3 is asked what it holds, as on any resume: the Service Worker may have completed the upload
-already, or the engine sends what failed.
+part), and asks a page to register every part not confirmed by then, with URLs signed to outlive the browser's queue
+(``BACKGROUND_PRESIGN_TTL_SECONDS``). From then on those parts are the browser's until a page says the registration
+has ended: no part is ever sent by both at once. Then S3 is asked what it holds, as on any resume: the Service Worker
+may have completed the upload already, or the engine sends what failed.
 """
 
 from __future__ import annotations
