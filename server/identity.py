@@ -111,9 +111,14 @@ class Principal:
         return f"h:{quote(self.tenant, safe='')}:{quote(self.user, safe='')}"
 
 
-def get_identity(request: Request) -> Identity:
+def _identity(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
+
+
+async def get_identity(request: Request) -> Identity:
+    """The app's identity keys (an ``async`` dependency: no thread hand-off, see :mod:`server.dependencies`)."""
+    return _identity(request)
 
 
 def _host_token(request: Request, cookie_name: str) -> str | None:
@@ -142,7 +147,7 @@ def identify(request: Request) -> Principal | None:
         return replace(principal, from_host=True)
     verifier: HostTokenVerifier | None = request.app.state.host_tokens
     if verifier is None:
-        identity = get_identity(request)
+        identity = _identity(request)
         user_id = identity.user_of(request.cookies.get(COOKIE_NAME))
         return Principal(user=user_id) if user_id is not None else None
     token = _host_token(request, request.app.state.settings.jwt_cookie_name)
@@ -171,14 +176,14 @@ def current_principal(request: Request, response: Response) -> Principal:
     most ``RATE_LIMIT_NEW_IDENTITY`` per client address."""
     principal = identify(request)
     if principal is not None and not principal.from_host:
-        identity = get_identity(request)
+        identity = _identity(request)
         renewed = identity.renewal(request.cookies.get(COOKIE_NAME))
         if renewed is not None:
             identity.set_cookie(response, renewed)
     if principal is None:
         rate_limits: RateLimits = request.app.state.rate_limits
         rate_limits.hit("new identities", rate_limits.new_identity, f"addr:{client_address(request)}")
-        identity = get_identity(request)
+        identity = _identity(request)
         user_id, cookie_value = identity.new_user()
         identity.set_cookie(response, cookie_value)
         principal = Principal(user=user_id)
@@ -189,7 +194,7 @@ def current_principal(request: Request, response: Response) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def current_user(principal: CurrentPrincipal) -> str:
+async def current_user(principal: CurrentPrincipal) -> str:
     """The caller's owner key (see :attr:`Principal.owner`)."""
     return principal.owner
 
@@ -219,7 +224,7 @@ class Caller:
         return not self.principal.from_host and self.identity.grants(self.upload_token, session_id)
 
 
-def caller(
+async def caller(
     principal: CurrentPrincipal,
     identity: Annotated[Identity, Depends(get_identity)],
     upload_token: Annotated[str | None, Header(alias=UPLOAD_TOKEN_HEADER)] = None,

@@ -51,7 +51,7 @@ class RateLimits:
                     raise RateLimited(what, max(1, math.ceil(reset - time.time())))
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.rate_limits
     return limits
 

@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 log = logging.getLogger(__name__)
 
 
-def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep, request: Request) -> UploadService:
+async def get_service(db: DbSession, storage: StorageDep, settings: SettingsDep, request: Request) -> UploadService:
     return UploadService(db, storage, upload_policy(settings, quarantine=request.app.state.scanning))
 
 
