@@ -78,7 +78,7 @@ class PresignApi:
         )
 
     async def request_urls(self, cmd: RequestUrls) -> UrlsReceived:
-        request = PresignUrlsRequest(tuple(PartChecksum(n, checksum) for n, checksum in cmd.parts))
+        request = PresignUrlsRequest(tuple(PartChecksum(n, checksum) for n, checksum in cmd.parts), cmd.background)
         signed = await self._call(
             ApiCall.URLS,
             SignedUrls.from_json,
@@ -88,7 +88,11 @@ class PresignApi:
             token=cmd.upload_token,
         )
         return UrlsReceived(
-            now=self._clock(), urls=_urls(signed.urls), expires_at=signed.expires_at, server_now=signed.server_now
+            now=self._clock(),
+            urls=_urls(signed.urls),
+            expires_at=signed.expires_at,
+            server_now=signed.server_now,
+            background=cmd.background,
         )
 
     async def complete(self, cmd: CompleteUpload) -> UploadCompleted:

@@ -38,6 +38,11 @@ DEV_S3_ACCESS_KEY_ID = "smartcat-dev"
 DEV_S3_SECRET_ACCESS_KEY = "smartcat-dev-secret"
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def is_loopback_origin(origin: str) -> bool:
     """Whether browsers reach the app only from this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     host = urlsplit(origin).hostname or ""
@@ -122,6 +127,10 @@ class Settings(BaseSettings):
     jwt_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
 
     presign_ttl_seconds: int = Field(default=900, ge=1, le=MAX_PRESIGN_TTL_SECONDS)
+    #: Lifetime of the part URLs handed to the browser's Background Fetch (browser_py/engine/handoff.py): they are
+    #: signed all at once and sent one after another with no page open, so they must outlive the queue. Each still
+    #: writes only its own part (its length and checksum are signed), and none outlives the session's maximum age.
+    background_presign_ttl_seconds: int = Field(default=24 * 3600, ge=1, le=MAX_PRESIGN_TTL_SECONDS)
     part_size_bytes: int = Field(default=DEFAULT_PART_SIZE, gt=0)
     #: How many part URLs come with a new session; the client asks for the rest in batches.
     url_batch_size: int = Field(default=16, ge=1, le=100)
@@ -400,6 +409,13 @@ class Settings(BaseSettings):
     def presign_endpoint_url(self) -> str:
         """The endpoint part URLs are signed for (the ``Host`` S3 checks)."""
         return self.s3_public_endpoint_url or self.s3_endpoint_url
+
+    @property
+    def background_hand_off(self) -> bool:
+        """Background Fetch sends only same-origin requests (no CORS preflight): the rest of an upload may go to it
+        only when part URLs are on the app's own origin."""
+        base = self.part_url_base
+        return base is not None and _origin(base) == _origin(self.public_origin)
 
     @property
     def part_url_origin(self) -> str:

@@ -27,7 +27,6 @@ from server.dependencies import SettingsDep
 from server.identity import COOKIE_NAME, Identity, get_identity
 from server.proxy import url_prefix
 from server.ratelimit import RateLimited, RateLimitsDep, client_address
-from server.security_headers import origin_of
 
 #: Content types by file suffix (the last one wins: ``x.json.gz`` is gzip, served as stored).
 MEDIA_TYPES: dict[str, str] = {
@@ -189,8 +188,7 @@ async def runtime_manifest(request: Request, settings: SettingsDep) -> Response:
         "adaptive_concurrency": settings.adaptive_concurrency,
         "adaptive_part_size": settings.adaptive_part_size,
         # Background Fetch sends only same-origin requests: the rest of an upload may go to it only then.
-        "background_fetch": settings.part_url_base is not None
-        and origin_of(settings.part_url_base) == origin_of(settings.public_origin),
+        "background_fetch": settings.background_hand_off,
     }
     return JSONResponse(manifest, headers={"Cache-Control": REVALIDATE})
 

@@ -293,9 +293,13 @@ class PresignUrlsRequest:
     """Body of ``POST /api/uploads/{id}/urls`` for a checksummed session (at most 100 parts per request)."""
 
     parts: tuple[PartChecksum, ...]
+    background: bool = False  # for a hand-off to Background Fetch: URLs that outlive its queue
 
     def to_json(self) -> JsonObject:
-        return {"parts": [part.to_json() for part in self.parts]}
+        body: JsonObject = {"parts": [part.to_json() for part in self.parts]}
+        if self.background:
+            body["background"] = True
+        return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class RequestUrls:
     session_id: str
     parts: tuple[tuple[int, str], ...]
     upload_token: str = ""
+    background: bool = False  # for the hand-off (engine/handoff.py): URLs that outlive Background Fetch's queue
 
     @property
     def part_numbers(self) -> tuple[int, ...]:

@@ -95,6 +95,7 @@ class UrlsReceived:
     urls: Mapping[int, str]
     expires_at: float
     server_now: float | None = None
+    background: bool = False  # asked for a hand-off: signed to outlive Background Fetch's queue
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class _Url:
     url: str
     expires_at: float  # on this device's clock: when it arrived plus the lifetime the server gave it
     received_at: float
+    background: bool = False  # signed for a hand-off: it outlives Background Fetch's queue
 
     def usable(self, now: float, margin: float) -> bool:
         """Fresh enough to start a PUT: the margin shrinks for short-lived URLs, or they would never qualify."""
@@ -94,7 +95,12 @@ class PartScheduler:
     # ------------------------------------------------------------------------------------------ URLs and PUTs
 
     def urls_received(
-        self, urls: dict[int, str], expires_at: float, now: float, server_now: float | None = None
+        self,
+        urls: dict[int, str],
+        expires_at: float,
+        now: float,
+        server_now: float | None = None,
+        background: bool = False,
     ) -> int:
         """Keep fresh URLs; return how many can start a PUT now.
 
@@ -107,7 +113,7 @@ class PartScheduler:
         margin = self.config.url_refresh_margin
         usable = 0
         for number, url in urls.items():
-            fresh = _Url(url, local_expiry, now)
+            fresh = _Url(url, local_expiry, now, background)
             self.urls[number] = fresh
             usable += fresh.usable(now, margin)
         return usable
@@ -197,9 +203,9 @@ class PartScheduler:
         return False
 
     def prepare_hand_off(self, now: float, urls_gate: float, out: list[Command]) -> tuple[SendPart, ...] | None:
-        """Every part not confirmed yet (those in flight too), hashed and with a fresh URL, for a hand-off to the
-        browser (engine/handoff.py); None while some are not ready: their hashes and URLs are asked for meanwhile,
-        a few at a time, beside the sending that goes on."""
+        """Every part not confirmed yet (those in flight too), hashed and with a fresh URL signed for the hand-off (it
+        outlives the browser's queue), for a hand-off to the browser (engine/handoff.py); None while some are not
+        ready: their hashes and URLs are asked for meanwhile, a few at a time, beside the sending that goes on."""
         plan = self.manifest.plan
         session_id = self.manifest.session_id
         assert plan is not None and session_id is not None
@@ -213,19 +219,20 @@ class PartScheduler:
                 part = plan.part(number)
                 self.hashing.add(number)
                 out.append(HashPart(number, part.offset, part.length))
-        unsigned = [
-            (n, checksums[n])
-            for n in left
-            if n in checksums and (n not in self.urls or not self.urls[n].usable(now, margin))
-        ]
+        unsigned = [(n, checksums[n]) for n in left if n in checksums and not self._lasting_url(n, now, margin)]
         if unsigned and not self.urls_requested and urls_gate <= now:
             self.urls_requested = True
-            out.append(RequestUrls(session_id, tuple(unsigned[: self.config.url_batch]), self.manifest.upload_token))
+            batch = tuple(unsigned[: self.config.url_batch])
+            out.append(RequestUrls(session_id, batch, self.manifest.upload_token, background=True))
         if unsigned or any(n not in checksums for n in left):
             return None
         return tuple(
             SendPart(n, plan.part(n).offset, plan.part(n).length, self.urls[n].url, checksums[n]) for n in left
         )
+
+    def _lasting_url(self, number: int, now: float, margin: float) -> bool:
+        url = self.urls.get(number)
+        return url is not None and url.background and url.usable(now, margin)
 
     def _hash_ahead(self, pending: list[int], concurrency: int, out: list[Command]) -> None:
         """Hash the next parts before their turn, at most ``concurrency + url_batch`` ahead, so a pause loses little

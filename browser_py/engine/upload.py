@@ -223,8 +223,8 @@ class Upload:
                 self._on_session_created(event, out)
             case StateFetched():
                 self._on_state(event, out)
-            case UrlsReceived(urls=urls, expires_at=expires_at, server_now=server_now):
-                usable = self.scheduler.urls_received(dict(urls), expires_at, self.now, server_now)
+            case UrlsReceived(urls=urls, expires_at=expires_at, server_now=server_now, background=background):
+                usable = self.scheduler.urls_received(dict(urls), expires_at, self.now, server_now, background)
                 self._after_urls(len(urls), usable, out)
             case PartHashed(number=number, sha256=sha256):
                 if not self._check_answered(number):

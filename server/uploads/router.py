@@ -160,7 +160,9 @@ def presign_parts(
     rate_limits.hit("URL requests", rate_limits.urls, f"user:{who.user_id}", f"addr:{client_address(request)}")
     row = _owned(db, who, session_id)
     checksums = {p.part_number: p.checksum_sha256 for p in body.parts} if body.parts is not None else None
-    signed = service.sign_parts(row, body.numbers(), checksums, settings.presign_ttl_seconds)
+    background = body.background and settings.background_hand_off
+    ttl = settings.background_presign_ttl_seconds if background else settings.presign_ttl_seconds
+    signed = service.sign_parts(row, body.numbers(), checksums, ttl)
     return PresignResponse(urls=_urls(signed), expires_at=signed.expires_at, server_now=signed.signed_at)
 
 

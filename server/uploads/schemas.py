@@ -82,6 +82,11 @@ class PresignRequest(BaseModel):
 
     part_numbers: list[int] | None = Field(default=None, min_length=1, max_length=MAX_URLS_PER_REQUEST)
     parts: list[PartToSign] | None = Field(default=None, min_length=1, max_length=MAX_URLS_PER_REQUEST)
+    background: bool = Field(
+        default=False,
+        description="For a hand-off to the browser's Background Fetch: signed for BACKGROUND_PRESIGN_TTL_SECONDS "
+        "where the deployment allows the hand-off (part URLs on the app's origin), else as usual.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PresignRequest:

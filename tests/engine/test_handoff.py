@@ -15,6 +15,7 @@ from browser_py.engine.commands import (
     FetchState,
     HandOff,
     PersistManifest,
+    RequestUrls,
     SendPart,
 )
 from browser_py.engine.events import (
@@ -68,14 +69,27 @@ def test_the_hand_off_policy(changes: dict[str, object], wanted: bool) -> None:
 
 def draining(size_parts: int = 10) -> tuple[Upload, list[Command]]:
     """An upload whose ETA passed the threshold with no grace (one part took 19 s): every part left is hashed and
-    signed, and its PUT in flight (part 2) is settling before the hand-off."""
+    signed for the hand-off, and its PUTs in flight (parts 2 and 3) are settling before it."""
     config = EngineConfig(concurrency=2, leave_threshold=10.0)
     upload = Upload(new_manifest(size=size_parts * PART), config, random.Random(1))
     upload.background_fetch = True
     feed(upload, Start(0.0))
     out = feed(upload, created(1.0, count=size_parts, with_urls=range(1, size_parts + 1), expires=5_000))
     out += feed(upload, PartSent(20.0, 1, '"e1"'))
-    return upload, out
+    return upload, out + sign_for_hand_off(upload, out)
+
+
+def sign_for_hand_off(upload: Upload, out: list[Command]) -> list[Command]:
+    """Answer the engine's requests for long-lived URLs (and those they lead to)."""
+    asked, more = of(RequestUrls, out), []
+    while asked:
+        request = asked.pop(0)
+        assert request.background, "the URLs handed off must outlive the browser's queue"
+        signed = {n: f"https://s3/long{n}" for n in request.part_numbers}
+        answer = feed(upload, UrlsReceived(21.0, signed, 90_000.0, background=True))
+        asked += of(RequestUrls, answer)
+        more += answer
+    return more
 
 
 def handing_off(size_parts: int = 10) -> tuple[Upload, list[Command]]:
@@ -91,35 +105,37 @@ def test_no_part_is_sent_by_the_engine_and_the_browser_at_once() -> None:
     it. So no new PUT starts, the hand-off waits until each one in flight has answered, and a part that landed is
     not handed off; one that failed is."""
     upload, out = draining()
-    assert upload.in_flight == {2} and upload.draining
-    assert not of(HandOff, out) and not of(CancelParts, out), "nothing handed off or aborted while a PUT is out"
-    later = feed(upload, UrlsReceived(26.0, {4: "u4"}, 5_000.0))
+    assert upload.in_flight == {2, 3} and upload.draining
+    assert not of(HandOff, out) and not of(CancelParts, out), "nothing handed off or aborted while PUTs are out"
+    later = feed(upload, PartSent(25.0, 2, '"e2"'))
     later += feed(upload, Tick(27.0))
     assert not of(HandOff, later) and not of(SendPart, later), "no new PUT while the drain goes on"
     assert upload.phase is Phase.UPLOADING
     failed = copy.deepcopy(upload)
-    later = feed(upload, PartSent(28.0, 2, '"e2"'))
+    later = feed(upload, PartSent(28.0, 3, '"e3"'))
     (hand_off,) = of(HandOff, later)
-    assert [p.number for p in hand_off.parts] == list(range(3, 11)), "part 2 landed: it is not handed off"
+    assert [p.number for p in hand_off.parts] == list(range(4, 11)), "parts 2 and 3 landed: not handed off"
     assert not of(SendPart, later) and not of(CancelParts, later) and upload.phase is Phase.BACKGROUND
-    (hand_off,) = of(HandOff, feed(failed, PartFailed(28.0, 2, TRANSIENT)))
-    assert [p.number for p in hand_off.parts] == list(range(2, 11)), "part 2 failed: the browser sends it"
+    (hand_off,) = of(HandOff, feed(failed, PartFailed(28.0, 3, TRANSIENT)))
+    assert [p.number for p in hand_off.parts] == list(range(3, 11)), "part 3 failed: the browser sends it"
 
 
 def test_a_put_aborted_while_draining_is_withheld_from_the_hand_off() -> None:
     """A stalled PUT is aborted, but an abort does not stop bytes that already reached the store: the part stays the
     engine's (S3 says later whether it landed), never the browser's at the same time."""
     upload, _ = draining()
-    out = feed(upload, Tick(200.0))  # part 2 has been out since 1 s: stalled
-    assert of(CancelParts, out) == [CancelParts((2,))]
+    feed(upload, PartSent(25.0, 2, '"e2"'))
+    out = feed(upload, Tick(200.0))  # part 3 has been out since 20 s: stalled
+    assert of(CancelParts, out) == [CancelParts((3,))]
     (hand_off,) = of(HandOff, out)
-    assert [p.number for p in hand_off.parts] == list(range(3, 11))
+    assert [p.number for p in hand_off.parts] == list(range(4, 11))
 
 
 def test_parts_all_in_flight_at_the_decision_are_finished_by_the_engine() -> None:
-    upload, _ = draining(size_parts=2)
+    upload, _ = draining(size_parts=3)
     assert upload.draining
     out = feed(upload, PartSent(25.0, 2, '"e2"'))
+    out += feed(upload, PartSent(26.0, 3, '"e3"'))
     assert not of(HandOff, out) and of(CompleteUpload, out) and upload.phase is Phase.COMPLETING
 
 
@@ -127,8 +143,9 @@ def test_a_long_upload_hands_every_part_left_to_the_browser_and_sends_none_itsel
     upload, out = handing_off()
     assert upload.phase is Phase.BACKGROUND
     (hand_off,) = of(HandOff, out)
-    assert [p.number for p in hand_off.parts] == list(range(3, 11)), "every part not confirmed"
-    assert all(p.checksum_sha256 == f"c{p.number}" and p.url for p in hand_off.parts)
+    assert [p.number for p in hand_off.parts] == list(range(4, 11)), "every part not confirmed"
+    assert all(p.checksum_sha256 == f"c{p.number}" for p in hand_off.parts)
+    assert [p.url for p in hand_off.parts] == [f"https://s3/long{n}" for n in range(4, 11)], "long-lived URLs"
     assert hand_off.registration_id == RID and hand_off.title == "big.bin"
     index = out.index(hand_off)
     assert not of(CancelParts, out), "no PUT was aborted: each one in flight answered first"
@@ -212,8 +229,9 @@ def test_a_registration_being_made_is_not_taken_for_an_ended_one() -> None:
     assert upload.background_fetch
     feed(upload, Start(0.0))
     feed(upload, created(1.0, with_urls=range(1, 11), expires=5_000))
-    feed(upload, PartSent(20.0, 1, '"e1"'))
-    feed(upload, PartSent(21.0, 2, '"e2"'))
+    sign_for_hand_off(upload, feed(upload, PartSent(20.0, 1, '"e1"')))
+    for number in sorted(upload.in_flight):
+        feed(upload, PartSent(23.0, number, f'"e{number}"'))
     assert upload.phase is Phase.BACKGROUND
     assert uploads.browser_takes_over(True, [], 41.0) == [], "a page that connected meanwhile does not know of it yet"
     (answered,) = uploads.hand_off_answered(RID, None, 42.0)

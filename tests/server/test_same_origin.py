@@ -93,3 +93,37 @@ def test_a_part_url_base_with_a_query_is_refused() -> None:
     with pytest.raises(ValidationError, match="PART_URL_BASE"):
         isolated_settings(part_url_base="https://app.example/store?x=1")
     assert isolated_settings(part_url_base="https://app.example/store/").part_url_base == "https://app.example/store"
+
+
+def test_parts_handed_to_the_browser_get_urls_that_outlive_its_queue(proxied: ProxiedServer) -> None:
+    """Background Fetch sends the whole queue with no page open, long after the URLs were signed: those URLs live
+    BACKGROUND_PRESIGN_TTL_SECONDS. A long-lived URL can still write only its own part's bytes."""
+    settings = proxied.server.settings
+    data = os.urandom(PART)
+    with httpx.Client(base_url=proxied.origin, timeout=30) as client:
+        session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
+        sid = session["session_id"]
+        asked = {"parts": [{"part_number": 1, "checksum_sha256": b64sha(data)}]}
+        lifetimes = {}
+        for background in (False, True):
+            answer = client.post(f"/api/uploads/{sid}/urls", json={**asked, "background": background}).json()
+            lifetimes[background] = round(answer["expires_at"] - answer["server_now"])
+            (url,) = (u["url"] for u in answer["urls"])
+            assert f"X-Amz-Expires={lifetimes[background]}" in url, "the store enforces the same lifetime"
+        assert lifetimes == {False: settings.presign_ttl_seconds, True: settings.background_presign_ttl_seconds}
+        assert settings.background_presign_ttl_seconds > settings.presign_ttl_seconds
+        other = os.urandom(PART)
+        assert _put(url, other).status_code in (400, 403), "other bytes (even with their own checksum) are refused"
+        assert httpx.put(url, content=other, headers={"x-amz-checksum-sha256": b64sha(data)}).status_code == 400
+        assert _put(url, data).status_code == 200
+
+
+def test_long_lived_urls_only_where_the_browser_can_send_them() -> None:
+    """The hand-off (and its long-lived URLs) only when part URLs are on the app's origin; at most SigV4's 7 days."""
+    app = "http://127.0.0.1:8000"
+    assert isolated_settings(public_origin=app, part_url_base=app + "/store").background_hand_off
+    assert not isolated_settings(public_origin=app, part_url_base="http://127.0.0.1:8333").background_hand_off
+    assert not isolated_settings(public_origin=app).background_hand_off
+    assert isolated_settings(background_presign_ttl_seconds=7 * 24 * 3600).background_presign_ttl_seconds == 604800
+    with pytest.raises(ValidationError, match="background_presign_ttl_seconds"):
+        isolated_settings(background_presign_ttl_seconds=7 * 24 * 3600 + 1)
