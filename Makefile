@@ -11,7 +11,7 @@ RUNTIME := build/runtime/runtime.json
 ENGINE_SOURCES := $(shell find browser_py wire -name '*.py' -not -path '*/__pycache__/*')
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: clients dist run test test-browsers test-python unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load
+.PHONY: clients dist run test test-browsers test-python unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load load-cpu
 
 # Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
 run: install assets
@@ -110,6 +110,11 @@ redis:
 LOAD_INSTALLED := $(VENV)/.installed-load
 load: install postgresql nginx redis $(LOAD_INSTALLED)
 	$(PY) -m load $(ARGS)
+
+# The server's CPU per request under the load scenario, revisions side by side (load/cpu.py; py-spy with --profile):
+# make load-cpu ARGS='--rev HEAD~1 --rev HEAD --rounds 2 --profile /tmp/prof'
+load-cpu: install postgresql redis $(LOAD_INSTALLED)
+	$(PY) -m load.cpu $(ARGS)
 
 $(LOAD_INSTALLED): $(INSTALLED)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,load]'
