@@ -81,7 +81,8 @@ async function tellPages(id) {
 }
 
 // The server completes from what S3 lists (every part checked against its signed checksum); it answers 409 while a
-// part is missing, which the engine then sends on the next visit.
+// part is missing, which the engine then sends on the next visit. Either answer words the title the browser's own
+// progress UI ends with (wire/view.py BACKGROUND_TEXT): this script shows it, it says nothing of its own.
 async function finish(event) {
   const registration = event.registration;
   const handOff = handOffOf(registration.id);
@@ -95,7 +96,9 @@ async function finish(event) {
       headers: { "Content-Type": "application/json", "X-Upload-Token": handOff.token },
       body: JSON.stringify({ parts }),
     });
-    if (answer.ok && event.updateUI) await event.updateUI({ title: "Upload complete" });
+    const said = await answer.json().catch(() => ({}));
+    const title = answer.ok ? said.title : said.detail && said.detail.title;
+    if (typeof title === "string" && title && event.updateUI) await event.updateUI({ title });
   } finally {
     await tellPages(registration.id);
   }

@@ -95,6 +95,30 @@ def scan_text(status: str, signature: str | None = None) -> str:
     return SCAN_TEXT[status].format(signature=signature or "unnamed")
 
 
+#: The last words of the browser's own progress UI for a hand-off (Background Fetch): its Service Worker (web/sw.js,
+#: plain JavaScript) shows the ``title`` of the server's answer to its report (``/api/uploads/<id>/finish``).
+BACKGROUND_TEXT: dict[str, str] = {
+    "completed": "Upload complete: {name}",
+    "checking": "Uploaded, checking for viruses: {name}",
+    "blocked": "{scan}: {name}",
+    "unfinished": "Not finished: open Smartcat to send the rest of {name}",
+}
+
+
+def background_title(
+    file_name: str, completed: bool, scan_status: str | None = None, signature: str | None = None
+) -> str:
+    """What the browser's Background Fetch UI says when the browser's part of an upload has ended."""
+    if not completed:
+        key = "unfinished"
+    elif scan_status == "pending":
+        key = "checking"
+    else:
+        key = "blocked" if scan_status in BLOCKED_SCANS else "completed"
+    scan = scan_text(scan_status, signature) if scan_status in BLOCKED_SCANS else ""
+    return BACKGROUND_TEXT[key].format(name=file_name, scan=scan)
+
+
 #: Where the status pages live (the list of the user's uploads, and ``/files/<id>`` for one).
 FILES_PATH = "/files"
 

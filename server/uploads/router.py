@@ -19,13 +19,14 @@ from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_id
 from server.models import UploadSession, UploadStatus
 from server.ratelimit import RateLimitsDep, client_address
 from server.settings import Settings
-from server.uploads.problems import ranges
+from server.uploads.problems import Conflict, ranges
 from server.uploads.schemas import (
     BackgroundReport,
     CompleteRequest,
     CompleteResponse,
     CreateUploadRequest,
     CreateUploadResponse,
+    FinishResponse,
     PartInfo,
     PartUrl,
     PresignRequest,
@@ -33,9 +34,11 @@ from server.uploads.schemas import (
     SessionState,
     SessionView,
     completed,
+    finished,
     session_fields,
 )
 from server.uploads.service import SignedUrls, UploadPolicy, UploadService
+from wire.view import background_title
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 log = logging.getLogger(__name__)
@@ -175,18 +178,24 @@ def complete_upload(
     return completed(service.complete(row, [(p.part_number, p.etag) for p in body.parts]))
 
 
-@router.post("/{session_id}/finish", response_model=CompleteResponse)
+@router.post("/{session_id}/finish", response_model=FinishResponse)
 def finish_upload(
     session_id: str, body: BackgroundReport, who: SessionCaller, db: DbSession, service: Service
-) -> CompleteResponse:
+) -> FinishResponse:
     """The browser's Background Fetch ended (its Service Worker reports): assemble the object from the parts S3
     lists, every one checked against its signed checksum. 409 with ``missing`` when S3 lacks some: the engine sends
-    them on the next visit. Idempotent with ``/complete``."""
+    them on the next visit. Idempotent with ``/complete``. Either answer has the ``title`` the browser's UI ends with
+    (wire.view.BACKGROUND_TEXT)."""
     row = _owned(db, who, session_id)
     failed = sorted(p.part_number for p in body.parts if p.status != 200)
     if failed:
         log.info("background fetch of %s: parts %s not stored", row.id, ranges(failed))
-    return completed(service.complete_from_storage(row))
+    try:
+        return finished(service.complete_from_storage(row))
+    except Conflict as problem:
+        if isinstance(problem.detail, dict) and problem.detail.get("missing"):
+            problem.detail["title"] = background_title(row.file_name, False)
+        raise
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

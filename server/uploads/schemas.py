@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from server.models import UploadSession
 from wire.plan import MAX_PARTS
+from wire.view import background_title
 
 MAX_URLS_PER_REQUEST = 100
 
@@ -183,6 +184,10 @@ class CompleteResponse(BaseModel):
     scan_signature: str | None = None
 
 
+class FinishResponse(CompleteResponse):
+    title: str = Field(description="What the browser's Background Fetch UI says now (web/sw.js shows it).")
+
+
 def session_fields(row: UploadSession) -> dict[str, Any]:
     """A session as :class:`SessionView` names its fields."""
     return {
@@ -217,3 +222,9 @@ def completed(row: UploadSession) -> CompleteResponse:
         scan_status=row.scan_status,
         scan_signature=row.scan_signature,
     )
+
+
+def finished(row: UploadSession) -> FinishResponse:
+    """The answer to a Background Fetch's report: the session completed, and the words its browser UI ends with."""
+    title = background_title(row.file_name, True, row.scan_status, row.scan_signature)
+    return FinishResponse(**completed(row).model_dump(), title=title)

@@ -20,6 +20,7 @@ from tests.support.proxied import ProxiedServer, start_proxied
 from tests.support.seaweed import SeaweedService
 from tests.support.uploads import create_session, part_bytes
 from wire.plan import MiB
+from wire.view import background_title
 
 PART = 5 * MiB
 
@@ -57,6 +58,8 @@ def test_parts_go_through_the_app_origin_and_finish_completes_from_storage(
         # A part missing: nothing is assembled, and the answer names it.
         early = client.post(f"/api/uploads/{sid}/finish", json={"parts": [{"part_number": 3, "status": 0}]})
         assert early.status_code == 409 and early.json()["detail"]["missing"] == [3]
+        unfinished = "Not finished: open Smartcat to send the rest of file.bin"
+        assert early.json()["detail"]["title"] == unfinished, "the browser's UI ends with the server's words"
         assert _put(urls[3], parts[3]).status_code == 200
         # The Service Worker's report: by the upload token (its cookie may be gone), ETags for information only.
         report = {"parts": [{"part_number": n, "status": 200, "etag": '"whatever"'} for n in (1, 2, 3)]}
@@ -64,6 +67,7 @@ def test_parts_go_through_the_app_origin_and_finish_completes_from_storage(
             done = worker.post(f"/api/uploads/{sid}/finish", json=report, headers={"X-Upload-Token": token})
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "completed"
+        assert done.json()["title"] == "Upload complete: file.bin"
         # Idempotent with the engine's own complete, and with itself.
         again = client.post(f"/api/uploads/{sid}/complete", json={"parts": [{"part_number": 1, "etag": "x"}]})
         assert again.status_code == 200 and again.json()["etag"] == done.json()["etag"]
@@ -127,3 +131,19 @@ def test_long_lived_urls_only_where_the_browser_can_send_them() -> None:
     assert isolated_settings(background_presign_ttl_seconds=7 * 24 * 3600).background_presign_ttl_seconds == 604800
     with pytest.raises(ValidationError, match="background_presign_ttl_seconds"):
         isolated_settings(background_presign_ttl_seconds=7 * 24 * 3600 + 1)
+
+
+@pytest.mark.parametrize(
+    ("completed", "scan", "title"),
+    [
+        (True, None, "Upload complete: a.docx"),
+        (True, "clean", "Upload complete: a.docx"),
+        (True, "pending", "Uploaded, checking for viruses: a.docx"),
+        (True, "infected", "Blocked: malware found (Eicar-Test-Signature): a.docx"),
+        (False, None, "Not finished: open Smartcat to send the rest of a.docx"),
+    ],
+)
+def test_what_the_browsers_background_fetch_ui_ends_with(completed: bool, scan: str | None, title: str) -> None:
+    """Worded in Python (wire.view.BACKGROUND_TEXT), shown as is by the Service Worker: never "complete" for a file
+    the scan holds or blocked."""
+    assert background_title("a.docx", completed, scan, "Eicar-Test-Signature") == title
