@@ -294,7 +294,9 @@ def open_contender(
     else:
         s3 = s3_for_uppy6(stack, server, s3_endpoint) if contender == "uppy6" else None
         page.goto(bench_url(server, contender, stack.part_size, concurrency, s3), wait_until="domcontentloaded")
-        page.wait_for_function("window.__bench && (window.__bench.ready || window.__bench.error)", timeout=30_000)
+        # Polled from here, like wait_done: the page's CSP refuses wait_for_function's predicate once it polls.
+        wait_until(lambda: page.evaluate("!!(window.__bench && (window.__bench.ready || window.__bench.error))"),
+                   30, f"the {contender} page to be ready", interval=0.05)
         error = page.evaluate("window.__bench.error")
         assert not error, f"{contender} page failed: {error}"
     return page
@@ -335,8 +337,10 @@ def measure_upload(
     concurrency: int,
     warm_s: float,
     timeout_s: float = 900,
+    on_pick: Callable[[], None] | None = None,
 ) -> Upload:
-    """Open the contender's page, wait ``warm_s`` (0: pick as soon as it can take one), pick, wait until done."""
+    """Open the contender's page, wait ``warm_s`` (0: pick as soon as it can take one), pick, wait until done.
+    ``on_pick`` runs just before the pick (another reading of the processes, for ``bench.threads``)."""
     size = source.stat().st_size
     # A new anonymous user per upload: the app (rightly) refuses a file its user has already uploaded.
     chromium.ctx.clear_cookies()
@@ -348,6 +352,8 @@ def measure_upload(
     procs = chromium.procs
     procs.reset_peak()
     cpu0 = procs.cpu()
+    if on_pick is not None:
+        on_pick()
     pick(page, contender, source)
     wait_done(page, contender, timeout_s)
     cpu = procs.cpu() - cpu0

@@ -41,6 +41,30 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def descendants(root: int, parents: dict[int, int]) -> set[int]:
+    """``root`` and every process under it, from a pid -> parent pid map."""
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def members(root: int) -> set[int]:
+    """The processes of the browser whose main process is ``root`` (it and everything under it)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None:
+                parents[int(entry.name)] = stat[0]
+    return descendants(root, parents)
+
+
 def find_browser(marker: str) -> int | None:
     """The main Chromium process: the one whose command line names our profile directory."""
     for entry in Path("/proc").iterdir():
@@ -94,15 +118,8 @@ class ProcessSampler:
                 stat = _stat(int(entry.name))
                 if stat is not None:
                     stats[int(entry.name)] = stat
-        members = {self.root}
-        grew = True
-        while grew:
-            grew = False
-            for pid, (ppid, _, _) in stats.items():
-                if ppid in members and pid not in members:
-                    members.add(pid)
-                    grew = True
-        return {pid: stats[pid] for pid in members if pid in stats}
+        tree = descendants(self.root, {pid: ppid for pid, (ppid, _, _) in stats.items()})
+        return {pid: stats[pid] for pid in tree if pid in stats}
 
     def sample(self) -> Sample:
         tree = self._tree()

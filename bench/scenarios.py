@@ -156,7 +156,8 @@ def resume(
                 wait_until(partial(_confirmed_since, state, start_index, part_count // 3), 300,
                            f"{contender}: a third of the parts on S3")
                 if contender == ENGINE:  # closing before the copy is saved would lose it: the app says so
-                    page.wait_for_function("window.__views.some((v) => v.saved)", timeout=300_000)
+                    wait_until(partial(page.evaluate, "window.__views.some((v) => v.saved)"), 300,
+                               f"{contender}: the file saved in the browser", interval=0.1)
                 chromium.close_pages()
                 wait_until(state.settled, 60, "the proxy to finish the closed tab's requests")
                 before = state.snapshot()[start_index:]
