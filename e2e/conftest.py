@@ -7,14 +7,17 @@ is how "close every tab and come back" is tested.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 from tests.conftest import make_live_server, s3, seaweed  # noqa: F401
 from tests.notify.conftest import push_service, smtp  # noqa: F401 - e2e/test_notify.py's receivers
 from tests.support.files import random_file, sha256_file  # noqa: F401 - the e2e tests take them from here
+from tests.support.host_issuer import issuer  # noqa: F401 - e2e/test_identity.py's JWKS and tokens
 from tests.support.live_server import LiveServer
 from tests.support.s3_proxy import RunningProxy, s3_proxy
 from tests.support.seaweed import SeaweedService
@@ -83,10 +87,14 @@ class AppUnderTest:
 
 @pytest.fixture(scope="session")
 def runtime_built() -> None:
-    """Build (or confirm) the runtime the worker loads, so a test never runs a stale engine wheel."""
+    """Build (or confirm) the runtime the worker loads, so a test never runs a stale engine wheel. One build at a
+    time: the e2e suite runs in several processes (pytest-xdist), each asking at its start."""
     if not (ROOT / "web" / "node_modules" / "pyodide").is_dir():
         pytest.fail("web/node_modules/pyodide is missing: run `make assets` (make test does it)")
-    subprocess.run([sys.executable, str(ROOT / "web" / "build_runtime.py"), "--out", str(RUNTIME_DIR)], check=True)
+    RUNTIME_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with (RUNTIME_DIR.parent / "runtime.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([sys.executable, str(ROOT / "web" / "build_runtime.py"), "--out", str(RUNTIME_DIR)], check=True)
 
 
 @pytest.fixture
@@ -119,19 +127,33 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
+@pytest.fixture(scope="session")
+def browser_temp() -> Iterator[Path]:
+    """Every test browser's TMPDIR, this run's own and removed when it ends: Chromium leaves temp files there
+    (``FileSystemWritableStream-*`` up to 40 MiB each, from browsers a test kills), and 1.7 GB had piled up in /tmp."""
+    path = Path(tempfile.mkdtemp(prefix="smartcat-e2e-browsers-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @dataclass
 class Browser:
-    """Launches Chromium on one persistent profile; relaunching keeps OPFS, like a user reopening the browser."""
+    """Launches Chromium on one persistent profile; relaunching keeps OPFS, like a user reopening the browser.
+    ``env`` adds to its environment (e.g. libfaketime's)."""
 
     playwright: Playwright
     profile: Path
     home: Path
+    temp: Path
+    env: Mapping[str, str] = field(default_factory=dict)
     context: BrowserContext | None = None
 
     def launch(self) -> BrowserContext:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"),
-               "XDG_CACHE_HOME": str(self.home / ".cache")}
+               "XDG_CACHE_HOME": str(self.home / ".cache"), "TMPDIR": str(self.temp), **self.env}
         self.context = self.playwright.chromium.launch_persistent_context(
             str(self.profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
             viewport={"width": 1100, "height": 800},
@@ -148,8 +170,8 @@ class Browser:
 
 
 @pytest.fixture
-def browser(playwright: Playwright, tmp_path: Path) -> Iterator[Browser]:
-    b = Browser(playwright, tmp_path / "profile", tmp_path / "home")
+def browser(playwright: Playwright, browser_temp: Path, tmp_path: Path) -> Iterator[Browser]:
+    b = Browser(playwright, tmp_path / "profile", tmp_path / "home", browser_temp)
     b.launch()
     try:
         yield b

@@ -7,11 +7,10 @@ the host's token, the session belongs to (tenant, user), and without a valid tok
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from tests.support.host_issuer import HostIssuer
@@ -19,15 +18,6 @@ from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, sha256_file
 from .ui import pick
-
-
-@pytest.fixture
-def issuer() -> Iterator[HostIssuer]:
-    host = HostIssuer()
-    try:
-        yield host
-    finally:
-        host.close()
 
 
 def _sign_in(context: BrowserContext, app: AppUnderTest, token: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,15 +19,6 @@ from server.models import UploadSession
 from tests.support.host_issuer import AUDIENCE, ISSUER, HostIssuer, SigningKey
 from tests.support.live_server import LiveServer, MakeLiveServer, isolated_settings
 from tests.support.uploads import create_session
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[HostIssuer]:
-    host = HostIssuer()
-    try:
-        yield host
-    finally:
-        host.close()
 
 
 @pytest.fixture

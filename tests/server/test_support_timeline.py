@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,14 +15,6 @@ from wire.telemetry import TELEMETRY_PATH
 
 ADMIN_ROLE = "uploads-admin"
 
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[HostIssuer]:
-    host = HostIssuer()
-    try:
-        yield host
-    finally:
-        host.close()
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -112,3 +114,14 @@ class HostIssuer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[HostIssuer]:
+    """A running issuer for a test module (import this fixture where it is used); tests that rotate its keys share
+    the rotation with the module's later tests."""
+    host = HostIssuer()
+    try:
+        yield host
+    finally:
+        host.close()
