@@ -204,9 +204,11 @@ def record_metric(name: str, values: dict[str, Any]) -> None:
     """Figures the tests observe (boot time, MB/s, bytes re-sent), kept for the notes; never asserted on timing."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / "metrics.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = values
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    with (ARTIFACTS / "metrics.lock").open("w") as lock:  # e2e runs in several processes: one writer at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = values
+        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def screenshot(page: Page, name: str) -> None:
