@@ -48,6 +48,23 @@ def _problems(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def hand_off_note(settings: Settings) -> str:
+    """Whether browsers may hand the rest of an upload to Background Fetch here, and why not: ``make run`` serves the
+    app alone (no proxy in front, so no store route on its origin), and that is said at start rather than found out."""
+    base = settings.part_url_base
+    if settings.background_hand_off:
+        return f"Background Fetch hand-off: on (part URLs under {base})"
+    if base is not None:
+        return (
+            f"Background Fetch hand-off: off (PART_URL_BASE {base} is not on PUBLIC_ORIGIN {settings.public_origin}; "
+            "Background Fetch sends only same-origin requests)"
+        )
+    return (
+        "Background Fetch hand-off: off (part URLs go straight to the store; to turn it on, serve the app and a "
+        "/store/ route to the store on one origin, as server/nginx.py does, and set PART_URL_BASE to <origin>/store)"
+    )
+
+
 def main() -> int:
     # uvicorn handles SIGINT/SIGTERM itself, then re-raises them once it has shut down: let them end us cleanly.
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -57,6 +74,7 @@ def main() -> int:
         print(f"error: invalid settings (environment or .env):\n{_problems(error)}", file=sys.stderr)
         return 2
     logs.configure(json=settings.log_json)
+    print(hand_off_note(settings), flush=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # SeaweedFS readiness polls
     seaweed: SeaweedFS | None = None
     if settings.embedded_s3:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from server.__main__ import hand_off_note
 from server.db import Database
 from server.models import OutboxEvent
 from tests.server.test_checksums import b64sha, sign
@@ -147,3 +148,13 @@ def test_what_the_browsers_background_fetch_ui_ends_with(completed: bool, scan: 
     """Worded in Python (wire.view.BACKGROUND_TEXT), shown as is by the Service Worker: never "complete" for a file
     the scan holds or blocked."""
     assert background_title("a.docx", completed, scan, "Eicar-Test-Signature") == title
+
+
+def test_the_server_says_at_start_whether_the_hand_off_is_on() -> None:
+    """``make run`` serves the app without a proxy in front: the hand-off is off there, and it says so and how."""
+    app = "http://127.0.0.1:8000"
+    assert "off (part URLs go straight to the store" in hand_off_note(isolated_settings(public_origin=app))
+    elsewhere = isolated_settings(public_origin=app, part_url_base="http://127.0.0.1:8333")
+    assert "is not on PUBLIC_ORIGIN" in hand_off_note(elsewhere)
+    on = isolated_settings(public_origin=app, part_url_base=app + "/store")
+    assert hand_off_note(on) == f"Background Fetch hand-off: on (part URLs under {app}/store)"
