@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -28,12 +29,21 @@ class SlowStore:
         self.log.append(("discard", local_id))
 
 
+async def until(condition: Callable[[], object]) -> None:
+    """Let the writer's task run until ``condition()`` holds."""
+    for _ in range(1_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the writer never got there")
+
+
 async def test_submit_returns_at_once_and_the_newest_version_replaces_waiting_ones() -> None:
     store = SlowStore()
     writer = ManifestWriter(store, "L")
     writer.submit("v1")
     assert store.log == [], "nothing was awaited"
-    await asyncio.sleep(0)  # v1 is being written
+    await until(lambda: store.log)  # v1 is being written
     writer.submit("v2")
     writer.submit("v3")
     await writer.flush()
@@ -44,11 +54,11 @@ async def test_discard_waits_for_the_save_under_way_and_drops_the_rest() -> None
     store = SlowStore()
     writer = ManifestWriter(store, "L")
     writer.submit("v1")
-    await asyncio.sleep(0)  # v1 is being written
+    await until(lambda: store.log)  # v1 is being written
     writer.submit("v2")
     await writer.discard()
     assert store.log == [("save-start", "v1"), ("saved", "v1"), ("discard", "L")]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(store.delay * 2)  # the observation window: a save after the discard would have started
     assert store.log[-1] == ("discard", "L"), "no save after the discard"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -486,7 +486,8 @@ def test_public_endpoint_and_ttl_shape_urls(make_live_server: MakeLiveServer, se
     # The same URL with the host SeaweedFS sees changed no longer verifies: the host is signed.
     moved = httpx.put(url.replace("localhost", "127.0.0.1", 1), content=b"x")
     assert moved.status_code == 403
-    time.sleep(3.1)
+    signed = datetime.strptime(parse_qs(urlsplit(url).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    time.sleep(max(0.0, signed.timestamp() + 2 + 1 - time.time()))  # past the 2 s lifetime (whole seconds) by 1 s
     expired = httpx.put(url, content=b"too late")
     assert expired.status_code == 403
 
