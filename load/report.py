@@ -67,11 +67,14 @@ def _row(run: dict[str, Any]) -> str:
         return f"{row['p50_ms']:.0f} / {row['p99_ms']:.0f}" if row else "-"
 
     agg = e.get("Aggregated", {})
+    scenario = run["scenario"] + (" (parts via nginx)" if run.get("parts", "store") != "store" else "")
+    per_request = s.get("server_cpu_ms_per_request")
     return (
-        f"| {run['scenario']} | {run['instances']} | {run['users']} | {agg.get('rps', 0):.0f} | "
+        f"| {scenario} | {run['instances']} | {run['users']} | {agg.get('rps', 0):.0f} | "
         + " | ".join(cell(name) for name in ENDPOINTS)
         + f" | {run['errors']} | {s['server_cpu_percent_mean']:.0f} % ({s['server_cpu_percent_max']:.0f}) | "
-        f"{s['server_rss_mib_start']:.0f} → {s['server_rss_mib_end']:.0f} | {s['load_average_mean']:.1f} | "
+        + (f"{per_request:.0f} | " if per_request else "- | ")
+        + f"{s['server_rss_mib_start']:.0f} → {s['server_rss_mib_end']:.0f} | {s['load_average_mean']:.1f} | "
         f"{v.get('duplicated_events', '-')} / {v.get('webhook_duplicates', '-')} / {v.get('webhook_missing', '-')} |"
     )
 
@@ -85,9 +88,9 @@ def section(document: dict[str, Any]) -> str:
         "SeaweedFS, nginx and the servers all run on this one machine.",
         "",
         "| scenario | instances | users | req/s | create p50/p99 ms | urls p50/p99 | PUT part p50/p99 | status p50/p99 "
-        "| complete p50/p99 | errors | server CPU mean (max), % of a core | server RSS MiB start → end "
-        "| load avg | duplicated events / webhook duplicates / missing |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| complete p50/p99 | errors | server CPU mean (max), % of a core | server CPU ms / request "
+        "| server RSS MiB start → end | load avg | duplicated events / webhook duplicates / missing |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(_row(run) for run in document["runs"]),
         "",
         "![load](load/results/load.png)",

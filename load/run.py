@@ -5,7 +5,8 @@ Scenarios, each on a fresh database and bucket (one PostgreSQL cluster and one S
 
 - ``ramp``: one instance, users growing step by step (default 1, 100, 250, 500, 750, 1000): where it breaks first
   (the one-user step is the baseline: the latency floor of this machine at the time of the run);
-- ``two``: two instances behind nginx at the target load (500 users);
+- ``two``: two instances behind nginx at the target load (500 users), part PUTs through nginx's store route on the
+  app's origin (``PART_URL_BASE``), as production runs it;
 - ``soak``: one instance at the target load for ``--soak-seconds`` (600), server memory sampled all along.
 
 Server CPU and memory come from ``/proc`` (psutil) of the ``python -m server`` processes, sampled every second.
@@ -39,6 +40,8 @@ LOCUSTFILE = ROOT / "load" / "locustfile.py"
 #: Targets from the issue: at 500 users on one instance, no error and p99 of the URL request under 100 ms.
 TARGET_USERS = 500
 TARGET_P99_URLS_MS = 100.0
+#: Locust rows that are not requests to the servers.
+NOT_SERVER = {"Aggregated", "PUT part (store)"}
 
 
 @dataclass
@@ -60,10 +63,20 @@ class RunResult:
     samples: list[Sample] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=dict)
     locust_cpu_warning: bool = False
+    #: Where part PUTs went: straight to the store, or through nginx's store route (PART_URL_BASE).
+    parts: str = "store"
+    #: Seconds of spawning before the measured window (Locust's stats are reset once every user runs).
+    spawn_seconds: float = 0.0
 
     @property
     def errors(self) -> int:
         return int(sum(row["failures"] for name, row in self.endpoints.items() if name != "Aggregated"))
+
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU (all instances) per request the servers answered, over the measured window."""
+        window = [s.cpu_percent for s in self.samples if s.t > self.spawn_seconds]
+        answered = sum(row["requests"] for name, row in self.endpoints.items() if name not in NOT_SERVER)
+        return round(10.0 * sum(window) / answered, 1) if answered and window else 0.0
 
     def summary(self) -> dict[str, Any]:
         cpu = [s.cpu_percent for s in self.samples[2:]] or [0.0]
@@ -76,6 +89,7 @@ class RunResult:
             "server_rss_mib_end": round(rss[-1], 1),
             "server_rss_mib_max": round(max(rss), 1),
             "load_average_mean": round(sum(load) / len(load), 2),
+            "server_cpu_ms_per_request": self.cpu_ms_per_request(),
         }
 
 
@@ -152,6 +166,7 @@ def drive(stack: ServerInstances, scenario: str, users: int, seconds: int, work:
     (work / f"{prefix.name}.locust.log").write_text(locust.stdout + locust.stderr, encoding="utf-8")
     endpoints, failures = _read_stats(prefix)
     result = RunResult(scenario, stack.instances, users, seconds, endpoints, failures, samples)
+    result.spawn_seconds = users / spawn_rate
     result.locust_cpu_warning = "CPU usage above" in locust.stderr
     return result
 
@@ -165,12 +180,17 @@ def one_stack(
     work: Path,
     think: float,
     rate_limit_uri: str,
+    *,
+    store_route: bool = False,
 ) -> list[RunResult]:
     results = []
-    with ServerInstances(work / scenario, instances, postgres, seaweed, rate_limit_uri) as stack:
+    with ServerInstances(
+        work / scenario, instances, postgres, seaweed, rate_limit_uri, store_route=store_route
+    ) as stack:
         for users, seconds in steps:
             print(f"[load] {scenario}: {instances} instance(s), {users} users, {seconds} s", flush=True)
             result = drive(stack, scenario, users, seconds, work, think)
+            result.parts = "nginx store route" if store_route else "store"
             result.events = stack.events()
             results.append(result)
             print(f"[load]   errors {result.errors}, urls {result.endpoints.get('urls')}", flush=True)
@@ -218,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             common = (postgres, seaweed, work, args.think, args.rate_limit_uri or redis.url)
             runs = one_stack("ramp", 1, [(u, args.step_seconds) for u in ramp], *common)
             save(runs)
-            runs += one_stack("two", 2, [(args.users, args.step_seconds)], *common)
+            runs += one_stack("two", 2, [(args.users, args.step_seconds)], *common, store_route=True)
             save(runs)
             if args.soak_seconds:
                 runs += one_stack("soak", 1, [(args.soak_users, args.soak_seconds)], *common)
@@ -234,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _document(args: argparse.Namespace, started: float, runs: list[RunResult]) -> dict[str, Any]:
     return {
-        "command": "make load" if not args.quick else "python -m load --quick",
+        "command": " ".join(["python -m load", *sys.argv[1:]]).strip() if sys.argv[1:] else "make load",
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": {"cpus": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "think_seconds": args.think,

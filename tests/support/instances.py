@@ -74,6 +74,8 @@ class ServerInstances:
     """Start with ``with ServerInstances(...) as group``; ``group.origin`` is nginx, ``group.pids`` the servers'.
 
     ``environment`` adds or overrides settings of every instance (e.g. ``S3_PUBLIC_ENDPOINT_URL``).
+    ``store_route``: part URLs go through nginx's store route on the same origin (``PART_URL_BASE``), as production
+    runs it for Background Fetch, instead of straight to the store.
     """
 
     def __init__(
@@ -84,6 +86,8 @@ class ServerInstances:
         seaweed: SeaweedService,
         rate_limit_uri: str,
         environment: Mapping[str, str] | None = None,
+        *,
+        store_route: bool = False,
     ) -> None:
         self.work = work
         self.instances = instances
@@ -99,6 +103,16 @@ class ServerInstances:
         self.nginx: Nginx | None = None
         self.secret = secrets.token_urlsafe(32)
         self.webhook_secret = secrets.token_urlsafe(32)
+        self.nginx_config = NginxConfig(
+            work_dir=work / "nginx",
+            app_upstreams=[f"127.0.0.1:{port}" for port in self.ports],
+            store_endpoint_url=seaweed.endpoint_url,
+            bucket=self.bucket,
+            listen_port=self.proxy_port,
+            new_session=False,
+        )
+        if store_route:
+            self.extra_environment.setdefault("PART_URL_BASE", self.nginx_config.store_base_url)
 
     @property
     def origin(self) -> str:
@@ -158,16 +172,7 @@ class ServerInstances:
         try:
             for port in self.ports:  # one after another: the first migrates and writes the shared keys
                 self.processes.append(self._start_instance(port))
-            self.nginx = Nginx(
-                NginxConfig(
-                    work_dir=self.work / "nginx",
-                    app_upstreams=[f"127.0.0.1:{port}" for port in self.ports],
-                    store_endpoint_url=self.seaweed.endpoint_url,
-                    bucket=self.bucket,
-                    listen_port=self.proxy_port,
-                    new_session=False,
-                )
-            )
+            self.nginx = Nginx(self.nginx_config)
             self.nginx.start()
         except BaseException:
             self.close()
