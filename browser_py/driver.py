@@ -142,6 +142,13 @@ class UploadDriver:
     def now(self) -> float:
         return self._clock()
 
+    def stop(self) -> None:
+        """Put the upload away at once (its owner signed out; engine/owner.py): no part, call or timer of it goes on.
+        Nothing is saved or decided: the manifest on disk is what a later resume starts from, as after a close."""
+        for task in (*self._parts.values(), *self._calls, *self._hashes, self._timer):
+            if task is not None:
+                task.cancel()
+
     def _settled(self) -> bool:
         return self.upload.is_idle and not self._parts and not self._calls and not self._hashes and self._queue.empty()
 

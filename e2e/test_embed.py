@@ -1,9 +1,10 @@
 """The uploader embedded in a host application (examples/host): the host's own login issues a JWT, the uploader is
 mounted at /uploader, and <smartcat-uploader> sits in one of the host's pages, under the host's strict CSP.
 
-In Chromium: sign in to the host, drop a file, move around the host's pages, close the tab mid-upload, come back
-signed in: the upload resumes by itself and S3 holds the exact bytes, with only the parts in flight sent again. A
-second user signed in to the host (in another browser) sees none of it.
+In Chromium: sign in to the host, drop a file, move around the host's pages; another user signs in to the host in
+the same browser profile (one engine, one OPFS): he sees none of the first user's uploads, cannot act on them, and
+none of their parts is sent meanwhile; the first user's tab closes; she signs in again: the upload resumes by itself
+and S3 holds the exact bytes, with only the parts in flight sent again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import BrowserContext, Playwright, expect
+from playwright.sync_api import BrowserContext, expect
 
 from wire.plan import MiB
 
@@ -33,8 +34,8 @@ def uploads_of(context: BrowserContext, host: Host) -> list[dict[str, object]]:
     return listed
 
 
-def test_sign_in_drop_move_around_close_come_back_and_it_completes(
-    host: Host, browser: Browser, playwright: Playwright, tmp_path: Path
+def test_sign_in_drop_move_around_another_user_signs_in_then_alice_again_and_it_completes(
+    host: Host, browser: Browser, tmp_path: Path
 ) -> None:
     context = browser.context
     assert context is not None
@@ -49,8 +50,9 @@ def test_sign_in_drop_move_around_close_come_back_and_it_completes(
     upload = page.locator("smartcat-uploader .upload", has_text=source.name)
     expect(upload).to_have_attribute("data-saved", "true", timeout=60_000)
     wait_for(lambda: host.proxy.state.completed(), 60, "a part on S3")
-    host.proxy.state.rate_bytes_per_s = 0.6e6  # the rest crawls: still going while we move around and close
+    host.proxy.state.rate_bytes_per_s = 0.6e6  # the rest crawls: still going while we move around and switch users
     expect(upload.locator(".upload-percent")).not_to_have_text("0%")
+    local_id = upload.get_attribute("data-local-id")
     page.screenshot(path=str(ARTIFACTS / "embed-desktop-uploading.png"))
 
     # Around the host's pages (full page loads), and back: the card is there, from the one engine of the origin.
@@ -58,18 +60,36 @@ def test_sign_in_drop_move_around_close_come_back_and_it_completes(
     expect(page.get_by_role("heading", name="Projects")).to_be_visible()
     page.get_by_role("link", name="Upload", exact=True).click()
     expect(page.locator("smartcat-uploader .upload", has_text=source.name)).to_be_visible(timeout=60_000)
-    page.close()
-    assert not context.pages
-    host.proxy.state.rate_bytes_per_s = None  # the closed tab's PUTs end at once instead of crawling to their end
-    wait_for(host.proxy.state.settled, 30, "the PUTs of the closed tab to end")
+
+    # Alice's tab stays open (the engine keeps running) while, in another tab, she signs out and Bob signs in to
+    # the host in the same browser profile. The engine asks who is signed in at Bob's hello: Alice's uploads are
+    # put away (stopped, their cards gone from every tab) and Bob sees none of them.
+    assert context.request.get(host.url + "/logout").ok
+    bob_page = sign_in(context, host, "bob", "the-builder")
+    expect(bob_page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
+    expect(bob_page.locator("smartcat-uploader .empty")).to_be_visible()
+    expect(page.locator("smartcat-uploader .upload")).to_have_count(0)  # gone from Alice's old tab too
+    assert bob_page.locator("smartcat-uploader .upload").count() == 0
+    page.close()  # Alice's tab closes mid-upload
+    host.proxy.state.rate_bytes_per_s = None  # PUTs still under way end at once instead of crawling to their end
+    wait_for(host.proxy.state.settled, 30, "Alice's PUTs to end")
     before = host.proxy.state.snapshot()
     confirmed_before = {p.part_number for p in before if p.status == 200}
-    assert len(confirmed_before) < SIZE // PART, "the upload must still be going when the tab closes"
+    assert len(confirmed_before) < SIZE // PART, "the upload must still be going when Bob signs in"
+    # Bob's page cannot act on Alice's upload through the client API: the engine holds only Bob's uploads now.
+    for action in ("resume", "cancel", "dismiss"):
+        bob_page.evaluate("([id, a]) => document.querySelector('smartcat-uploader').uploader.act(id, a)",
+                          [local_id, action])
+    expect(bob_page.get_by_text(f"no upload {local_id}").first).to_be_attached()
+    assert uploads_of(context, host) == []  # the server lists Bob nothing of Alice's
     assert host.objects() == []
+    assert len(host.proxy.state.snapshot()) == len(before), "no part of Alice's is sent while Bob is signed in"
 
-    # Back, still signed in to the host: it resumes with no file picked, and completes with the exact bytes.
-    page = context.new_page()
-    page.goto(host.url + "/")
+    # Bob signs out and Alice signs in again in the same tab: her upload resumes by itself (no file picked) and
+    # completes with the exact bytes, with none of the parts S3 held sent again.
+    assert context.request.get(host.url + "/logout").ok
+    bob_page.close()
+    page = sign_in(context, host, "alice", "wonderland")
     upload = page.locator("smartcat-uploader .upload", has_text=source.name)
     expect(upload).to_have_attribute("data-phase", "completed", timeout=120_000)
     [key] = host.objects()
@@ -88,20 +108,10 @@ def test_sign_in_drop_move_around_close_come_back_and_it_completes(
         shutil.copyfile(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
     record_metric("embed_resume", {"parts_confirmed_at_close": len(confirmed_before), "bytes_resent": max(resent, 0)})
 
-    # Bob, signed in to the same host in another browser, sees none of it: no card, nothing listed, and Alice's
-    # upload answers him 404 as a missing one would.
-    bob_browser = Browser(playwright, tmp_path / "bob-profile", tmp_path / "bob-home")
-    bob = bob_browser.launch()
-    try:
-        bob_page = sign_in(bob, host, "bob", "the-builder")
-        expect(bob_page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
-        expect(bob_page.locator("smartcat-uploader .empty")).to_be_visible()
-        assert bob_page.locator("smartcat-uploader .upload").count() == 0
-        assert uploads_of(bob, host) == []
-        theirs = bob.request.get(f"{host.url}/uploader/api/uploads/{mine['session_id']}")
-        assert theirs.status == 404
-    finally:
-        bob_browser.close()
+    # Alice's upload answers Bob 404, as a missing one would.
+    assert context.request.get(host.url + "/logout").ok
+    bob_page = sign_in(context, host, "bob", "the-builder")
+    assert context.request.get(f"{host.url}/uploader/api/uploads/{mine['session_id']}").status == 404
 
 
 def test_a_wrong_password_signs_nobody_in_and_the_uploader_refuses_strangers(host: Host) -> None:

@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from server import log_redaction, logs, ratelimit, validation
 from server.body_limit import BodyLimit
+from server.browser_storage import StorageKeys
+from server.browser_storage import router as browser_storage_router
 from server.db import Database
 from server.host_tokens import HostTokenVerifier
 from server.http_metrics import HttpMetrics
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
         app.state.storage = storage
         secret_key = resolve_secret_key(settings)
         logs.set_user_key(secret_key)
+        app.state.storage_keys = StorageKeys(secret_key)
         app.state.identity = Identity(
             secret_key,
             secure=settings.secure_cookies,
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None, *, identify: HostIdentify | Non
     app.include_router(uploads_router)
     app.include_router(notifications.router)
     app.include_router(account.router)
+    app.include_router(browser_storage_router)
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -25,6 +25,8 @@ class Purpose(StrEnum):
     EMAIL_CONFIRMATION = "email-confirmation"
     #: Not a token: the key of the user ids written to the logs (server/logs.py).
     LOG_USER = "log-user-hash"
+    #: Not a token: the key of the names of each user's browser storage (server/browser_storage.py).
+    BROWSER_STORAGE = "browser-storage-key"
 
 
 def derive_key(master: str, purpose: Purpose) -> bytes:

@@ -1,5 +1,7 @@
 """Staged copies and manifests in the Origin Private File System (Pyodide-only: imports ``js``).
 
+- Each owner's uploads have a folder of their own (``uploads`` for the profile's shared storage, ``uploads-<key>``
+  for a host's user: browser_py/engine/owner.py).
 - The picked ``File`` is copied into OPFS (``uploads/<local_id>.bin``) in Blob slices: bytes go from Blob to OPFS
   without entering Python.
 - Manifests are JSON files beside the staged copies (``uploads/<local_id>.json``), replaced atomically by OPFS's
@@ -17,12 +19,12 @@ import js
 from pyodide.ffi import JsException
 
 from ..engine.manifest import Manifest, ManifestError
+from ..engine.owner import SHARED_DIR
 from ..engine.space import space_shortfall
 from .fetch import js_object
 
 log = logging.getLogger(__name__)
 
-UPLOAD_DIR = "uploads"
 #: Bytes per write while copying into OPFS: larger slices mean fewer turns of the worker's event loop, where the
 #: copy queues behind hashing and PUT bookkeeping (bench/saved.py measures pick → saved).
 STAGE_SLICE = 32 * 1024 * 1024
@@ -36,9 +38,10 @@ class OpfsStore:
         self._root = root
 
     @classmethod
-    async def open(cls) -> OpfsStore:
+    async def open(cls, directory: str = SHARED_DIR) -> OpfsStore:
+        """The store of one owner's uploads (``directory``: :attr:`~browser_py.engine.owner.Someone.directory`)."""
         root = await js.navigator.storage.getDirectory()
-        return cls(await root.getDirectoryHandle(UPLOAD_DIR, js_object({"create": True})), root)
+        return cls(await root.getDirectoryHandle(directory, js_object({"create": True})), root)
 
     async def read_note(self, name: str) -> str | None:
         """A small file of the engine's own beside the uploads folder (which holds only uploads), or None."""

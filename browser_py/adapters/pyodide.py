@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import js
@@ -46,7 +46,7 @@ from wire.messages import (
 from wire.telemetry import BOOT_MODES
 from wire.view import UploadView
 
-from ..api import PresignApi
+from ..api import UPLOADS, PresignApi
 from ..driver import UploadDriver
 from ..engine.commands import HandOff
 from ..engine.config import EngineConfig
@@ -54,6 +54,15 @@ from ..engine.events import Staged
 from ..engine.fingerprint import fingerprint, sample_ranges
 from ..engine.link import LinkMemory
 from ..engine.manifest import Manifest
+from ..engine.owner import (
+    STORAGE_PATH,
+    Holder,
+    Nobody,
+    Owner,
+    Someone,
+    StorageKeyError,
+    holder_from_answer,
+)
 from ..engine.phase import Phase
 from ..engine.telemetry import Telemetry
 from ..engine.upload import Upload
@@ -68,7 +77,7 @@ from ..engine.uploadset import (
     Toast,
     UploadSet,
 )
-from ..ports import TransportError
+from ..ports import JsonHttp, TransportError
 from ..reporting import Reporter
 from .fetch import BlobPartSender, FetchJson, bytes_of
 from .opfs import MemoryStore, OpfsStore
@@ -79,18 +88,56 @@ LINK_NOTE = "link.json"  # LinkMemory: what earlier uploads measured of the link
 #: Written when the last page said goodbye with uploads unfinished, cleared when a page comes back: uploads found
 #: at the next start resumed because every tab was closed ("closed"), or because the browser died ("" or none).
 CLOSED_NOTE = "closed.json"
+#: The storage key of whoever was signed in last: whose uploads a worker started offline holds until it can ask.
+OWNER_NOTE = "owner.json"
+
+
+class OwnedHttp:
+    """The service calls of one owner's uploads. A new session is created only after the engine asked who is signed
+    in (it would belong to whoever is); a refusal that may only mean someone else is signed in now is not passed on
+    as the upload's failure until the engine asked: if the owner changed, the call ends here (its upload is being
+    put away, cancelled with it) and resumes with its owner."""
+
+    def __init__(self, http: JsonHttp, hub: Hub, holder: Holder) -> None:
+        self._http = http
+        self._hub = hub
+        self._holder = holder
+
+    async def request(
+        self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        if method == "POST" and path == UPLOADS:
+            await self._still_ours()
+        status, answer = await self._http.request(method, path, body, headers)
+        if Owner.may_mean_someone_else(status):
+            await self._still_ours()
+        return status, answer
+
+    async def _still_ours(self) -> None:
+        # Shielded: a take-over cancels this call's task, and must not be cancelled half-way with it.
+        check = asyncio.ensure_future(self._hub.check_owner())
+        self._hub.keep(check)
+        await asyncio.shield(check)
+        if self._hub.owner.holder != self._holder:
+            raise asyncio.CancelledError("its owner is not signed in")
 
 
 class Hub:
     """All uploads of this browser profile, shared by every open page of the app."""
 
-    def __init__(self, store: OpfsStore | None, boot_ms: float, config: EngineConfig, api_base: str = "") -> None:
-        self.store = store  # None: OPFS is unavailable, files upload straight from the picked File
+    def __init__(self, opfs: bool, boot_ms: float, config: EngineConfig, api_base: str = "") -> None:
+        self.opfs = opfs  # False: OPFS is unavailable, files upload straight from the picked File
+        self.store: OpfsStore | None = None  # the current owner's folder (None without OPFS)
         self.boot_ms = boot_ms
+        self.config = config
         self.uploads = UploadSet(config)
-        http = FetchJson(base=api_base)
-        self.api = PresignApi(http, time.time)
-        self.reporter = Reporter(Telemetry(), http, time.time)
+        self.http = FetchJson(base=api_base)
+        self.owner = Owner(Nobody())  # until take_over: nobody's uploads are shown or sent
+        self.api = PresignApi(OwnedHttp(self.http, self, self.owner.holder), time.time)
+        self.reporter = Reporter(Telemetry(), self.http, time.time)
+        self._gate = asyncio.Lock()  # one question about the owner at a time; page messages wait for the answer
+        self._generation = 0  # counts take-overs: a driver of an earlier owner never starts late
+        self._running: dict[str, asyncio.Future[None]] = {}
         self.instance = uuid.uuid4().hex[:12]  # tells pages (and tests) a fresh worker from a long-lived one
         self.ports: list[Any] = []
         self.drivers: dict[str, UploadDriver] = {}
@@ -114,7 +161,8 @@ class Hub:
         if start is not None:
             start()
         self.ports.append(port)
-        self._send(port, self._hello())
+        # Ready, with no cards yet: they follow the page's hello, once the engine asked who is signed in.
+        self._send(port, self._hello(cards=False))
 
     def listen_connectivity(self, scope: Any) -> None:
         """The worker's own online/offline events (pages relay theirs too: either may fire first)."""
@@ -124,11 +172,69 @@ class Hub:
             scope.addEventListener(kind, listener)
 
     def _set_online(self, online: bool) -> list[Directive]:
+        if online:  # someone else may have signed in while the worker could not ask
+            self._background_task(self._as_owner(lambda: None))
         return self.uploads.set_online(online, time.time())
 
-    def _hello(self) -> EngineReady:
-        views = tuple(self.uploads.views.values())
-        return EngineReady(round(self.boot_ms), self.instance, self.store is not None, views)
+    def _hello(self, cards: bool = True) -> EngineReady:
+        views = tuple(self.uploads.views.values()) if cards else ()
+        return EngineReady(round(self.boot_ms), self.instance, self.opfs, views)
+
+    # ---------------------------------------------------------------- whose uploads (engine/owner.py)
+
+    async def ask_owner(self) -> Holder | None:
+        """Who the server says is signed in; None when it cannot say now (offline, a failing server)."""
+        try:
+            status, answer = await self.http.request("GET", STORAGE_PATH)
+            return holder_from_answer(status, answer)
+        except (TransportError, StorageKeyError) as exc:
+            log.warning("could not ask who is signed in: %s", exc)
+            return None
+
+    async def check_owner(self) -> None:
+        """Ask; if someone else is signed in now, put the current uploads away and take theirs."""
+        async with self._gate:
+            await self._check_owner()
+
+    async def _check_owner(self) -> None:
+        if self.owner.seen(await self.ask_owner()):
+            await self.take_over(self.owner.holder)
+
+    async def _as_owner(self, work: Callable[[], None]) -> None:
+        """A page's message, once the engine knows whose uploads it may show and touch (in the order they came)."""
+        async with self._gate:
+            await self._check_owner()
+            work()
+
+    async def take_over(self, holder: Holder) -> None:
+        """Put the current owner's uploads away (stopped, cards removed from every page; their manifests stay on disk
+        as after a close) and take ``holder``'s: their folder, recovered and resumed as on a fresh start."""
+        self.owner.holder = holder
+        self._generation += 1
+        for driver in self.drivers.values():
+            driver.stop()
+        for task in (*self.tasks.values(), *self._running.values()):
+            task.cancel()
+        for local_id in list(self.uploads.views):
+            self.broadcast(Removed(local_id))
+        before = self.uploads
+        self.uploads = UploadSet(self.config, before.link)
+        self.uploads.online = before.online
+        self.uploads.keeps_running_for = before.keeps_running_for
+        self.uploads.background_fetch = before.background_fetch
+        self.drivers, self.senders, self.chosen, self.tasks, self._running = {}, {}, {}, {}, {}
+        self.hand_offs = {}
+        self.api = PresignApi(OwnedHttp(self.http, self, holder), time.time)
+        self.store = None
+        if self.opfs:
+            try:
+                self.store = await OpfsStore.open(holder.directory)
+            except JsException as exc:
+                self.broadcast(EngineError(f"could not open this browser's storage: {exc}"))
+        if isinstance(holder, Someone):
+            await self._save_note(OWNER_NOTE, holder.key)
+        await self.boot()
+        self.broadcast(SummaryChanged(self.uploads.summary()))
 
     def _send(self, port: Any, message: WorkerMessage) -> None:
         port.postMessage(to_json(message))
@@ -159,22 +265,28 @@ class Hub:
                 if self._closed_noted:
                     self._closed_noted = False
                     self._background_task(self._save_note(CLOSED_NOTE, ""))
-                self.uploads.outlives_pages(extended)
-                self.carry_out(self.uploads.browser_takes_over(can, running, time.time()))
-                self._send(port, self._hello())
-                for request in list(self.hand_offs.values()):
-                    self._send(port, request)
+
+                def greet() -> None:
+                    self.uploads.outlives_pages(extended)
+                    self.carry_out(self.uploads.browser_takes_over(can, running, time.time()))
+                    self._send(port, self._hello())
+                    for request in list(self.hand_offs.values()):
+                        self._send(port, request)
+
+                self._background_task(self._as_owner(greet))
             case HandOffAnswer(registration_id=rid, refused=refused):
                 self.hand_offs = {k: r for k, r in self.hand_offs.items() if r.registration_id != rid}
                 self.carry_out(self.uploads.hand_off_answered(rid, refused, time.time()))
             case BackgroundDone(registration_id=rid):
                 self.carry_out(self.uploads.background_ended(rid, time.time()))
             case AddFiles():
-                self._background_task(self.add_all(files))
+                self._background_task(self._as_owner(lambda: self._background_task(self.add_all(files))))
             case ChooseFile(local_id=local_id):
-                self._background_task(self.choose(local_id, files[0]))
+                self._background_task(self._as_owner(lambda: self._background_task(self.choose(local_id, files[0]))))
             case CardAction(local_id=local_id, action=action):
-                self.carry_out(self.uploads.action(local_id, action, time.time()))
+                self._background_task(
+                    self._as_owner(lambda: self.carry_out(self.uploads.action(local_id, action, time.time())))
+                )
             case SetConnectivity(online=online):
                 self.carry_out(self._set_online(online))
 
@@ -191,7 +303,10 @@ class Hub:
         await self.reporter.flush()
 
     def _background_task(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(self._report(work))
+        self.keep(asyncio.ensure_future(self._report(work)))
+
+    def keep(self, task: asyncio.Future[None]) -> None:
+        """Hold a task until it is done (the loop keeps only weak references)."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -330,16 +445,18 @@ class Hub:
 
     async def _stage(self, upload: Upload, sender: BlobPartSender, file: Any) -> None:
         local_id = upload.manifest.local_id
-        assert self.store is not None
+        store = self.store
+        assert store is not None
         try:
-            staged = await self.store.stage(local_id, file, lambda: upload.phase is Phase.CANCELLED)
+            staged = await store.stage(local_id, file, lambda: upload.phase is Phase.CANCELLED)
         except JsException as exc:
             reason = f"could not save the file in this browser: {exc}"
             self.carry_out(self.uploads.refuse(local_id, reason, time.time()))
             return
         if staged is not None:
             sender.blob = staged
-            self.carry_out([Deliver(local_id, Staged(time.time()))])
+            if store is self.store:  # its owner is still the one signed in
+                self.carry_out([Deliver(local_id, Staged(time.time()))])
 
     def _driver(self, upload: Upload, sender: BlobPartSender) -> UploadDriver:
         store = self.store if self.store is not None else MemoryStore()
@@ -361,6 +478,7 @@ class Hub:
         """Run the driver while holding this upload's Web Lock: two workers (an old and a new version, or a
         fallback worker) must never send the same upload at once. The lock waits while another holds it."""
         driver = self.drivers[local_id]
+        generation = self._generation
 
         async def under_lock() -> None:
             await driver.run()
@@ -373,8 +491,18 @@ class Hub:
         if locks is None:
             await under_lock()
             return
-        await locks.request(f"smartcat-upload:{local_id}", create_once_callable(lambda _lock: asyncio.ensure_future(
-            under_lock())))
+        await locks.request(f"smartcat-upload:{local_id}", create_once_callable(lambda _lock: self._locked(
+            local_id, generation, under_lock)))
+
+    def _locked(self, local_id: str, generation: int, work: Callable[[], Awaitable[None]]) -> asyncio.Future[None]:
+        """The upload's lock is ours: run it, unless its owner was put away while the lock was awaited."""
+        if generation != self._generation:
+            done: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+            done.set_result(None)
+            return done
+        task = asyncio.ensure_future(work())
+        self._running[local_id] = task
+        return task
 
 
 async def _fingerprint(file: Any) -> str:
@@ -398,12 +526,17 @@ async def start_hub(scope: Any, boot_ms: float, engine_settings: str = "{}", boo
     server chose (leave threshold, parallel uploads, part size); ``boot_mode`` how Pyodide started (telemetry)."""
     random.seed()  # a memory snapshot would otherwise freeze the random state
     try:
-        store: OpfsStore | None = await OpfsStore.open()
+        shared: OpfsStore | None = await OpfsStore.open()
     except (JsException, AttributeError):
-        store = None
+        shared = None
     config = EngineConfig.from_settings(json.loads(engine_settings or "{}"))
-    hub = Hub(store, float(boot_ms), config, _mount_prefix(scope))
+    hub = Hub(shared is not None, float(boot_ms), config, _mount_prefix(scope))
     hub.reporter.telemetry.booted(boot_mode if boot_mode in BOOT_MODES else "plain", float(boot_ms) / 1000)
     hub.listen_connectivity(scope)
-    await hub.boot()
+    holder = await hub.ask_owner()
+    if holder is None:  # offline at start: whoever was signed in last, until the worker can ask
+        noted = await shared.read_note(OWNER_NOTE) if shared is not None else None
+        holder = holder_from_answer(200, {"key": noted or ""})
+    hub.owner.seen(holder)
+    await hub.take_over(hub.owner.holder)
     return hub

@@ -8,6 +8,7 @@ uploader's start-up runs inside the host's lifespan, and the host's user is the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def test_the_host_user_owns_the_uploads(host: TestClient) -> None:
     assert "uid" not in nobody.cookies
 
 
+def test_each_host_user_has_an_opaque_browser_storage_key(host: TestClient) -> None:
+    """The engine keeps each user's uploads in a folder of its own, named by this key (browser_py/engine/owner.py):
+    stable for a user, another for anyone else, revealing no user id; nobody signed in is told to sign in."""
+    users = ("alice", "alice", "bob")
+    alice, again, bob = (host.get("/uploader/api/storage", headers={"x-host-user": u}) for u in users)
+    assert alice.status_code == 200 and alice.headers["cache-control"] == "no-store"
+    key = alice.json()["key"]
+    assert re.fullmatch("[0-9a-f]{32}", key) and again.json()["key"] == key and bob.json()["key"] != key
+    assert "alice" not in key and "acme" not in key
+    assert host.get("/uploader/api/storage").status_code == 401
+
+
 def test_state_changing_calls_from_another_origin_are_refused_under_the_prefix(host: TestClient) -> None:
     evil = {"x-host-user": "carol", "Origin": "https://evil.example"}
     refused = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1}, headers=evil)
@@ -120,5 +133,6 @@ def test_behind_a_proxy_that_strips_the_prefix_urls_derive_from_root_path(
         body = {"file_name": "a.pdf", "size": 1}
         assert client.post("/api/uploads", json=body, headers={"Origin": "https://evil.example"}).status_code == 403
         assert client.post("/api/uploads", json=body).status_code == 201
+        assert client.get("/api/storage").json() == {"key": ""}  # anonymous: the profile's one shared storage
         missing = client.get("/files/nothing-here")  # an error page links under the root path too
         assert missing.status_code == 404 and 'href="/uploader/static/style.css"' in missing.text
