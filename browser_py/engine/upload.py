@@ -555,8 +555,8 @@ class Upload:
 
     def _consider_hand_off(self, out: list[Command]) -> None:
         """Once the rest will not finish in a worker that may lose its last page (engine/handoff.py): hash every part
-        left and get its URL while sending goes on; when all are ready, start no new PUT, let those in flight settle,
-        and hand over every part that is not confirmed then (none is the engine's and the browser's at once)."""
+        left and get its URL, start no new PUT, let those in flight settle, and hand over every part that is not
+        confirmed then (none is the engine's and the browser's at once, none is sent twice)."""
         m, plan = self.manifest, self.plan
         if plan is None:
             return
@@ -576,17 +576,16 @@ class Upload:
             if not self._hand_off_wanted:
                 return
         ready = self.scheduler.prepare_hand_off(self.now, self._api_retry.get(ApiCall.URLS, 0.0), out)
-        if ready is None:
-            return  # still hashing or signing; sending goes on until the drain starts
-        parts = tuple(p for p in ready if p.number not in self._withheld)
-        if not parts:  # nothing left (the pump completes it), or only parts the engine may still be storing
+        parts = None if ready is None else tuple(p for p in ready if p.number not in self._withheld)
+        if ready is not None and not parts:
+            # Nothing left (the pump completes it), or only parts the engine may still be storing: its own.
             self._hand_off_wanted, self._hand_off_over = False, bool(ready)
             self.draining = False
             self._withheld.clear()
             return
-        self.draining = True
-        if self.scheduler.in_flight:
-            return  # their PUTs settle first: a part that lands then is not handed off
+        self.draining = True  # no new PUT from now on: each one in flight settles, the rest is the browser's
+        if parts is None or self.scheduler.in_flight:
+            return  # still hashing or signing, or PUTs to settle first: a part that lands then is not handed off
         assert m.session_id is not None
         self._stop_sending(out)  # no PUT is in flight; pending retries are the browser's now
         m.background_id = registration_id(m.session_id, m.upload_token)
