@@ -65,6 +65,8 @@ def derive(data: dict[str, Any]) -> None:
         "by_file_size": data.get("memory"),
     }
     data["cpu_s_per_gib"] = {name: c["cpu_s_per_gib"] for name, c in contenders.items()}
+    data["cpu_ratio_vs_raw_sha256"] = _ratio(data["cpu_s_per_gib"].get("engine"),
+                                             data["cpu_s_per_gib"].get("raw-sha256"))
     resume = data.get("resume") or {}
     data["resend_bytes"] = {name: r["resend_bytes"] for name, r in resume.items()}
     data["resume_ms"] = {name: r["resume_ms"] for name, r in resume.items()}
@@ -89,6 +91,15 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         None if first is None else first <= 1000)
     warm = _get(data, "ttfb_ms", "engine", "warm")
     add("pick -> first byte, page open 10 s", "<= 300 ms", warm, None if warm is None else warm <= 300)
+    # Issue 17 (lighter): the engine's cost per byte and its throughput against raw + SHA-256 (the same work a
+    # browser must do for checksummed parts) and the faster Uppy, as ratios in one run.
+    cpu = data.get("cpu_ratio_vs_raw_sha256")
+    add("CPU per GiB vs raw + SHA-256", "<= 1.3 x", cpu, None if cpu is None else cpu <= 1.3)
+    sha = data.get("ratio_vs_raw_sha256")
+    add("throughput vs raw + SHA-256", ">= 0.9 x", sha, None if sha is None else sha >= 0.9)
+    add("throughput vs Uppy (the faster one), issue 17", ">= 0.8 x", ratio_uppy,
+        None if ratio_uppy is None else ratio_uppy >= 0.8)
+    add("pick -> first byte, page open 10 s, issue 17", "<= 150 ms", warm, None if warm is None else warm <= 150)
     growth = memory_growth(data)
     if growth is not None:
         add(f"engine memory flat ({growth['large_mib']} MiB vs {growth['small_mib']} MiB)", "peak within 50 MB",
