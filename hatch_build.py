@@ -3,12 +3,13 @@
 Into the ``server`` package go ``web/`` (the element, the client API and their declarations, the worker, the app's
 pages; not the build scripts or node_modules) as ``server/web``, the built runtime (``build/runtime``: Pyodide, the
 engine wheel, the memory snapshot, ``runtime.json``) as ``server/runtime`` and the React bindings as
-``server/clients/react``; ``server.settings`` finds them there when the package is installed rather than run from a
+``server/clients/react`` (an npm package carrying the client's declarations it uses: :func:`react_package`); ``server.settings`` finds them there when the package is installed rather than run from a
 checkout. ``make dist`` builds the runtime first.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,35 @@ def web_files(web: Path) -> list[Path]:
     return sorted(
         p for p in web.iterdir() if p.is_file() and p.suffix in WEB_SUFFIXES and p.name not in WEB_BUILD_ONLY
     )
+
+
+#: The React package's own files, and the client's declarations its types use (web/client.d.ts, wire.d.ts).
+REACT_FILES = ("package.json", "index.mjs", "index.d.ts")
+REACT_TYPES = ("client.d.ts", "wire.d.ts")
+#: In the repository the package's types import the client's from web/; installed, the package carries them itself.
+REPO_CLIENT_TYPES = '"../../web/client.js"'
+
+
+def react_package(root: Path, out: Path) -> list[Path]:
+    """Write the React bindings as an npm package that needs nothing outside itself into ``out``; return its files.
+
+    An app installs a copy (npm resolves ``react`` from the app's own node_modules only for a copy: a symlink into
+    site-packages finds no React there), so the types the package imports from the client go in with it."""
+    react, web = root / "clients" / "react", root / "web"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((react / "package.json").read_text(encoding="utf-8"))
+    manifest["files"] = [*REACT_FILES[1:], *REACT_TYPES]
+    for name in ("devDependencies", "scripts"):  # the repository's build of the example, not the package's
+        manifest.pop(name, None)
+    (out / "package.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / "index.mjs").write_bytes((react / "index.mjs").read_bytes())
+    types = (react / "index.d.ts").read_text(encoding="utf-8")
+    if REPO_CLIENT_TYPES not in types:
+        raise RuntimeError(f"clients/react/index.d.ts no longer imports {REPO_CLIENT_TYPES}: update hatch_build.py")
+    (out / "index.d.ts").write_text(types.replace(REPO_CLIENT_TYPES, '"./client.js"'), encoding="utf-8")
+    for name in REACT_TYPES:
+        (out / name).write_bytes((web / name).read_bytes())
+    return [out / name for name in (*REACT_FILES, *REACT_TYPES)]
 
 
 class WebAssetsHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -41,7 +71,7 @@ class WebAssetsHook(BuildHookInterface):  # type: ignore[type-arg]
         for path in web_files(root / "web"):
             force_include[str(path)] = f"server/web/{path.name}"
         force_include[str(runtime)] = "server/runtime"
-        # The React bindings beside them: `npm install <site-packages>/server/clients/react` (its types import
-        # ../../web/client.js, which is server/web/client.js there as in the repository).
-        for name in ("package.json", "index.mjs", "index.d.ts"):
-            force_include[str(root / "clients" / "react" / name)] = f"server/clients/react/{name}"
+        # The React bindings beside them, as a package of their own (`npm install --install-links
+        # <site-packages>/server/clients/react`): npm copies it into the app, whose React it then uses.
+        for path in react_package(root, root / "build" / "react-package"):
+            force_include[str(path)] = f"server/clients/react/{path.name}"

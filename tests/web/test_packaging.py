@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -55,3 +58,26 @@ def test_an_installed_server_serves_the_assets_in_its_package(tmp_path: Path) ->
     assert settings._packaged_or(checkout, packaged) == checkout
     packaged.mkdir()
     assert settings._packaged_or(checkout, packaged) == packaged
+
+
+def test_the_react_package_in_the_wheel_needs_nothing_outside_itself(tmp_path: Path) -> None:
+    """What `npm install --install-links <site-packages>/server/clients/react` gives an app: a copy of the files npm
+    packs (asked of npm itself) beside the app's own React. Every module they import must be among them or be React
+    (the peer dependency): the types used to import ../../web/client.js, outside the package, and an installed link
+    into site-packages finds no React. (tsc compiles the same declarations in test_client_types.)"""
+    package = tmp_path / "package"
+    _hook_module().react_package(ROOT, package)
+    packed = subprocess.run(["npm", "pack", "--dry-run", "--json"], cwd=package, capture_output=True, text=True,
+                            timeout=120, check=True)
+    files = sorted(f["path"] for f in json.loads(packed.stdout)[0]["files"])
+    assert files == ["client.d.ts", "index.d.ts", "index.mjs", "package.json", "wire.d.ts"]
+    manifest = json.loads((package / "package.json").read_text())
+    assert "devDependencies" not in manifest and set(manifest["peerDependencies"]) == {"react"}
+    for name in files:
+        for target in re.findall(r'(?:from|import)\s*\(?\s*"([^"]+)"', (package / name).read_text()):
+            if target.startswith("."):
+                resolved = (package / target).resolve()
+                assert resolved.parent == package.resolve(), f"{name} imports {target}, outside the package"
+                assert {resolved.name, resolved.name.removesuffix(".js") + ".d.ts"} & set(files), (name, target)
+            else:
+                assert target == "react", f"{name} imports {target!r}, which an app does not have"
