@@ -4,7 +4,8 @@ side by side in the same run (the machine is shared: only a ratio measured at th
 Each revision's ``server/`` and ``wire/`` are exported (``git archive``) and put first on ``PYTHONPATH`` of one
 ``python -m server`` on PostgreSQL, a private Redis and SeaweedFS (the load scenario's stack, one instance, no
 nginx); Locust drives ``--users`` users for ``--seconds``; the server process's CPU time (user + system, from
-``/proc``) over that window divided by the requests it answered is the figure. Rounds alternate the revisions
+``/proc``) over that window, less what it spent at the same rate idle just before (its background loops), divided
+by the requests it answered is the figure. Rounds alternate the revisions
 (A B A B …) so a change in the machine's load falls on both. ``--profile DIR``: py-spy samples the server the whole
 window (``DIR/<rev>-<round>.txt``, collapsed stacks) and the functions holding most of its CPU are printed.
 
@@ -37,6 +38,8 @@ LOCUSTFILE = ROOT / "load" / "locustfile.py"
 #: The Locust row that is not a request to the server (part PUTs go to the store).
 STORE_ROW = "PUT part (store)"
 WORKING_TREE = "."
+#: Seconds the idle server is watched before the load starts: its own CPU rate then is taken off the figure.
+IDLE_SECONDS = 10.0
 
 
 @dataclass
@@ -111,6 +114,9 @@ def measure(
                  "--format", "raw", "--nonblocking", "--output", str(args.profile / f"{label}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+        idle_started, idle_before = time.monotonic(), _cpu_seconds(pid)
+        time.sleep(IDLE_SECONDS)  # a measuring window: what the server spends with no request (background loops)
+        idle_rate = (_cpu_seconds(pid) - idle_before) / (time.monotonic() - idle_started)
         started, cpu_before = time.monotonic(), _cpu_seconds(pid)
         env = {**os.environ, "LOAD_THINK_SECONDS": str(args.think)}
         subprocess.run(command, env=env, cwd=work, capture_output=True, check=False)
@@ -119,7 +125,7 @@ def measure(
             spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and ends
             spy.wait(120)
         requests, errors = _server_requests(prefix)
-        return Measure(rev, requests, errors, cpu, seconds, os.getloadavg()[0])
+        return Measure(rev, requests, errors, cpu - idle_rate * seconds, seconds, os.getloadavg()[0])
 
 
 def hot_functions(collapsed: Path, top: int = 20) -> list[tuple[str, float, str]]:
