@@ -191,7 +191,7 @@ def test_the_browser_finishes_the_upload_with_every_page_closed(
 def test_a_part_that_failed_in_the_background_is_sent_on_the_next_visit(
     bg_app: ProxiedApp, no_extended_lifetime: Browser, tmp_path: Path
 ) -> None:
-    size = 30 * MiB
+    size = 40 * MiB  # 8 parts: at most 4 are in flight when the engine decides, so the last is the browser's
     source = random_file(tmp_path / "one-fails.bin", size)
     page, _ = hand_off(no_extended_lifetime, bg_app, source)
     last = size // PART
@@ -205,6 +205,7 @@ def test_a_part_that_failed_in_the_background_is_sent_on_the_next_visit(
 
     bg_app.proxy.state.fault = fail_the_last_part_once
     page.close()
+    bg_app.proxy.state.rate_bytes_per_s = None  # handed off: nothing here needs the browser slow
     wait_for(lambda: failed, 120, "the browser to send the last part")
     wait_for(lambda: all(p.done for p in bg_app.proxy.state.puts) and _all_but_last_stored(bg_app, last), 120,
              "the other parts stored by the browser")
