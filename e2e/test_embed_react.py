@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import FileChooser, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from wire.plan import MiB
 
@@ -37,6 +36,10 @@ def test_the_react_example_uploads_and_the_hook_follows(
     page.goto(host.url + "/react/")
     expect(page.locator('smartcat-uploader[engine="ready"]')).to_be_visible(timeout=60_000)
     expect(page.locator('section[data-engine="ready"]')).to_be_visible()  # the hook heard the engine too
+    # Playwright intercepts file choosers only while the page has a "filechooser" listener, and it turns that on
+    # without waiting (a message with no answer): a listener added just before the key press can miss the chooser
+    # the press opens. One added now is in place long before Space (the round trips below come after it).
+    page.on("filechooser", lambda _: None)
     # By keyboard alone: Tab reaches the drop zone's file input (after the host's links) and Space opens the picker.
     focused = "() => document.activeElement?.shadowRoot?.activeElement?.className ?? null"
     for _ in range(12):
@@ -44,8 +47,9 @@ def test_the_react_example_uploads_and_the_hook_follows(
         if page.evaluate(focused) == "picker":
             break
     assert page.evaluate(focused) == "picker", "Tab never reached the drop zone"
-    chooser = _open_picker_by_space(page, focused)
-    chooser.set_files(str(source))
+    with page.expect_file_chooser(timeout=30_000) as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(source))
 
     # The hook's own list (rendered by React) and the element's card both reach Completed; the callback fired.
     expect(page.locator(".mine li", has_text=source.name)).to_have_attribute("data-phase", "completed",
@@ -59,18 +63,3 @@ def test_the_react_example_uploads_and_the_hook_follows(
     [key] = host.objects()
     assert host.object_sha256(key) == sha256_file(source)
 
-
-def _open_picker_by_space(page: Page, focused: str) -> FileChooser:
-    """Space on the focused picker opens the chooser. In a CI run with two suites at once one press was seen to open
-    nothing in 30 s though the picker kept focus (not understood yet; noted on the embedding issue): a user would
-    press again, and so do we, once, after checking the focus is still there."""
-    for attempt in range(2):
-        try:
-            with page.expect_file_chooser(timeout=15_000) as chooser:
-                page.keyboard.press("Space")
-            return chooser.value
-        except PlaywrightTimeoutError:
-            assert page.evaluate(focused) == "picker", "the picker lost focus"
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
