@@ -52,7 +52,7 @@ $(PYODIDE): web/package.json web/package-lock.json
 
 assets: $(RUNTIME)
 
-$(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py web/snapshot.mjs $(ENGINE_SOURCES)
+$(RUNTIME): $(INSTALLED) $(PYODIDE) web/build_runtime.py web/snapshot.mjs web/restore.mjs $(ENGINE_SOURCES)
 	$(PY) web/build_runtime.py
 
 # Our engine against raw fetch and Uppy 5/6 in headless Chromium (about 15 min; installs the peers with npm ci).

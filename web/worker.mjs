@@ -42,10 +42,11 @@ async function fetchBytes(url, what) {
   return response;
 }
 
-// The snapshot is a plain immutable file holding only its non-zero pages (about 15 MB of a 31 MB heap), which the
-// server sends brotli- or gzip-encoded (about 5 MB) and the browser decodes off this thread; `pages` lists where they
-// go ([first page, count] runs) in an otherwise zeroed buffer. Copying them in waits for `go`: loadPyodide must have
-// started its own downloads first.
+// The snapshot is a plain immutable file holding only its non-zero pages (about 12 MB of a 31 MB heap), which the
+// server sends brotli- or gzip-encoded (about 3 MB) and the browser decodes off this thread; `pages` lists where they
+// go ([first page, count] runs) in an otherwise zeroed buffer. They hold the snapshot XOR the fresh memory the wasm
+// instance starts with (restore.mjs; undone in freshModule below). Copying them in waits for `go`: loadPyodide must
+// have started its own downloads first.
 async function snapshotBytes(snapshot, go) {
   const response = await fetchBytes(snapshot.url, "memory snapshot");
   phase("snapshot_headers");
@@ -79,8 +80,28 @@ async function snapshotBytes(snapshot, go) {
 function snapshotUsable(runtime) {
   const s = runtime.snapshot;
   if (!s) return "the build made no snapshot";
-  if (s.encoding !== "pages" || !s.pages) return "cannot decode it";
+  if (s.encoding !== "pages-xor-base" || !s.pages || !s.base || !s.stdlib) return "cannot decode it";
   return null;
+}
+
+// Pyodide's module factory, wrapped: keep the memory as the wasm's instantiation left it (its data segments) and,
+// before Pyodide copies the snapshot in, XOR it into the snapshot, after checking it is the memory the build saw.
+function freshModule(createPyodideModule, snapshot, info) {
+  return async (settings) => {
+    const { applyBase, atInstantiation, baseSha256 } = await import("./restore.mjs");
+    const bytes = await snapshot;
+    const header = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+    const { pages, page_size: pageSize, sha256 } = info.base;
+    let base = null;
+    const module = await createPyodideModule(atInstantiation(settings, (memory) => {
+      base = memory.slice(0, (pages.at(-1)[0] + pages.at(-1)[1]) * pageSize);
+    }));
+    const found = base && await baseSha256(base, pages, pageSize, bytes.length - header);
+    if (found !== sha256) throw new Error(`memory snapshot: the fresh memory is ${found}, the build's ${sha256}`);
+    applyBase(bytes, header, base, pages, pageSize);
+    phase("snapshot_based");
+    return module;
+  };
 }
 
 // Pyodide with the engine importable. Tries the memory snapshot (about 1 s cold) and falls back to a plain boot plus
@@ -91,11 +112,17 @@ async function startPython(runtime) {
   let go;
   const snapshot = fallback ? null : snapshotBytes(runtime.snapshot, new Promise((resolve) => { go = resolve; }));
   snapshot?.catch(() => {}); // reported through loadPyodide's rejection below
-  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+  const [{ loadPyodide }, { default: createPyodideModule }] = await Promise.all([
+    import(indexURL + "pyodide.mjs"), import(indexURL + "pyodide.asm.mjs"),
+  ]);
   phase("pyodide_mjs");
   if (snapshot) {
     try {
-      const loading = loadPyodide({ indexURL, _loadSnapshot: snapshot });
+      const stdLibURL = new URL(runtime.snapshot.stdlib, new URL(runtime.snapshot.url, self.location.href)).href;
+      const loading = loadPyodide({
+        indexURL, stdLibURL, _loadSnapshot: snapshot,
+        createPyodideModule: freshModule(createPyodideModule, snapshot, runtime.snapshot),
+      });
       setTimeout(go, 0); // by now loadPyodide has asked for the wasm and the stdlib
       const pyodide = await loading;
       const key = pyodide.runPython("import sys; getattr(sys, '_smartcat_snapshot_key', None)");
