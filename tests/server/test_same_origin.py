@@ -15,6 +15,7 @@ from sqlalchemy import select
 from server.__main__ import hand_off_note
 from server.db import Database
 from server.models import OutboxEvent
+from server.settings import Settings
 from tests.server.test_checksums import b64sha, sign
 from tests.support.live_server import MakeLiveServer, isolated_settings
 from tests.support.proxied import ProxiedServer, start_proxied
@@ -61,7 +62,7 @@ def test_parts_go_through_the_app_origin_and_finish_completes_from_storage(
         assert early.status_code == 409 and early.json()["detail"]["missing"] == [3]
         unfinished = "Not finished: open Smartcat to send the rest of file.bin"
         assert early.json()["detail"]["title"] == unfinished, "the browser's UI ends with the server's words"
-        assert _put(urls[3], parts[3]).status_code == 200
+        assert _put(handed_off_url(client, sid, parts[3], settings), parts[3]).status_code == 200
         # The Service Worker's report: by the upload token (its cookie may be gone), ETags for information only.
         report = {"parts": [{"part_number": n, "status": 200, "etag": '"whatever"'} for n in (1, 2, 3)]}
         with httpx.Client(base_url=proxied.origin, timeout=30) as worker:
@@ -100,27 +101,22 @@ def test_a_part_url_base_with_a_query_is_refused() -> None:
     assert isolated_settings(part_url_base="https://app.example/store/").part_url_base == "https://app.example/store"
 
 
-def test_parts_handed_to_the_browser_get_urls_that_outlive_its_queue(proxied: ProxiedServer) -> None:
-    """Background Fetch sends the whole queue with no page open, long after the URLs were signed: those URLs live
-    BACKGROUND_PRESIGN_TTL_SECONDS. A long-lived URL can still write only its own part's bytes."""
-    settings = proxied.server.settings
-    data = os.urandom(PART)
-    with httpx.Client(base_url=proxied.origin, timeout=30) as client:
-        session = create_session(client, len(data), part_size=PART, checksum_algorithm="SHA256")
-        sid = session["session_id"]
-        asked = {"parts": [{"part_number": 1, "checksum_sha256": b64sha(data)}]}
-        lifetimes = {}
-        for background in (False, True):
-            answer = client.post(f"/api/uploads/{sid}/urls", json={**asked, "background": background}).json()
-            lifetimes[background] = round(answer["expires_at"] - answer["server_now"])
-            (url,) = (u["url"] for u in answer["urls"])
-            assert f"X-Amz-Expires={lifetimes[background]}" in url, "the store enforces the same lifetime"
-        assert lifetimes == {False: settings.presign_ttl_seconds, True: settings.background_presign_ttl_seconds}
-        assert settings.background_presign_ttl_seconds > settings.presign_ttl_seconds
-        other = os.urandom(PART)
-        assert _put(url, other).status_code in (400, 403), "other bytes (even with their own checksum) are refused"
-        assert httpx.put(url, content=other, headers={"x-amz-checksum-sha256": b64sha(data)}).status_code == 400
-        assert _put(url, data).status_code == 200
+def handed_off_url(client: httpx.Client, session_id: str, data: bytes, settings: Settings) -> str:
+    """Part 3's URL as the engine asks for it for a hand-off: Background Fetch sends the whole queue with no page
+    open, long after signing, so it lives BACKGROUND_PRESIGN_TTL_SECONDS; it still writes only that part's bytes."""
+    asked = {"parts": [{"part_number": 3, "checksum_sha256": b64sha(data)}]}
+    lifetimes = {}
+    for background in (False, True):
+        answer = client.post(f"/api/uploads/{session_id}/urls", json={**asked, "background": background}).json()
+        lifetimes[background] = round(answer["expires_at"] - answer["server_now"])
+        (url,) = (u["url"] for u in answer["urls"])
+        assert f"X-Amz-Expires={lifetimes[background]}" in url, "the store enforces the same lifetime"
+    assert lifetimes == {False: settings.presign_ttl_seconds, True: settings.background_presign_ttl_seconds}
+    assert settings.background_presign_ttl_seconds > settings.presign_ttl_seconds
+    other = os.urandom(len(data))
+    assert _put(url, other).status_code in (400, 403), "other bytes (even with their own checksum) are refused"
+    assert httpx.put(url, content=other, headers={"x-amz-checksum-sha256": b64sha(data)}).status_code == 400
+    return url
 
 
 def test_long_lived_urls_only_where_the_browser_can_send_them() -> None:
