@@ -62,8 +62,19 @@ customElements.whenDefined("smartcat-uploader").then(() => {
   const element = document.querySelector("smartcat-uploader");
   if (!element) return;
   element.shadowRoot.addEventListener("change", onPick, true);
+  // A worker that outlived the last page (extendedLifetime) says hello with the earlier runs' finished cards: an
+  // upload whose first view is already finished is one of those, not this run's.
+  const earlier = new Set();
+  const mine = new Set();
   element.uploader.addEventListener("change", (event) => {
     const v = event.detail;
+    if (!mine.has(v.local_id)) {
+      if (earlier.has(v.local_id) || ["completed", "failed", "cancelled", "blocked"].includes(v.phase)) {
+        earlier.add(v.local_id);
+        return;
+      }
+      mine.add(v.local_id);
+    }
     const t = performance.now();
     window.__views.push({ t, phase: v.phase, confirmed: v.bytes_confirmed, saved: v.saved });
     if (v.phase === "completed" && window.__done === null) window.__done = t;
