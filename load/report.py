@@ -54,6 +54,9 @@ def chart(document: dict[str, Any], path: Path) -> None:
             right.set_ylabel("server RSS (MiB)")
             right.set_ylim(bottom=0)
             right.set_title(f"soak: {run['users']} users, {run['seconds'] // 60} min")
+    if not any(run["scenario"] == "soak" for run in runs):
+        right.axis("off")
+        right.text(0.5, 0.5, "no soak in this run (--soak-seconds 0)", ha="center", va="center")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
