@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ def test_worker_boots_from_the_memory_snapshot(
     assert report["boot"]["error"] is None
     fetched = [r["name"] for r in report["resources"]]
     assert not [name for name in fetched if name.endswith(".whl")], "a snapshot boot needs no engine wheel"
+    # The standard library it downloads is the snapshot's trimmed one, not Pyodide's whole zip.
+    assert [n for n in fetched if n.endswith("/snapshot/" + runtime_info()["snapshot"]["stdlib"])], fetched
+    assert not [n for n in fetched if n.endswith("python_stdlib.zip")], fetched
     _upload_small_file(page, tmp_path)  # the restored interpreter really works: OPFS, fetch, asyncio, the engine
 
 
@@ -120,3 +124,31 @@ def test_worker_boots_without_a_snapshot_that_does_not_fit(
     assert reason in (report["boot"]["fallback"] or ""), report["boot"]
     if broken == "missing":  # one full upload on the plain path; the others only need to reach "ready"
         _upload_small_file(page, tmp_path)
+
+
+def runtime_info() -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((RUNTIME_DIR / "runtime.json").read_text())
+    return info
+
+
+def _restore_in_node(code: str) -> dict[str, Any]:
+    """Run ``code`` in the built snapshot restored under Node as the worker restores it (e2e/restore_in_node.mjs)."""
+    done = subprocess.run(
+        ["node", str(Path(__file__).with_name("restore_in_node.mjs")), str(RUNTIME_DIR), code],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_a_module_left_out_of_the_trimmed_stdlib_names_itself(runtime_built: None) -> None:
+    """The snapshot's stdlib holds only what the engine had imported: what it holds still imports after the restore
+    (json's lazy scanner, a codec looked up by name), and a module left out fails saying which and why."""
+    kept = _restore_in_node(
+        "import codecs, json, sys; json.loads('[1]')[0] + len(codecs.lookup('cp1252').name)"
+        " + (sys._smartcat_snapshot_key is not None)"
+    )
+    assert kept == {"result": 1 + len("cp1252") + 1}
+    left_out = _restore_in_node("import unittest")
+    assert "unittest is not in this runtime's standard library" in left_out.get("error", ""), left_out
