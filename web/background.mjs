@@ -33,9 +33,10 @@ export async function backgroundState(base) {
   }
 }
 
-/** The browser's copy of an upload (browser_py/adapters/opfs.py keeps it at uploads/<local_id>.bin). */
-async function savedCopy(localId) {
-  const uploads = await (await navigator.storage.getDirectory()).getDirectoryHandle("uploads");
+/** The browser's copy of an upload: browser_py/adapters/opfs.py keeps it at <directory>/<local_id>.bin, in the
+ * folder of the uploads' owner ("uploads", or "uploads-<key>" for a signed-in user), which the request names. */
+async function savedCopy(directory, localId) {
+  const uploads = await (await navigator.storage.getDirectory()).getDirectoryHandle(directory);
   return (await uploads.getFileHandle(`${localId}.bin`)).getFile();
 }
 
@@ -47,7 +48,7 @@ async function register(base, request) {
   const manager = (await serviceWorker(base)).backgroundFetch;
   await navigator.locks.request(`smartcat-handoff:${request.registration_id}`, async () => {
     if (await manager.get(request.registration_id)) return;
-    const copy = await savedCopy(request.local_id);
+    const copy = await savedCopy(request.directory, request.local_id);
     const requests = request.parts.map((part) => {
       const url = new URL(part.url, location.href);
       if (url.origin !== location.origin) throw new Error(`part URLs are not on this origin (${url.origin})`);

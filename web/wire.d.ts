@@ -92,6 +92,7 @@ export interface HandOffRequest {
   readonly registration_id: string;
   readonly title: string;
   readonly parts: Array<{number: number, offset: number, length: number, url: string, checksum_sha256: string}>;
+  readonly directory: string;
 }
 
 /** A page (re)connected or asks for everything again, saying whether the engine outlives its last page. */

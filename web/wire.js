@@ -102,6 +102,7 @@
  * @property {string} registration_id
  * @property {string} title
  * @property {Array<{number: number, offset: number, length: number, url: string, checksum_sha256: string}>} parts
+ * @property {string} directory
  */
 
 /**

@@ -89,7 +89,8 @@ _HAND_OFF_PART = "{number: number, offset: number, length: number, url: string, 
 @dataclass(frozen=True, slots=True)
 class HandOffRequest:
     """Register these part PUTs with the browser's Background Fetch (only a top-level page can), reading the bytes
-    from the browser's copy of the upload (OPFS ``uploads/<local_id>.bin``); answer with ``handoff-answer``."""
+    from the browser's copy of the upload (OPFS ``<directory>/<local_id>.bin``: the folder of the uploads' owner,
+    ``uploads`` or ``uploads-<key>``); answer with ``handoff-answer``."""
 
     type: ClassVar[str] = "handoff"
     js_fields: ClassVar[dict[str, str]] = {
@@ -97,11 +98,13 @@ class HandOffRequest:
         "registration_id": "string",
         "title": "string",
         "parts": f"Array<{_HAND_OFF_PART}>",
+        "directory": "string",
     }
     local_id: str
     registration_id: str
     title: str
     parts: tuple[HandOffPart, ...]
+    directory: str
 
 
 WorkerMessage = (

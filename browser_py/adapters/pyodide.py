@@ -350,7 +350,8 @@ class Hub:
     def _ask_hand_off(self, command: HandOff) -> None:
         """Ask the page that connected last to register the hand-off (engine/handoff.py)."""
         parts = tuple(HandOffPart(p.number, p.offset, p.length, p.url, p.checksum_sha256) for p in command.parts)
-        request = HandOffRequest(command.local_id, command.registration_id, command.title, parts)
+        directory = self.owner.holder.directory  # the copy is in its owner's folder
+        request = HandOffRequest(command.local_id, command.registration_id, command.title, parts, directory)
         self.hand_offs[command.local_id] = request
         if self.ports:
             self._send(self.ports[-1], request)

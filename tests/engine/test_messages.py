@@ -6,12 +6,15 @@ import json
 
 import pytest
 
+from browser_py.engine.owner import Someone
 from wire.messages import (
     AddFiles,
     Bye,
     CardAction,
     ChooseFile,
     EngineReady,
+    HandOffPart,
+    HandOffRequest,
     Hello,
     MessageError,
     SetConnectivity,
@@ -62,3 +65,13 @@ def test_worker_messages_carry_their_type_and_nested_models() -> None:
     ready = json.loads(to_json(EngineReady(800, "abc", True)))
     assert ready == {"type": "engine", "status": "ready", "boot_ms": 800, "instance": "abc", "persistent": True,
                      "uploads": []}
+
+
+def test_a_hand_off_names_the_folder_of_the_uploads_owner() -> None:
+    """The page reads the parts from the browser's copy, which is in its owner's folder (``uploads-<key>`` for a
+    signed-in user): a page that looked in ``uploads`` would find nothing and refuse every signed-in hand-off."""
+    owner = Someone("k1").directory
+    request = HandOffRequest("L", "smartcat-upload|S|t", "big.bin", (HandOffPart(2, 5, 5, "/store/u/p", "c2"),), owner)
+    sent = json.loads(to_json(request))
+    assert sent["type"] == "handoff" and sent["directory"] == "uploads-k1"
+    assert sent["parts"] == [{"number": 2, "offset": 5, "length": 5, "url": "/store/u/p", "checksum_sha256": "c2"}]
