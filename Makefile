@@ -20,20 +20,24 @@ run: install assets
 # Two pytest runs at once (make -j2), each printed whole when it ends; both must pass. The browser tests spend most
 # of their time waiting on browsers and throttled transfers, so the Python suites run meanwhile: on SQLite, then those
 # that store state again on PostgreSQL (POSTGRES_SUITES). Each run has its own SeaweedFS, clamd, ports and temp dirs.
+# Every run prints its slowest tests (DURATIONS), so a CI log shows where the time went.
+DURATIONS ?= 25
+E2E := $(PY) -m pytest e2e --durations=$(DURATIONS)
 test: install assets chromium faketime engines postgresql clamav nginx redis clients lint
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browsers test-python
 
 test-browsers:
-	$(PY) -m pytest e2e
+	$(E2E)
 
 test-python:
-	$(PY) -m pytest tests; sqlite=$$?; $(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql; exit $$((sqlite || $$?))
+	$(PY) -m pytest tests --durations=$(DURATIONS); sqlite=$$?; \
+	$(PY) -m pytest $(POSTGRES_SUITES) --db=postgresql --durations=$(DURATIONS); exit $$((sqlite || $$?))
 
 unit: install clamav nginx redis clients
 	$(PY) -m pytest tests
 
 e2e: install assets chromium faketime engines nginx redis postgresql clamav clients
-	$(PY) -m pytest e2e
+	$(E2E)
 
 lint: install
 	$(VENV)/bin/ruff check server browser_py wire tests e2e bench load examples web/build_runtime.py
