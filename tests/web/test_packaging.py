@@ -41,7 +41,8 @@ def test_the_wheel_carries_the_element_the_client_the_runtime_and_the_hook(tmp_p
     (tmp_path / "web").symlink_to(ROOT / "web")
     (tmp_path / "clients").symlink_to(ROOT / "clients")
     targets = set(_force_include(tmp_path).values())
-    for name in ("element.mjs", "element.css", "client.mjs", "client.d.ts", "wire.js", "wire.d.ts", "worker.mjs"):
+    for name in ("element.mjs", "element.css", "client.mjs", "client.d.ts", "wire.js", "wire.d.ts", "worker.mjs",
+                 "restore.mjs"):
         assert f"server/web/{name}" in targets
     assert "server/runtime" in targets and "server/clients/react/index.mjs" in targets
     assert not [t for t in targets if "node_modules" in t or t.endswith(("build_runtime.py", "snapshot.mjs"))]
