@@ -4,6 +4,7 @@ per byte was taken apart (issue 17): the contenders' totals match ``python -m be
 thread pays (the worker's thread, the network service, the browser's file threads...).
 
     .venv/bin/python -m bench.threads --size 256MiB --rounds 2 --contenders engine,raw-sha256
+    .venv/bin/python -m bench.threads --size 128MiB --rounds 3 --same-worker   # first upload in a worker vs later
 
 Prints a table of CPU s/GiB (medians over the rounds, warm pages) and writes ``--out`` (JSON) when given.
 """
@@ -14,21 +15,24 @@ import argparse
 import json
 import signal
 import tempfile
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
+from e2e.ui import ENGINE_READY
 from tests.support.files import random_file, sha256_file
 from tests.support.live_server import LiveServer, settings_for
 from tests.support.seaweed import start_seaweed
 from wire.plan import MiB
 
 from . import assets
-from .harness import ENGINE, Stack, browser, interleaved, measure_upload, median
-from .procs import TICKS, members
+from .harness import ENGINE, Chromium, Stack, browser, interleaved, measure_upload, median, pick
+from .procs import TICKS, members, wait_until
 from .run import RUNTIME, _interrupt, _size, copy_runtime
 
 BASELINE = "baseline"  # our engine on the runtime given with --baseline-runtime
@@ -82,6 +86,29 @@ def _mark(marks: list[dict[tuple[int, int], tuple[Key, float]]], root: int) -> N
     marks.append(thread_cpu(root))
 
 
+def _completed(page: Page, count: int) -> bool:
+    return bool(page.evaluate(f"window.__views.filter((v) => v.phase === 'completed').length >= {count}"))
+
+
+def _same_worker(chromium: Chromium, server: LiveServer, tmp: Path, size: int, uploads: int,
+                 warm: float) -> Iterator[tuple[dict[Key, float], float]]:
+    """(CPU per thread, pick -> done MB/s) of each of ``uploads`` fresh files uploaded in one page, one by one."""
+    root = chromium.procs.root
+    page = chromium.new_page()
+    page.goto(server.base_url + "/", wait_until="domcontentloaded")
+    page.wait_for_selector(ENGINE_READY, timeout=120_000)
+    time.sleep(warm)  # the page open a while before the first pick, as in the harness's warm runs
+    for i in range(uploads):
+        source = random_file(tmp / f"same-worker-{i}.bin", size)
+        before, started = thread_cpu(root), time.monotonic()
+        pick(page, ENGINE, source)
+        wait_until(partial(_completed, page, i + 1), 900, f"upload {i + 1} to complete", interval=0.05)
+        rate = size / 1e6 / (time.monotonic() - started)
+        yield delta(before, thread_cpu(root)), rate
+        source.unlink()
+    page.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # unwind on SIGTERM too: SeaweedFS, the server and Chromium stop
     parser = argparse.ArgumentParser(prog="python -m bench.threads", description=__doc__)
@@ -94,10 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-runtime", type=Path, default=None,
                         help=f"another built runtime (a copy of build/runtime before a change): contender "
                         f"'{BASELINE}' is the app on it, beside the others in the same run")
+    parser.add_argument("--same-worker", action="store_true",
+                        help="our engine only: --rounds uploads of fresh files one after another in one page and "
+                        "worker, a column each (what the first upload in a worker pays that later ones do not)")
     args = parser.parse_args(argv)
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     if args.baseline_runtime is not None and BASELINE not in contenders:
         contenders.append(BASELINE)
+    if args.same_worker:
+        contenders = [f"upload {i + 1}" for i in range(args.rounds)]
     gib = args.size / 2**30
     samples: dict[str, list[dict[Key, float]]] = {c: [] for c in contenders}
     totals: dict[str, list[float]] = {c: [] for c in contenders}
@@ -119,7 +151,15 @@ def main(argv: list[str] | None = None) -> int:
                                                  runtime_dir=copy_runtime(tmp / "baseline", args.baseline_runtime))
         try:
             with sync_playwright() as playwright, browser(playwright, tmp / "profile") as chromium:
-                for r, contender in interleaved(contenders, args.rounds):
+                if args.same_worker:
+                    for column, (per, rate) in zip(contenders, _same_worker(chromium, server, tmp, args.size,
+                                                                           args.rounds, args.warm), strict=True):
+                        samples[column].append(per)
+                        totals[column].append(sum(per.values()) / gib)
+                        rates[column].append(rate)
+                        print(f"{column}: {sum(per.values()) / gib:5.2f} CPU s/GiB, {rate:6.1f} MB/s pick->done",
+                              flush=True)
+                for r, contender in [] if args.same_worker else interleaved(contenders, args.rounds):
                     chromium.close_pages()
                     root = chromium.procs.root
                     marks: list[dict[tuple[int, int], tuple[Key, float]]] = []
