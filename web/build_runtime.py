@@ -9,7 +9,7 @@
   restore (the wasm's data segments, which the browser has already), non-zero pages only; the key hashes every input,
   so it is immutable too. Restoring it makes the worker ready in under a second instead of ~5 s. Beside it
   ``snapshot/<key>.zip``: the standard library it restores with, trimmed to the modules imported when it was made
-  (1.9 -> 0.75 MB over the wire); a plain boot uses Pyodide's whole one. Skipped (the worker then boots plainly)
+  (1.9 -> 0.64 MB over the wire); a plain boot uses Pyodide's whole one. Skipped (the worker then boots plainly)
   with ``--no-snapshot`` or when Node is missing.
 - ``<file>.br`` and ``<file>.gz`` beside every runtime file that compresses (the wasm, the JS, the snapshot, the
   stdlib): the server answers with one of them and ``Content-Encoding`` when the browser accepts it
