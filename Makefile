@@ -13,8 +13,10 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: clients dist run test test-browsers test-python unit e2e lint assets chromium faketime engines postgresql clamav nginx redis install clean bench load load-cpu
 
-# Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start).
+# Scans uploads when a clamd answers (SCAN=auto; a missing one is said in one line at start). nginx in front (the
+# Background Fetch hand-off on) when installed or installable; else the app alone, said at start (EMBEDDED_PROXY).
 run: install assets
+	@$(MAKE) --no-print-directory nginx || echo "nginx could not be installed: serving without it (Background Fetch hand-off off)"
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
 # Two pytest runs at once (make -j2), each printed whole when it ends; both must pass. The browser tests spend most

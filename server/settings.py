@@ -180,6 +180,12 @@ class Settings(BaseSettings):
 
     #: ``python -m server`` starts SeaweedFS itself (the dev and default runtime).
     embedded_s3: bool = True
+    #: With the embedded SeaweedFS, ``python -m server`` also puts Debian's nginx (server/nginx.py) on HOST:PORT in
+    #: front of the app and a ``/store/`` route, so part URLs are same-origin and Background Fetch may take uploads
+    #: over. ``auto``: when nginx is installed (``make nginx``); ``true``: refuse to start without it; ``false``: never.
+    embedded_proxy: Literal["auto", "true", "false"] = "auto"
+    #: The nginx binary of the embedded proxy; unset: Debian's ``/usr/sbin/nginx``, else one on PATH.
+    nginx_binary: str | None = None
     #: Ports of the embedded SeaweedFS besides S3 (whose port comes from ``s3_endpoint_url``). Each gRPC port is
     #: the HTTP port + 10000, SeaweedFS's own convention, which its admin worker assumes.
     seaweed_master_port: int = Field(default=9333, ge=1, le=MAX_SEAWEED_HTTP_PORT)
@@ -329,6 +335,13 @@ class Settings(BaseSettings):
                 f"which also listens on port + {GRPC_OFFSET} for gRPC: use a port of at most {MAX_SEAWEED_HTTP_PORT}, "
                 "or EMBEDDED_S3=false for an S3 you run yourself"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _embedded_proxy_needs_the_embedded_store(self) -> Settings:
+        """The embedded proxy fronts the embedded store; asking for it without one is a mistake, said at start."""
+        if self.embedded_proxy == "true" and not self.embedded_s3:
+            raise ValueError("EMBEDDED_PROXY=true needs EMBEDDED_S3=true (it fronts the embedded SeaweedFS)")
         return self
 
     @model_validator(mode="after")

@@ -123,6 +123,7 @@ def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
         "PORT": str(port),
         "PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
         "EMBEDDED_S3": "true",
+        "EMBEDDED_PROXY": "false",  # the app alone on PORT (tests/server/test_main_proxy.py: nginx in front)
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
