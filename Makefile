@@ -83,7 +83,7 @@ chromium:
 # start-up guards and file modes).
 POSTGRES_SUITES := tests/server tests/notify $(addprefix --ignore=tests/server/,test_seaweed.py test_static.py \
 	test_settings.py test_headers.py test_cors.py test_content_policy.py test_production_guard.py test_nginx.py \
-	test_embed.py test_logs.py test_proxy.py)
+	test_embed.py test_logs.py test_proxy.py test_main_proxy.py)
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian postgresql"; \
