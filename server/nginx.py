@@ -189,7 +189,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            # This nginx is the edge: it names the peer it sees and drops what a client wrote (appending would let a
+            # client on an address the app trusts, e.g. this host's loopback, name any address it likes).
+            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             # The app is at / here: a client's own X-Forwarded-Prefix is dropped, never passed on as ours.
             proxy_set_header X-Forwarded-Prefix "";

@@ -142,15 +142,19 @@ def nginx(
 
 
 def test_behind_nginx_the_rate_limit_counts_each_client_address(nginx: Nginx) -> None:
-    """Two clients on this host's loopback (127.0.0.2 and 127.0.0.3): each connects to nginx from its own address."""
+    """Clients on this host's loopback (127.0.0.2, 127.0.0.3 and the trusted 127.0.0.1): each connects to nginx from its
+    own address."""
 
     def client_from(address: str) -> httpx.Client:
         return httpx.Client(base_url=nginx.origin, transport=httpx.HTTPTransport(local_address=address), timeout=30)
 
-    with client_from("127.0.0.2") as first, client_from("127.0.0.3") as second:
+    with client_from("127.0.0.2") as first, client_from("127.0.0.3") as second, client_from("127.0.0.1") as local:
         spoofed = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
         assert _new_identities(first, spoofed) == [True, True, False]  # its own address, whatever it wrote
         assert _new_identities(second, ["198.51.100.1"]) == [True]  # another address, its own budget
+        # A client on the very address the app trusts (make run: nginx and the app share this host's loopback) is
+        # named by nginx too: what it wrote is replaced, not extended, so it cannot pass for another address.
+        assert _new_identities(local, spoofed) == [True, True, False]
         # nginx drops a client's X-Forwarded-Prefix: the app is at / behind it.
         manifest = first.get("/api/runtime", headers={"X-Forwarded-Prefix": "/evil"}).json()
         assert manifest["pyodide_url"] == PYODIDE
