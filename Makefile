@@ -20,11 +20,13 @@ run: install assets
 	SCAN=$${SCAN:-auto} $(PY) -m server
 
 # Two pytest runs at once (make -j2), each printed whole when it ends; both must pass. The browser tests spend most
-# of their time waiting on browsers and throttled transfers, so the Python suites run meanwhile: on SQLite, then those
-# that store state again on PostgreSQL (POSTGRES_SUITES). Each run has its own SeaweedFS, clamd, ports and temp dirs.
-# Every run prints its slowest tests (DURATIONS), so a CI log shows where the time went.
+# of their time waiting on browsers and throttled transfers, so they run in E2E_WORKERS processes (pytest-xdist; a
+# test file stays in one, with its module's server) while the Python suites run beside them: on SQLite, then those
+# that store state again on PostgreSQL (POSTGRES_SUITES). Each process has its own SeaweedFS, clamd, ports and temp
+# dirs. Every run prints its slowest tests (DURATIONS), so a CI log shows where the time went.
+E2E_WORKERS ?= 2
 DURATIONS ?= 25
-E2E := $(PY) -m pytest e2e --durations=$(DURATIONS)
+E2E := $(PY) -m pytest e2e -n $(E2E_WORKERS) --dist loadfile --durations=$(DURATIONS)
 test: install assets chromium faketime engines postgresql clamav nginx redis clients lint
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browsers test-python
 
