@@ -74,7 +74,7 @@ def test_boots_from_the_snapshot_and_uploads_the_exact_bytes_across_pages_and_ta
 
     other = open_app(engine, app.url)  # a second tab joins the same worker and sees the same upload
     assert other.evaluate(INSTANCE) == instance
-    assert card(other, "keep-going.bin") is not None
+    wait_for_card(other, "keep-going.bin", lambda c: True, 30, "the upload's card in the second tab")  # its hello
     page.close()  # the first tab goes away; the other keeps the worker (and the upload) alive
     app.proxy.state.rate_bytes_per_s = None
     done = wait_for_card(other, "keep-going.bin", lambda c: c["phase"] == "completed", 120, "the upload to complete")
