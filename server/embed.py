@@ -37,11 +37,15 @@ def mount_uploader(
     without it the uploader uses ``IDENTITY_MODE`` (e.g. the host's JWT in a cookie)."""
     if not path.startswith("/") or path.endswith("/"):
         raise ValueError(f"mount path must start with '/' and not end with it: {path!r}")
-    uploader = create_app(settings, identify=identify)
+    chosen = settings or Settings()
+    if chosen.public_path not in ("", path):
+        raise ValueError(f"PUBLIC_PATH {chosen.public_path!r} is not the mount path {path!r}")
+    # Emails and pushes are made outside any request: they learn the mount from PUBLIC_PATH, set here.
+    uploader = create_app(chosen.model_copy(update={"public_path": path}), identify=identify)
     host.mount(path, uploader, name="uploader")
     host_lifespan = host.router.lifespan_context
 
-    chosen: Settings = uploader.state.settings
+    chosen = uploader.state.settings
     # EMBEDDED_S3 (the default, as for `python -m server`): the development SeaweedFS starts and stops with the host.
     seaweed = SeaweedFS(SeaweedConfig.from_settings(chosen)) if chosen.embedded_s3 else None
 

@@ -22,6 +22,11 @@ PREFIX_HEADER = b"x-forwarded-prefix"
 _PREFIX = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
 
 
+def is_plain_prefix(prefix: str) -> bool:
+    """A path the app may be served under: empty, or ``/``-led segments of unreserved characters (no ``.``/``..``)."""
+    return not prefix or _PREFIX.fullmatch(prefix) is not None
+
+
 def url_prefix(scope: Scope) -> str:
     """What every URL the app writes into a page or an answer starts with: the path it is served under (a host's
     mount, ``--root-path``, or a trusted proxy's ``X-Forwarded-Prefix``), without a trailing slash."""
@@ -37,7 +42,7 @@ def forwarded_prefix(value: str) -> str:
     """The path prefix a proxy sent, without a trailing slash ("" for none); :class:`PrefixError` for anything
     else than plain path segments (it ends up in URLs and HTML)."""
     prefix = value.strip().rstrip("/")
-    if prefix and not _PREFIX.fullmatch(prefix):
+    if not is_plain_prefix(prefix):
         raise PrefixError(f"X-Forwarded-Prefix must be an absolute path of plain segments, not {value[:100]!r}")
     return prefix
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.content_policy import DEFAULT_ALLOWED_TYPES
+from server.proxy import is_plain_prefix
 from wire.plan import DEFAULT_PART_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     public_origin: str = "http://127.0.0.1:8000"
+    #: The path the uploader is served under on ``PUBLIC_ORIGIN`` (``""``: at the root). Links made outside any
+    #: request (emails, pushes, the confirmation link) carry it; ``mount_uploader`` sets it to its mount path.
+    public_path: str = ""
     #: Serve the OpenAPI schema and the interactive docs at /openapi.json and /docs.
     api_docs: bool = False
     #: ``/metrics`` answers only requests with ``Authorization: Bearer <METRICS_TOKEN>``. Unset: only when
@@ -307,6 +311,19 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"FORWARDED_ALLOW_IPS: {item!r} is not an IP address, a network or '*'") from None
         return value
+
+    @field_validator("public_path")
+    @classmethod
+    def _a_plain_path(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not is_plain_prefix(value):
+            raise ValueError(f"PUBLIC_PATH must be empty or /-led plain path segments (e.g. /uploader), not {value!r}")
+        return value
+
+    @property
+    def public_base(self) -> str:
+        """Where the uploader's own pages are for someone outside a request: origin and path."""
+        return f"{self.public_origin}{self.public_path}"
 
     @field_validator("public_origin", "s3_endpoint_url")
     @classmethod

@@ -7,15 +7,19 @@
 
 self.addEventListener("install", () => self.skipWaiting());
 
-// Only paths of this origin are opened, whatever a payload says.
+// The uploader's own paths are under this worker's scope (its base: "/" alone, "/uploader/" under a host's mount).
+const BASE = new URL(self.registration.scope).pathname;
+const FILES = `${BASE}files`;
+
+// Only paths of this origin are opened, whatever a payload says (the server's payloads carry the base already).
 function samePath(url) {
   try {
-    const target = new URL(url || "/files", self.location.origin);
+    const target = new URL(url || FILES, self.location.origin);
     if (target.origin === self.location.origin) return target.pathname + target.search;
   } catch {
     // fall through to the default
   }
-  return "/files";
+  return FILES;
 }
 
 function notificationFor(data) {
@@ -107,4 +111,4 @@ async function finish(event) {
 self.addEventListener("backgroundfetchsuccess", (event) => event.waitUntil(finish(event)));
 self.addEventListener("backgroundfetchfail", (event) => event.waitUntil(finish(event)));
 self.addEventListener("backgroundfetchabort", (event) => event.waitUntil(tellPages(event.registration.id)));
-self.addEventListener("backgroundfetchclick", (event) => event.waitUntil(openPage("/")));
+self.addEventListener("backgroundfetchclick", (event) => event.waitUntil(openPage(BASE)));

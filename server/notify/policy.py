@@ -87,9 +87,10 @@ def _blocked_push(files: Sequence[CompletedFile]) -> tuple[str, str]:
     return title, body
 
 
-def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
+def push_payload(files: Sequence[CompletedFile], path_prefix: str = "") -> dict[str, Any]:
     """The JSON a push carries; the Service Worker turns it into the notification (web/sw.js). One that names a
-    blocked file opens the list of uploads, never the file."""
+    blocked file opens the list of uploads, never the file. ``path_prefix``: where the uploader is served
+    (``PUBLIC_PATH``), so the page opened is the uploader's under a host's mount."""
     if not files:
         raise ValueError("a notification needs at least one file")
     if any(f.blocked for f in files):
@@ -108,7 +109,7 @@ def push_payload(files: Sequence[CompletedFile]) -> dict[str, Any]:
         "type": "uploads_completed",
         "title": title,
         "body": body,
-        "url": url,
+        "url": f"{path_prefix}{url}",
         # One tag per batch: a later batch adds a notification instead of silently replacing this one.
         "tag": f"upload-{files[0].session_id}",
         "files": [

@@ -32,14 +32,14 @@ class NotificationService:
         self.vapid: VapidKeys = load_vapid_keys(settings)
         self.webhook_secret: str | None = resolve_webhook_secret(settings) if settings.webhook_url else None
         self.links = FileLinks(
-            resolve_secret_key(settings), settings.public_origin, settings.link_token_max_age_seconds
+            resolve_secret_key(settings), settings.public_base, settings.link_token_max_age_seconds
         )
         self._http: httpx.AsyncClient | None = None
         self._aiohttp: aiohttp.ClientSession | None = None
         self.notifier: Notifier | None = None
         self.email: EmailSender | None = None
         self.confirmations = EmailConfirmations(
-            resolve_secret_key(settings), settings.public_origin, settings.email_confirmation_max_age_seconds
+            resolve_secret_key(settings), settings.public_base, settings.email_confirmation_max_age_seconds
         )
         self.dispatcher: Dispatcher | None = None
 
@@ -55,6 +55,7 @@ class NotificationService:
             session=self._aiohttp,
             timeout_seconds=s.push_timeout_seconds,
             allowed_hosts=s.push_allowed_hosts,
+            path_prefix=s.public_path,
         )
         email = EmailSender(
             self.database,

@@ -69,6 +69,7 @@ class PushSender:
         session: aiohttp.ClientSession,
         timeout_seconds: float,
         allowed_hosts: Sequence[str],
+        path_prefix: str = "",
     ) -> None:
         self.database = database
         self.keys = keys
@@ -77,6 +78,7 @@ class PushSender:
         self.session = session
         self.timeout_seconds = timeout_seconds
         self.allowed_hosts = list(allowed_hosts)
+        self.path_prefix = path_prefix
 
     def available(self, db: Session, user_id: str) -> bool:
         profile = db.get(UserProfile, user_id)
@@ -105,7 +107,7 @@ class PushSender:
         targets = await asyncio.to_thread(self._targets, user_id)
         if not targets:
             raise ChannelGone("no push subscription")
-        data = json.dumps(push_payload(files), separators=(",", ":"), ensure_ascii=False)
+        data = json.dumps(push_payload(files, self.path_prefix), separators=(",", ":"), ensure_ascii=False)
         outcomes = await asyncio.gather(*(self._push(target, data) for target in targets))
         if "sent" in outcomes:
             return

@@ -48,6 +48,9 @@ def test_one_push_for_one_file_and_one_for_a_batch() -> None:
     assert [f["session_id"] for f in batch["files"]] == ["s0", "s1", "s2", "s3", "s4"]
     with pytest.raises(ValueError):
         push_payload([])
+    # Served under a path (PUBLIC_PATH, a host's mount): the page a click opens is the uploader's.
+    assert push_payload([CompletedFile("s1", "report.pdf", 1)], "/uploader")["url"] == "/uploader/files/s1"
+    assert push_payload(files, "/uploader")["url"] == "/uploader/files"
 
 
 def test_file_names_cannot_inject_headers_or_markup() -> None:

@@ -16,12 +16,17 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from server.app import create_app
+from server.db import Database
 from server.embed import mount_uploader
 from server.identity import Principal
+from server.notify.policy import CompletedFile, push_payload
+from server.notify.service import NotificationService
+from server.settings import Settings
 from tests.conftest import database_overrides
-from tests.support.live_server import settings_for
+from tests.support.live_server import isolated_settings, settings_for
 from tests.support.seaweed import SeaweedService
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -110,6 +115,28 @@ def test_state_changing_calls_from_another_origin_are_refused_under_the_prefix(h
     refused = host.post("/uploader/api/uploads", json={"file_name": "a.pdf", "size": 1}, headers=evil)
     assert refused.status_code == 403, refused.text
     assert host.get("/uploader/api/uploads", headers={"x-host-user": "carol"}).json() == []
+
+
+def test_links_made_outside_a_request_point_under_the_mount(tmp_path: Path) -> None:
+    """Emails, pushes and the confirmation link are made by the notifier, with no request to learn the mount from:
+    ``mount_uploader`` sets ``PUBLIC_PATH``, so they open the uploader's pages, not the host's ``/files``."""
+    settings = isolated_settings(data_dir=tmp_path, public_origin="http://127.0.0.1:8443")
+    uploader = mount_uploader(FastAPI(), "/uploader", settings)
+    chosen: Settings = uploader.state.settings
+    assert chosen.public_base == "http://127.0.0.1:8443/uploader"
+    service = NotificationService(chosen, Database(f"sqlite:///{tmp_path / 'unused.db'}"))
+    assert service.links.absolute("s1").startswith("http://127.0.0.1:8443/uploader/files/s1?token=")
+    assert service.confirmations.link("owner", "a@example.com").startswith("http://127.0.0.1:8443/uploader/")
+    assert push_payload([CompletedFile("s1", "a.pdf", 1)], chosen.public_path)["url"] == "/uploader/files/s1"
+    # A PUBLIC_PATH that says otherwise is a mistake in the host's configuration: said at once, not in a link later.
+    with pytest.raises(ValueError, match="is not the mount path"):
+        mount_uploader(FastAPI(), "/uploader", isolated_settings(data_dir=tmp_path, public_path="/elsewhere"))
+
+
+@pytest.mark.parametrize("value", ["uploader", "/up/../x", "/a b", "/a//b"])
+def test_public_path_must_be_plain_segments(value: str) -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_PATH"):
+        isolated_settings(public_path=value)
 
 
 @pytest.mark.parametrize("path", ["uploader", "/uploader/", ""])
