@@ -23,31 +23,11 @@ from pydantic import ValidationError
 
 from server.__main__ import main, proxy_binary
 from server.nginx import find_nginx
-from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY, REPO_ROOT
+from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY
 from tests.support.live_server import isolated_settings
-from tests.support.ports import free_port, free_seaweed_ports, port_is_free
+from tests.support.ports import free_port, port_is_free
+from tests.support.server_process import server_environment, stop
 from tests.support.uploads import create_session, put_part, sha256
-
-
-def _environment(tmp_path: Path, port: int, **more: str) -> tuple[dict[str, str], int]:
-    """The environment of a ``python -m server`` on free ports (and its S3 port)."""
-    s3, master, volume, filer, admin = free_seaweed_ports(5)
-    inherited = ("S3_", "SEAWEED_", "DATABASE_URL", "EMBEDDED_", "NGINX_", "PART_URL_BASE", "FORWARDED_ALLOW_IPS")
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3}",
-        "SEAWEED_MASTER_PORT": str(master),
-        "SEAWEED_VOLUME_PORT": str(volume),
-        "SEAWEED_FILER_PORT": str(filer),
-        "SEAWEED_ADMIN_PORT": str(admin),
-        "DATA_DIR": str(tmp_path / "var"),
-        "PORT": str(port),
-        "PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
-        "EMBEDDED_S3": "true",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(REPO_ROOT),
-        **more,
-    }, s3
 
 
 def _alive(pid: int) -> bool:
@@ -73,7 +53,7 @@ def test_make_run_serves_app_and_store_through_nginx_and_stops_all_three(tmp_pat
         pytest.fail("nginx is not installed: make nginx")
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env, s3 = _environment(tmp_path, port)
+    env, s3 = server_environment(tmp_path, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "server"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -115,12 +95,7 @@ def test_make_run_serves_app_and_store_through_nginx_and_stops_all_three(tmp_pat
         # The store route carries presigned part PUTs only: not a read of what was stored.
         assert httpx.get(f"{origin}/store/uploads/{session['object_key']}").status_code == 403
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        stop(process, signal.SIGTERM)
     assert process.returncode == 0, "".join(lines) + (process.stdout.read() if process.stdout else "")
     _wait_for(lambda: not _alive(nginx_pid), "nginx outlived python -m server")
     for what, freed in (("nginx", port), ("the app", app_port), ("SeaweedFS", s3)):
@@ -133,7 +108,7 @@ def test_embedded_proxy_true_without_nginx_refuses_to_start(
     """In-process ``main()`` (the refusal comes before anything starts; a child would spend its time importing)."""
     port = free_port()
     missing = str(tmp_path / "no-such-nginx")
-    env, s3 = _environment(tmp_path, port, EMBEDDED_PROXY="true", NGINX_BINARY=missing)
+    env, s3 = server_environment(tmp_path, port, EMBEDDED_PROXY="true", NGINX_BINARY=missing)
     for name in os.environ:
         monkeypatch.delenv(name)
     for name, value in env.items():
@@ -155,7 +130,7 @@ def test_nginx_that_cannot_start_stops_the_app_and_seaweedfs(
 ) -> None:
     """Someone else holds PORT: nginx cannot listen there, so ``main()`` says why and exits 1, leaving nothing up."""
     port = free_port()
-    env, s3 = _environment(tmp_path, port, EMBEDDED_PROXY="true", LOG_JSON="false")
+    env, s3 = server_environment(tmp_path, port, EMBEDDED_PROXY="true", LOG_JSON="false")
     for name in os.environ:
         monkeypatch.delenv(name)
     for name, value in env.items():

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from server.seaweed import GRPC_OFFSET, SeaweedConfig, SeaweedError, SeaweedFS
-from server.settings import REPO_ROOT
 from tests.support.live_server import LiveServer
 from tests.support.ports import free_port, free_seaweed_ports, port_is_free
 from tests.support.seaweed import SeaweedService
+from tests.support.server_process import server_environment, stop
 from tests.support.uploads import create_session, part_bytes, put_part
 
 SAFE_FLAGS = [
@@ -110,26 +110,13 @@ def test_restart_keeps_uploads_and_outage_is_503(seaweed: SeaweedService, live_s
 
 
 def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
-    s3, master, volume, filer, admin = free_seaweed_ports(5)
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("S3_", "SEAWEED_", "DATABASE_URL"))},
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3}",
-        "SEAWEED_MASTER_PORT": str(master),
-        "SEAWEED_VOLUME_PORT": str(volume),
-        "SEAWEED_FILER_PORT": str(filer),
-        "SEAWEED_ADMIN_PORT": str(admin),
-        "DATA_DIR": str(tmp_path / "var"),
-        "PORT": str(port),
-        "PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
-        "EMBEDDED_S3": "true",
-        "EMBEDDED_PROXY": "false",  # the app alone on PORT (tests/server/test_main_proxy.py: nginx in front)
-        "PYTHONUNBUFFERED": "1",
-    }
+    # The app alone on PORT (tests/server/test_main_proxy.py: nginx in front).
+    env, s3 = server_environment(tmp_path, port, EMBEDDED_PROXY="false")
     process = subprocess.Popen(
         [sys.executable, "-m", "server"],
         cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -159,12 +146,7 @@ def test_python_dash_m_server_runs_seaweed_and_the_app(tmp_path: Path) -> None:
             assert urls.json()["urls"][0]["url"].startswith(f"http://127.0.0.1:{s3}/uploads/")
         assert (tmp_path / "var" / "secret_key").exists()
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        stop(process, signal.SIGINT)
     assert process.returncode == 0, "".join(lines)
     # SeaweedFS went down with it.
     deadline = time.monotonic() + 5
