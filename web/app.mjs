@@ -39,7 +39,7 @@ uploader.addEventListener("summary", (event) => renderSummary(event.detail));
 // ---------------------------------------------------------------- two app pages, one document
 
 function showPage(path) {
-  const page = path.startsWith("/projects") ? "projects" : "upload";
+  const page = path.endsWith("/projects") ? "projects" : "upload"; // under any prefix
   document.body.dataset.page = page; // style.css hides the element's drop zone on Projects
   for (const section of document.querySelectorAll("[data-page-view]")) {
     section.hidden = section.dataset.pageView !== page;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from server.identity import COOKIE_NAME
+from server.settings import REPO_ROOT
 from tests.support.live_server import LiveServer, MakeLiveServer, settings_for
 from tests.support.seaweed import SeaweedService
 
@@ -232,3 +234,12 @@ def test_openapi_lists_the_upload_api_when_enabled(make_live_server: MakeLiveSer
 def test_api_docs_are_off_by_default(client: httpx.Client) -> None:
     assert client.get("/openapi.json").status_code == 404
     assert client.get("/docs").status_code == 404
+
+
+def test_the_app_page_links_relatively_so_it_works_under_a_path_prefix() -> None:
+    """The standalone page is the same file at ``/`` and under a proxy's prefix or a host's mount: a link starting
+    with ``/`` would leave the prefix (its script, its styles, its two pages)."""
+    page = (REPO_ROOT / "web" / "index.html").read_text()
+    links = re.findall(r'(?:href|src)="([^"]*)"', page)
+    assert len(links) >= 6, links
+    assert [link for link in links if link.startswith("/")] == []
