@@ -41,11 +41,12 @@ def bundle() -> None:
         )
 
 
-def web_dir(target: Path) -> Path:
-    """The app's web files (served as they are) plus the bench pages and bundles under ``bench/``."""
+def web_dir(target: Path, source: Path = WEB) -> Path:
+    """The app's web files (served as they are; ``source``: another version of web/ for an A/B) plus the bench
+    pages and bundles under ``bench/``."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(WEB, target, ignore=shutil.ignore_patterns("node_modules", "*.py", "package*.json"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("node_modules", "*.py", "package*.json"))
     pages = target / "bench"
     shutil.copytree(BENCH / "web", pages)
     for name in BUNDLES:

@@ -5,6 +5,8 @@ thread pays (the worker's thread, the network service, the browser's file thread
 
     .venv/bin/python -m bench.threads --size 256MiB --rounds 2 --contenders engine,raw-sha256
     .venv/bin/python -m bench.threads --size 128MiB --rounds 3 --same-worker   # first upload in a worker vs later
+    git archive HEAD~1 web | tar -x -C /tmp/before   # the page's files before a change, for an A/B:
+    .venv/bin/python -m bench.threads --size 128MiB --rounds 2 --contenders engine --baseline-web /tmp/before/web
 
 Prints a table of CPU s/GiB (medians over the rounds, warm pages) and writes ``--out`` (JSON) when given.
 """
@@ -35,7 +37,7 @@ from .harness import ENGINE, Chromium, Stack, browser, interleaved, measure_uplo
 from .procs import TICKS, members, wait_until
 from .run import RUNTIME, _interrupt, _size, copy_runtime
 
-BASELINE = "baseline"  # our engine on the runtime given with --baseline-runtime
+BASELINE = "baseline"  # our engine on the runtime and/or web files given with --baseline-runtime/--baseline-web
 Key = tuple[str, str]  # (process kind, thread name)
 
 
@@ -121,12 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-runtime", type=Path, default=None,
                         help=f"another built runtime (a copy of build/runtime before a change): contender "
                         f"'{BASELINE}' is the app on it, beside the others in the same run")
+    parser.add_argument("--baseline-web", type=Path, default=None,
+                        help=f"another version of web/ (the page, element and worker glue before a change): "
+                        f"contender '{BASELINE}' serves it (with --baseline-runtime's runtime when given too)")
     parser.add_argument("--same-worker", action="store_true",
                         help="our engine only: --rounds uploads of fresh files one after another in one page and "
                         "worker, a column each (what the first upload in a worker pays that later ones do not)")
     args = parser.parse_args(argv)
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    if args.baseline_runtime is not None and BASELINE not in contenders:
+    baseline = args.baseline_runtime is not None or args.baseline_web is not None
+    if baseline and BASELINE not in contenders:
         contenders.append(BASELINE)
     if args.same_worker:
         contenders = [f"upload {i + 1}" for i in range(args.rounds)]
@@ -146,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                                          part_size_bytes=8 * MiB, adaptive_part_size=False)).start()
         stack = Stack(seaweed, server, web, runtime_dir, 8 * MiB)
         servers = {c: server for c in contenders}
-        if args.baseline_runtime is not None:
-            servers[BASELINE] = stack.server_for(tmp / "baseline-server",
-                                                 runtime_dir=copy_runtime(tmp / "baseline", args.baseline_runtime))
+        if baseline:
+            overrides: dict[str, Path] = {}
+            if args.baseline_runtime is not None:
+                overrides["runtime_dir"] = copy_runtime(tmp / "baseline", args.baseline_runtime)
+            if args.baseline_web is not None:
+                overrides["web_dir"] = assets.web_dir(tmp / "baseline-web", args.baseline_web)
+            servers[BASELINE] = stack.server_for(tmp / "baseline-server", **overrides)
         try:
             with sync_playwright() as playwright, browser(playwright, tmp / "profile") as chromium:
                 if args.same_worker:
