@@ -12,6 +12,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from browser_py.engine.upload import COPY_INCOMPLETE
@@ -20,7 +21,7 @@ from wire.view import ACTION_TEXT
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, screenshot, sha256_file, wait_for
 from .test_faults import kill_chromium
-from .ui import card, notices, pick
+from .ui import bar_drawn, card, notices, pick
 
 # Large enough that S3 holds a part well before the browser's copy completes, even now that the copy is not starved
 # (at 160 MiB the copy usually wins: bench/saved.py).
@@ -61,6 +62,7 @@ def test_a_crash_before_the_copy_completed_continues_from_s3_once_the_file_is_ch
     expect(upload.locator(".upload-status")).to_have_text(f"Action needed: {COPY_INCOMPLETE}")
     percent = round(100 * len(held) * PART / SIZE, 1)
     expect(upload.locator(".upload-percent")).to_have_text(f"{percent:g}%"), "the progress S3 holds"
+    assert bar_drawn(upload) == pytest.approx(percent / 100, abs=0.005), "the bar is drawn to that percent"
     expect(upload.get_by_role("button", name=ACTION_TEXT["choose"])).to_be_visible()
     screenshot(page, "crash-early-choose-again")
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from wire.plan import MiB
 
 from .conftest import AppUnderTest, Browser, open_app, random_file, record_metric, screenshot, sha256_file, wait_for
 from .test_lifetime import WITHOUT_EXTENDED_LIFETIME
-from .ui import card, pick
+from .ui import bar_drawn, card, pick
 
 PART = 8 * MiB
 CONCURRENCY = 4  # the engine's default parts in flight
@@ -34,6 +35,7 @@ def test_a_64_mib_file_uploads_with_the_exact_bytes(app: AppUnderTest, browser: 
     elapsed = time.monotonic() - picked
     expect(upload.locator(".upload-status")).to_have_text("Completed")
     expect(upload.locator(".upload-percent")).to_have_text("100%")
+    assert bar_drawn(upload) == pytest.approx(1.0), "the bar is drawn full"
 
     assert app.only_object_sha256() == sha256_file(source)
     assert app.multipart_uploads() == []

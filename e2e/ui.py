@@ -49,6 +49,13 @@ def card(page: Page, name: str) -> Locator:
     return page.locator(f"{ELEMENT} .upload", has_text=name)
 
 
+def bar_drawn(upload: Locator) -> float:
+    """The share of a card's progress bar its fill covers on screen, as drawn (layout and transform): what the user
+    sees, whatever the CSS does to draw it."""
+    return float(upload.locator(".bar").evaluate(
+        "(bar) => bar.querySelector('.fill').getBoundingClientRect().width / bar.getBoundingClientRect().width"))
+
+
 def status(page: Page, name: str) -> Locator:
     """What the card of ``name`` says its state is ("Uploading", "Paused (by you)" …)."""
     return card(page, name).locator(".upload-status")

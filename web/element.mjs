@@ -49,6 +49,11 @@ const CARD = `
   <div class="row muted details"><span class="upload-bytes"></span><span class="upload-speed"></span><span class="upload-eta"></span></div>
   <div class="actions" part="actions"></div>`;
 
+/** Only a changed text is written: each write is a layout, and most views change a number or two of a card. */
+function setText(element, value) {
+  if (element.textContent !== value) element.textContent = value;
+}
+
 export class SmartcatUploader extends HTMLElement {
   static observedAttributes = ["accept", "compact", "notifications"];
 
@@ -173,7 +178,7 @@ export class SmartcatUploader extends HTMLElement {
     banner.hidden = !bannerView;
     if (bannerView) {
       banner.dataset.localId = bannerView.local_id;
-      this._$(".banner-text").textContent = bannerView.banner;
+      setText(this._$(".banner-text"), bannerView.banner);
     }
   }
 
@@ -193,11 +198,13 @@ export class SmartcatUploader extends HTMLElement {
     if (view.session_id) card.dataset.sessionId = view.session_id;
     const text = { name: view.file_name, size: view.size_text, status: view.label, percent: `${view.percent}%`,
       bytes: view.bytes_text, speed: view.speed_text, eta: view.eta_text };
-    for (const [field, value] of Object.entries(text)) card.querySelector(`.upload-${field}`).textContent = value;
+    for (const [field, value] of Object.entries(text)) setText(card.querySelector(`.upload-${field}`), value);
     const bar = card.querySelector(".bar");
-    bar.setAttribute("aria-valuenow", String(view.percent));
-    bar.setAttribute("aria-label", `${view.file_name}: ${view.percent}%`);
-    /** @type {HTMLElement} */ (card.querySelector(".fill")).style.width = `${view.percent}%`;
+    if (bar.getAttribute("aria-valuenow") !== String(view.percent)) {
+      bar.setAttribute("aria-valuenow", String(view.percent));
+      bar.setAttribute("aria-label", `${view.file_name}: ${view.percent}%`);
+      /** @type {HTMLElement} */ (card.querySelector(".fill")).style.transform = `scaleX(${view.percent / 100})`;
+    }
     this._actions(card, view);
     this._announce(view);
     this._empty();
