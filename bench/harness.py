@@ -418,11 +418,11 @@ def measure_upload(
     )
 
 
-def engine_ready(chromium: Chromium, server: LiveServer) -> dict[str, Any]:
+def engine_ready(chromium: Chromium, server: LiveServer, timeout_s: float = 60) -> dict[str, Any]:
     """Open the app with no worker running; how long the worker took to be ready, and from the page's start."""
     page = chromium.new_page()
-    page.goto(server.base_url + "/", wait_until="domcontentloaded")
-    report = worker_report(page)
+    page.goto(server.base_url + "/", wait_until="domcontentloaded", timeout=timeout_s * 1000)
+    report = worker_report(page, timeout_s=timeout_s)
     page_origin = float(page.evaluate("performance.timeOrigin"))
     page_bytes = int(page.evaluate(PAGE_TRANSFER_JS))
     boot = report["boot"]
@@ -435,6 +435,7 @@ def engine_ready(chromium: Chromium, server: LiveServer) -> dict[str, Any]:
         "wire_bytes": page_bytes + sum(worker_bytes.values()),
         "wire_bytes_by_file": {k: v for k, v in sorted(worker_bytes.items(), key=lambda kv: -kv[1]) if v},
         "mode": boot["mode"],
+        "fallback": boot.get("fallback"),
         "load_average": round(os.getloadavg()[0], 1),
         "python_ms": boot["python_ms"],
         "worker_ready_ms": boot["ready_ms"],

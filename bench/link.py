@@ -33,7 +33,7 @@ def _ip(*args: str) -> None:
 def shaped_namespace(rate: str) -> Iterator[str]:
     """A fresh namespace ``smartcat-bench-<pid>`` whose loopback is up at MTU 1500 and limited to ``rate``."""
     if os.geteuid() != 0:
-        sys.exit("link profiles need root (ip netns, tc): run make bench as root or leave --link out")
+        raise RuntimeError("link profiles need root (ip netns, tc): run make bench as root, or --no-links")
     name = f"smartcat-bench-{os.getpid()}"
     _ip("netns", "add", name)
     try:

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,34 +44,77 @@ def _size(text: str) -> int:
     return int(text)
 
 
+#: Every scenario, in the order a run does them; ``plain`` is the worker-ready scenario's boot without a snapshot.
+SCENARIOS = ("ready", "plain", "engines", "throughput", "sweep", "memory", "saved", "resume", "cpython")
+#: The link profiles ``make bench`` runs by default: every contender's throughput and CPU, and the first visit.
+LINKS = ("100mbit", "20mbit")
+#: Profiles where only the first visit is measured ("engine ready <= 2 s on a 50 Mbit/s profile", issue 17).
+READY_LINKS = ("50mbit",)
+
+
+def _sizes(text: str) -> list[int]:
+    return [_size(t) for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     engine_concurrency = EngineConfig().concurrency
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--size", type=_size, default=512 * MiB, help="source file size (default 512MiB)")
+    parser.add_argument("--size", type=_size, default=256 * MiB, help="source file size (default 256MiB)")
     parser.add_argument("--part-size", type=_size, default=8 * MiB, help="part size for every contender (8MiB)")
     parser.add_argument("--concurrency", type=int, default=engine_concurrency,
                         help=f"parts in flight for every contender (default: the engine's, {engine_concurrency})")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each: one cold and one warm run)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (each: one cold and one warm run)")
     parser.add_argument("--sweep-reps", type=int, default=2, help="runs per sweep cell (default 2)")
+    parser.add_argument("--sweep-parts", type=_sizes, default=[8 * MiB, 32 * MiB, 64 * MiB],
+                        help="part sizes of the sweep (8MiB,32MiB,64MiB)")
+    parser.add_argument("--sweep-concurrencies", type=_ints, default=[2, 4, 8],
+                        help="raw's concurrencies in the sweep (2,4,8)")
     parser.add_argument("--ready-rounds", type=int, default=5, help="worker-ready samples of each kind (5)")
     parser.add_argument("--contenders", default=",".join((ENGINE, *PEERS)), help="comma-separated")
     parser.add_argument("--memory-size", type=_size, default=4 << 30,
-                        help="the large file of the memory check (default 4GiB; 0 skips the check)")
-    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: ready,engines,throughput,resume,"
-                        "sweep,memory,cpython")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 64 MiB, 1 round, small sweep, no 4 GiB")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+                        help="the large file of the memory check (default 4GiB; 0: 64 MiB only)")
+    parser.add_argument("--memory-contenders", default="engine,raw-sha256",
+                        help="contenders of the memory check (default engine,raw-sha256: the control that hashes)")
+    parser.add_argument("--saved-size", type=_size, default=1 << 30, help="file of the pick -> saved check (1GiB)")
+    parser.add_argument("--saved-rounds", type=int, default=1, help="cold and warm pick -> saved runs (1)")
+    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: " + ",".join(SCENARIOS))
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 64 MiB, 1 round, small sweep, memory and saved at 64 MiB, no link profile "
+                        "unless --link/--ready-link are given")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json",
+                        help="the run's JSON; link runs go beside it (link-<rate>.json), and outside bench/results "
+                        "the page and chart too (BENCHMARKS.md, latest.png there, not the repository's)")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md and the chart")
-    parser.add_argument("--link", type=link.check_rate, action="append", default=[],
-                        help="also run inside a network namespace limited to this rate (tc tbf, MTU 1500), e.g. "
-                        "20mbit; repeatable; results to bench/results/link-<rate>.json, shown in BENCHMARKS.md")
+    parser.add_argument("--link", type=link.check_rate, action="append", default=None,
+                        help="a link profile: the throughput and first-visit scenarios again inside a network "
+                        "namespace limited to this rate (tc tbf, MTU 1500), after the loopback run; repeatable "
+                        f"(default {' '.join(LINKS)}; root only)")
+    parser.add_argument("--ready-link", type=link.check_rate, action="append", default=None,
+                        help=f"a profile where only the first visit is measured (default {' '.join(READY_LINKS)})")
+    parser.add_argument("--no-links", action="store_true", help="the loopback run only")
     parser.add_argument("--link-size", type=_size, default=32 * MiB, help="source file size of the link runs (32MiB)")
+    parser.add_argument("--link-rounds", type=int, default=1, help="interleaved rounds in the link runs (1)")
+    parser.add_argument("--link-ready-rounds", type=int, default=3, help="worker-ready samples in link runs (3)")
     parser.add_argument("--inside-link", type=link.check_rate, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = args.skip - set(SCENARIOS)
+    if unknown:
+        parser.error(f"--skip: no scenario {', '.join(sorted(unknown))} (there are {', '.join(SCENARIOS)})")
     if args.inside_link:  # beside the loopback run's file, where the report looks for it
         args.out = args.out.parent / f"link-{args.inside_link}.json"
     if args.quick:
         args.size, args.rounds, args.memory_size, args.sweep_reps, args.ready_rounds = 64 * MiB, 1, 0, 1, 1
+        args.sweep_parts, args.sweep_concurrencies, args.saved_size, args.link_ready_rounds = \
+            [8 * MiB, 32 * MiB], [2, 4], 64 * MiB, 1
+    if args.link is None:
+        args.link = [] if args.quick or args.no_links else list(LINKS)
+    if args.ready_link is None:
+        args.ready_link = [] if args.quick or args.no_links else list(READY_LINKS)
     return args
 
 
@@ -121,46 +165,77 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _clock() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a `timeout`, CI) unwinds like Ctrl-C, so SeaweedFS, servers and Chromium are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    args = parse_args(argv)
-    if args.link:
-        # Each profile is this same run, in its own shaped namespace, after the loopback one.
-        plain = _without_links(list(sys.argv[1:] if argv is None else argv))
-        status = _main(args, plain)
-        for rate in args.link:
-            # Throughput and first visit only, on a smaller file (32 MiB at 20 Mbit/s is ~15 s per upload); the
-            # later arguments win over the loopback run's.
-            shaped = [*plain, "--no-report", "--size", str(args.link_size),
-                      "--skip", "engines,resume,sweep,memory,cpython"]
-            status |= link.run_shaped(rate, shaped)
-        if not args.no_report:
-            report.write(json.loads((args.out).read_text()), args.out)
-        return status
-    return _main(args, list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(given)
+    if args.inside_link:
+        return _main(args, given)
+    begun = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.monotonic()
+    # The loopback run, then each link profile: the same harness in a shaped namespace, run by run.
+    plan: list[tuple[str, Callable[[], int]]] = [("loopback", lambda: _main(args, given))]
+    plan += [(f"link {rate}", partial(link.run_shaped, rate, _shaped_argv(args, ready_only=False)))
+             for rate in args.link]
+    plan += [(f"first visit {rate}", partial(link.run_shaped, rate, _shaped_argv(args, ready_only=True)))
+             for rate in args.ready_link]
+    steps: dict[str, dict[str, Any]] = {}
+    status = 0
+    for i, (name, work) in enumerate(plan):
+        print(f"[{_clock()}] ===== step {i + 1}/{len(plan)}: {name} =====", flush=True)
+        step_started = time.monotonic()
+        error = ""
+        try:
+            code = work()
+        except Exception as failure:  # a profile that cannot run (no root, no tc) is recorded; the others go on
+            code, error = 1, f"{type(failure).__name__}: {failure}"
+            print(f"[{_clock()}] {name} FAILED: {error}", flush=True)
+        steps[name] = {"elapsed_s": round(time.monotonic() - step_started), "ok": code == 0, "error": error}
+        status |= code
+        print(f"[{_clock()}] {name}: {'done' if code == 0 else 'FAILED (see above)'} in "
+              f"{steps[name]['elapsed_s']} s", flush=True)
+    data = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if data.get("generated_at", "") < begun:
+        print(f"[{_clock()}] the loopback run wrote no {args.out}: nothing to report", flush=True)
+        return 1
+    data["steps"] = steps
+    data["elapsed_s"] = round(time.monotonic() - started)
+    scenarios.dump(args.out, data)
+    if not args.no_report:
+        page, chart = (report.BENCHMARKS, report.CHART) if args.out.parent.resolve() == RESULTS.resolve() else (
+            args.out.parent / "BENCHMARKS.md", args.out.with_suffix(".png"))
+        report.finish(args.out, page, chart)
+        print(f"[{_clock()}] wrote {page} and {chart}", flush=True)
+    print(f"[{_clock()}] all done in {data['elapsed_s']} s: "
+          + ", ".join(f"{name} {v['elapsed_s']} s{'' if v['ok'] else ' (failed)'}" for name, v in steps.items()),
+          flush=True)
+    return status
 
 
-def _without_links(argv: list[str]) -> list[str]:
-    out: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-        elif arg == "--link":
-            skip_next = True
-        elif not arg.startswith("--link="):
-            out.append(arg)
-    return out
+def _shaped_argv(args: argparse.Namespace, *, ready_only: bool) -> list[str]:
+    """The arguments of one link profile's run: throughput and the snapshot first visit (or the first visit only),
+    on the link's smaller file, minus what this run skips."""
+    keep = {"ready"} if ready_only else {"ready", "throughput"}
+    skip = [name for name in SCENARIOS if name not in keep or name in args.skip]
+    return ["--out", str(args.out), "--size", str(8 * MiB if ready_only else args.link_size),
+            "--rounds", str(args.link_rounds), "--ready-rounds", str(args.link_ready_rounds),
+            "--part-size", str(args.part_size), "--concurrency", str(args.concurrency),
+            "--contenders", args.contenders, "--skip", ",".join(skip), "--no-links", "--no-report"]
 
 
 def _main(args: argparse.Namespace, argv: list[str]) -> int:
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    skip: set[str] = args.skip
     started = time.monotonic()
+    profile = args.inside_link or "loopback"
 
     def say(text: str) -> None:
-        print(f"[{time.monotonic() - started:6.0f} s] {text}", flush=True)
+        print(f"[{_clock()} {profile} {time.monotonic() - started:5.0f} s] {text}", flush=True)
 
     if not (RUNTIME / "runtime.json").exists():
         sys.exit("build/runtime is missing: run `make assets` (make bench does it)")
@@ -174,7 +249,9 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         "versions": assets.versions(),
         "settings": {"file_size": args.size, "part_size": args.part_size, "concurrency": args.concurrency,
                      "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders,
-                     "sweep_reps": args.sweep_reps, "ready_rounds": args.ready_rounds},
+                     "sweep_reps": args.sweep_reps, "ready_rounds": args.ready_rounds,
+                     "memory_size": args.memory_size, "saved_size": args.saved_size,
+                     "scenarios": [name for name in SCENARIOS if name not in skip]},
     }
     errors: dict[str, str] = {}
 
@@ -212,9 +289,9 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             with sync_playwright() as playwright:
 
                 def ready() -> None:
-                    say("worker ready: snapshot (cached, first visit) and plain boots")
-                    plain = stack.server_for(tmp / "plain-server",
-                                             runtime_dir=plain_runtime(tmp / "plain-runtime", runtime_dir))
+                    say("worker ready: snapshot (cached, first visit)" + ("" if "plain" in skip else ", plain boots"))
+                    plain = None if "plain" in skip else stack.server_for(
+                        tmp / "plain-server", runtime_dir=plain_runtime(tmp / "plain-runtime", runtime_dir))
                     data["worker_ready"] = scenarios.worker_ready(playwright, stack, plain, tmp,
                                                                   rounds=args.ready_rounds, say=say)
 
@@ -236,8 +313,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                         data["contenders"] = scenarios.summarize(runs, contenders)
 
                     def sweep() -> None:
-                        parts = [8 * MiB, 32 * MiB] if args.quick else [8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB]
-                        concs = [2, 4] if args.quick else [2, 4, 6, 8]
+                        parts, concs = args.sweep_parts, args.sweep_concurrencies
                         sweep_source = source
                         if args.size > 256 * MiB:  # the grid is large: a smaller file keeps it to minutes
                             sweep_source = random_file(tmp / "bench-sweep.bin", 256 * MiB)
@@ -253,13 +329,28 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                             say(f"memory: writing a {args.memory_size >> 20} MiB source file")
                             sources.append(random_file(tmp / "bench-large.bin", args.memory_size))
                         try:
-                            data["memory"] = scenarios.memory(chromium, stack, sources,
-                                                              concurrency=args.concurrency, say=say)
+                            data["memory"] = scenarios.memory(
+                                chromium, stack, sources, contenders=[
+                                    c.strip() for c in args.memory_contenders.split(",") if c.strip()],
+                                concurrency=args.concurrency, say=say)
                         finally:
                             for extra in sources[1:]:
                                 extra.unlink()
 
+                    def saved() -> None:
+                        say(f"pick -> saved: {args.saved_size >> 20} MiB, {args.saved_rounds} x (cold, warm)")
+                        file = source if args.saved_size == args.size else random_file(
+                            tmp / "bench-saved.bin", args.saved_size)
+                        try:
+                            data["saved"] = scenarios.saved(chromium, stack, stack.server, file,
+                                                            rounds=args.saved_rounds, concurrency=args.concurrency,
+                                                            say=say)
+                        finally:
+                            if file != source:
+                                file.unlink()
+
                     attempt("throughput", throughput)
+                    attempt("saved", saved)
                     attempt("sweep", sweep)
                     attempt("memory", memory)
 
@@ -285,7 +376,4 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     report.derive(data)
     scenarios.dump(args.out, data)
     say(f"wrote {args.out}")
-    if not args.no_report:
-        report.write(data, args.out)
-        say("wrote BENCHMARKS.md and the chart")
     return 1 if errors else 0

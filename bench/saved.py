@@ -19,14 +19,14 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from tests.support.files import random_file, sha256_file
+from tests.support.files import random_file
 from tests.support.live_server import LiveServer, settings_for
 from tests.support.seaweed import start_seaweed
 from wire.plan import MiB
 
-from .harness import ENGINE, Stack, browser, measure_upload, median
+from .harness import Stack, browser
 from .run import RESULTS, RUNTIME, _size, copy_runtime
-from .scenarios import WARM_S
+from .scenarios import saved
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -52,21 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             with sync_playwright() as playwright, browser(playwright, tmp / "profile") as chromium:
                 for size in sizes:
                     source = random_file(tmp / f"saved-{size >> 20}mib.bin", size)
-                    digest = sha256_file(source)
-                    runs: dict[str, list[float]] = {"cold": [], "warm": []}
-                    for _ in range(args.rounds):
-                        for warm in (0.0, WARM_S):
-                            chromium.close_pages()
-                            run = measure_upload(chromium, stack, server, ENGINE, source, concurrency=4,
-                                                 warm_s=warm)
-                            stack.take_object(server, size, digest)
-                            assert run.stage_ms is not None, "the card never said the file was saved"
-                            runs[run.mode].append(run.stage_ms)
-                            print(f"{size >> 20} MiB {run.mode}: pick -> saved {run.stage_ms:7.0f} ms, "
-                                  f"pick -> done {run.pick_to_done_ms:7.0f} ms", flush=True)
-                    results["sizes"][f"{size >> 20}MiB"] = {
-                        mode: {"median_ms": median(values), "runs_ms": values} for mode, values in runs.items()
-                    }
+                    results["sizes"][f"{size >> 20}MiB"] = saved(
+                        chromium, stack, server, source, rounds=args.rounds, concurrency=4,
+                        say=lambda text: print(text, flush=True))
                     source.unlink()
         finally:
             stack.stop()

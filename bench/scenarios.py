@@ -16,6 +16,8 @@ from playwright.sync_api import Playwright
 
 from browser_py.adapters.cpython import upload_file
 from browser_py.engine.upload import EngineConfig
+from tests.support.files import sha256_file
+from tests.support.live_server import LiveServer
 from tests.support.s3_proxy import ProxyState, s3_proxy
 
 from .harness import (
@@ -92,39 +94,67 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 
 def worker_ready(
-    playwright: Playwright, stack: Stack, plain_server: Any, tmp: Path, *, rounds: int, say: Progress
+    playwright: Playwright, stack: Stack, plain_server: LiveServer | None, tmp: Path, *, rounds: int, say: Progress,
+    timeout_s: float = 60,
 ) -> dict[str, Any]:
     """Worker start -> ready, with no worker running: from the snapshot with the browser's cache warm (a returning
-    user), on a first visit (empty profile), and plainly (a runtime built without a snapshot)."""
-    samples: dict[str, list[dict[str, Any]]] = {"snapshot_cached": [], "snapshot_first_visit": [], "plain_cached": []}
-    for r in range(rounds):
-        with browser(playwright, tmp / f"ready-{r}") as chromium:
-            samples["snapshot_first_visit"].append(engine_ready(chromium, stack.server))
+    user), on a first visit (empty profile), and plainly (a runtime built without a snapshot; left out when
+    ``plain_server`` is None). A sample that fails (a boot slower than ``timeout_s``, the wrong boot path) is recorded
+    with its reason under ``failed`` and the others still run."""
+    kinds = ["snapshot_first_visit", "snapshot_cached", *(["plain_cached"] if plain_server else [])]
+    samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    failed: dict[str, list[str]] = {kind: [] for kind in kinds}
+
+    def sample(kind: str, r: int, chromium: Chromium, server: LiveServer, keep: bool = True) -> bool:
+        try:
+            value = engine_ready(chromium, server, timeout_s=timeout_s)
+            expected = "plain" if kind.startswith("plain") else "snapshot"
+            if value["mode"] != expected:
+                raise AssertionError(f"booted {value['mode']}, not {expected} ({value['fallback']})")
+        except Exception as error:  # any failure of one sample is that sample's result
+            first = (str(error).strip().splitlines() or [""])[0][:200]
+            failed[kind].append(f"round {r + 1}: {type(error).__name__}: {first}")
+            seen[kind] = "FAILED"
+            return False
+        finally:
             chromium.close_pages()
-            engine_ready(chromium, plain_server)  # fill this origin's cache, then measure
+        if keep:
+            samples[kind].append(value)
+            seen[kind] = f"{value['worker_ready_ms']} ms"
+        return True
+
+    for r in range(rounds):
+        seen: dict[str, str] = {}
+        with browser(playwright, tmp / f"ready-{r}") as chromium:
+            sample("snapshot_first_visit", r, chromium, stack.server)
+            # Fill the plain runtime's cache on this profile, then measure it below as a returning visit.
+            plain_filled = plain_server is not None and sample("plain_cached", r, chromium, plain_server, keep=False)
         # A new browser on the same profile (its HTTP cache): workers outlive closed pages (extendedLifetime), so a
         # second page in the same browser would find the first visit's worker still running.
         with browser(playwright, tmp / f"ready-{r}") as chromium:
-            samples["snapshot_cached"].append(engine_ready(chromium, stack.server))
-            chromium.close_pages()
-            samples["plain_cached"].append(engine_ready(chromium, plain_server))
+            sample("snapshot_cached", r, chromium, stack.server)
+            if plain_server is not None and plain_filled:
+                sample("plain_cached", r, chromium, plain_server)
         shutil.rmtree(tmp / f"ready-{r}", ignore_errors=True)
-        last = {k: v[-1] for k, v in samples.items()}
-        say("worker ready " + ", ".join(f"{k} {v['worker_ready_ms']} ms ({v['mode']})" for k, v in last.items()))
-    summary: dict[str, Any] = {}
-    for kind, values in samples.items():
-        assert all(v["mode"] == ("plain" if kind.startswith("plain") else "snapshot") for v in values), values
-        summary[kind] = {
-            "worker_ready_ms": _round(median([v["worker_ready_ms"] for v in values])),
-            "page_open_to_ready_ms": _round(median([v["page_open_to_ready_ms"] for v in values])),
-            "python_ms": _round(median([v["python_ms"] for v in values])),
-            "wire_mb": _round(median([v["wire_bytes"] / 1e6 for v in values]), 2),
-            "wire_mb_by_file_last": {k: round(b / 1e6, 3) for k, b in values[-1]["wire_bytes_by_file"].items()},
-            "samples_ms": [v["worker_ready_ms"] for v in values],
-            "load_average": [v["load_average"] for v in values],
-            "phases_last": values[-1]["phases"],
-        }
-    return summary
+        say(f"worker ready, round {r + 1}: " + ", ".join(f"{kind} {outcome}" for kind, outcome in seen.items()))
+    return {kind: _ready_summary(samples[kind], failed[kind]) for kind in kinds}
+
+
+def _ready_summary(values: list[dict[str, Any]], failed: list[str]) -> dict[str, Any]:
+    """Medians of one kind of worker-ready sample, and the samples that failed."""
+    last = values[-1] if values else {}
+    return {
+        "worker_ready_ms": _round(median([v["worker_ready_ms"] for v in values])),
+        "page_open_to_ready_ms": _round(median([v["page_open_to_ready_ms"] for v in values])),
+        "python_ms": _round(median([v["python_ms"] for v in values])),
+        "wire_mb": _round(median([v["wire_bytes"] / 1e6 for v in values]), 2),
+        "wire_mb_by_file_last": {k: round(b / 1e6, 3) for k, b in last.get("wire_bytes_by_file", {}).items()},
+        "samples_ms": [v["worker_ready_ms"] for v in values],
+        "page_open_samples_ms": [v["page_open_to_ready_ms"] for v in values],
+        "load_average": [v["load_average"] for v in values],
+        "phases_last": last.get("phases"),
+        "failed": failed,
+    }
 
 
 def resume(
@@ -236,14 +266,15 @@ def sweep(
 
 
 def memory(
-    chromium: Chromium, stack: Stack, sources: Sequence[Path], *, concurrency: int, say: Progress
+    chromium: Chromium, stack: Stack, sources: Sequence[Path], *, contenders: Sequence[str], concurrency: int,
+    say: Progress,
 ) -> dict[str, Any]:
     """Our engine's memory at very different file sizes (Pyodide's heap, the renderer processes' peak RSS), with the
     raw loops as controls: growth that raw + SHA-256 shows too comes from hashing in the browser (WebCrypto needs
     each part as an ArrayBuffer, garbage until V8 collects it), not from the engine's own state."""
     out: dict[str, Any] = {}
     for source in sources:
-        for contender in (ENGINE, "raw", "raw-sha256"):
+        for contender in contenders:
             chromium.close_pages()
             run = measure_upload(chromium, stack, stack.server, contender, source, concurrency=concurrency,
                                  warm_s=0.0, timeout_s=1800)
@@ -252,6 +283,35 @@ def memory(
             out[label] = {"contender": contender, "size": run.size, "heap_mb": run.heap_mb,
                           "renderer_peak_mb": run.renderer_peak_mb, "throughput_mbps": round(run.throughput_mbps, 1)}
             say(f"memory {label:>14}: heap {run.heap_mb} MB, renderer peak {run.renderer_peak_mb} MB")
+    return out
+
+
+def saved(
+    chromium: Chromium, stack: Stack, server: LiveServer, source: Path, *, rounds: int, concurrency: int,
+    say: Progress,
+) -> dict[str, Any]:
+    """Pick -> saved: how long a picked file is at risk (closing every tab before the browser's copy completes means
+    choosing the file again), cold (picked as the page opens) and warm (the page open 10 s), while the upload runs
+    as usual to the end; the object's SHA-256 is checked every time."""
+    size = source.stat().st_size
+    digest = sha256_file(source)
+    runs: dict[str, list[Upload]] = {"cold": [], "warm": []}
+    for _ in range(rounds):
+        for warm in (0.0, WARM_S):
+            chromium.close_pages()
+            run = measure_upload(chromium, stack, server, ENGINE, source, concurrency=concurrency, warm_s=warm,
+                                 timeout_s=1800)
+            stack.take_object(server, size, digest)
+            assert run.stage_ms is not None, "the card never said the file was saved"
+            runs[run.mode].append(run)
+            say(f"saved {size >> 20} MiB {run.mode}: pick -> saved {run.stage_ms:7.0f} ms "
+                f"({size / 1e3 / run.stage_ms:5.0f} MB/s), pick -> done {run.pick_to_done_ms:7.0f} ms")
+    out: dict[str, Any] = {"size": size}
+    for mode, values in runs.items():
+        ms = median([r.stage_ms for r in values])
+        out[mode] = {"median_ms": ms, "mbps": _round(size / 1e3 / ms) if ms else None,
+                     "runs_ms": [r.stage_ms for r in values],
+                     "done_median_ms": median([r.pick_to_done_ms for r in values])}
     return out
 
 
