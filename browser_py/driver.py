@@ -3,7 +3,8 @@
 It is the same code in Pyodide (asyncio on the browser's event loop) and in CPython; only the role implementations
 differ. Part PUTs and service calls run as tasks that post their outcome back as events. Manifests are saved in the
 background by :class:`ManifestWriter`, newest first: in the browser a save queues behind the copy being written to
-the same storage, and a PUT must never wait for one.
+the same storage, and a PUT waits for one only when the machine says it must (``PersistManifest.before_parts``: the
+checksums a resume needs are on disk before any byte they describe is sent), while the URL request goes on beside it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .engine.commands import (
     Wakeup,
 )
 from .engine.events import ApiCall, Event, PartFailed, PartHashed, PartSent, RequestFailed, Tick
-from .engine.failures import network_failure
+from .engine.failures import Failure, FailureKind, network_failure
 from .engine.phase import IllegalEvent
 from .engine.upload import Upload
 from .ports import CallFailed, ManifestStore, PartSender, SendFailed
@@ -47,6 +48,8 @@ CopyStarter = Callable[[], None]
 #: Shown every event the machine handled with the commands it answered (telemetry: engine/telemetry.py).
 EventObserver = Callable[[Event, list[Command]], None]
 HandOffAsker = Callable[[HandOff], None]
+#: Why a part is not sent when the progress it depends on could not be saved (follows "Action needed: ").
+MANIFEST_NOT_SAVED = "could not save this upload's progress in the browser"
 
 
 class ManifestWriter:
@@ -59,23 +62,39 @@ class ManifestWriter:
     def __init__(self, store: ManifestStore, local_id: str) -> None:
         self._store = store
         self._local_id = local_id
-        self._pending: str | None = None
+        self._pending: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._submitted = 0  # versions numbered in the order they were submitted
+        self._saved = 0  # the newest version on disk (it holds everything older ones did)
+        self._failed: BaseException | None = None  # why the newest save that ended failed (None: it succeeded)
 
-    def submit(self, manifest_json: str) -> None:
-        self._pending = manifest_json
+    def submit(self, manifest_json: str) -> int:
+        """Queue a version for saving; return its number (for :meth:`saved`)."""
+        self._submitted += 1
+        self._pending = (self._submitted, manifest_json)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._drain())
+        return self._submitted
 
     async def _drain(self) -> None:
         while self._pending is not None:
-            text, self._pending = self._pending, None
+            (version, text), self._pending = self._pending, None
             try:
                 await self._store.save(self._local_id, text)
             except Exception as exc:
                 log.warning("saving the manifest of %s failed: %s", self._local_id, exc)
-                self._error = exc
+                self._error = self._failed = exc
+            else:
+                self._saved, self._failed = version, None
+
+    async def saved(self, version: int) -> None:
+        """Return once ``version`` or a newer one is on disk (at once, without a turn of the loop, if it is); raise
+        why not when its save failed and nothing newer is being saved."""
+        while self._saved < version:
+            if self._task is None or self._task.done():
+                raise self._failed or RuntimeError("the manifest was not saved")
+            await asyncio.shield(self._task)
 
     async def flush(self) -> None:
         """Return once every submitted version is saved (or raise why one was not)."""
@@ -125,6 +144,7 @@ class UploadDriver:
         self._hashes: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._manifests = ManifestWriter(store, upload.manifest.local_id)
+        self._parts_after = 0  # the manifest version that must be on disk before a PUT starts
 
     def post(self, event: Event) -> None:
         """Feed an event (from outside or from a finished task). The machine handles it at once, so its phase is
@@ -181,10 +201,12 @@ class UploadDriver:
                         task = self._parts.pop(number, None)
                         if task is not None:
                             task.cancel()
-                case PersistManifest(manifest_json=text, wait=wait):
-                    self._manifests.submit(text)
+                case PersistManifest(manifest_json=text, wait=wait, before_parts=before_parts):
+                    version = self._manifests.submit(text)
                     if wait:
                         await self._manifests.flush()
+                    elif before_parts:
+                        self._parts_after = version
                 case DiscardLocal():
                     await self._manifests.discard()
                 case CreateSession():
@@ -211,6 +233,10 @@ class UploadDriver:
 
     async def _send(self, command: SendPart) -> None:
         try:
+            try:
+                await self._manifests.saved(self._parts_after)
+            except Exception as exc:  # no byte goes out that a resume could not check
+                raise SendFailed(Failure(FailureKind.FATAL, f"{MANIFEST_NOT_SAVED}: {exc}")) from exc
             etag = await self._sender.send(command)
         except SendFailed as exc:
             event: Event = PartFailed(self._clock(), command.number, exc.failure)

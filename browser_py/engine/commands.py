@@ -70,11 +70,13 @@ class CancelParts:
 class PersistManifest:
     """Save the manifest. Saves may lag and coalesce (S3 stays the truth for which parts exist), except with
     ``wait``: then nothing after it runs before it is saved, because the user is about to rely on it (told the file
-    is safe in this browser and every tab may close)."""
+    is safe in this browser and every tab may close); and with ``before_parts``: other commands go on at once (the
+    URL request), but no PUT starts before it (or a newer version) is saved."""
 
     local_id: str
     manifest_json: str
     wait: bool = False
+    before_parts: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -666,10 +666,12 @@ class Upload:
         done = self.scheduler.pump(self.now, self.concurrency, self._api_retry.get(ApiCall.URLS, 0.0), out)
         asks = [i for i, c in enumerate(out) if i >= before and isinstance(c, RequestUrls)]
         if asks and not self.manifest.staged:
-            # A part may be on S3 as soon as its URL exists. Until the browser's copy is complete, a crash means
-            # choosing the file again, which is checked against these checksums: they are on disk before the URL is
-            # asked for, or S3's part could not be trusted and would be sent again.
-            out.insert(asks[0], PersistManifest(self.manifest.local_id, self.manifest.to_json(), wait=True))
+            # A part may be on S3 as soon as its PUT starts. Until the browser's copy is complete, a crash means
+            # choosing the file again, which is checked against these checksums: they are on disk before any PUT
+            # starts, or S3's part could not be trusted and would be sent again. The URL request goes meanwhile (the
+            # save queues behind the copy's writes: awaiting it cost the first byte a round trip's worth).
+            saved = PersistManifest(self.manifest.local_id, self.manifest.to_json(), before_parts=True)
+            out.insert(asks[0], saved)
         if done:
             self._api_retry.pop(ApiCall.URLS, None)
             self._enter(Phase.COMPLETING)

@@ -277,7 +277,7 @@ def test_a_partial_copy_finishing_while_the_file_is_awaited_is_ignored() -> None
     assert upload.handle(Staged(3.0)) == [] and not upload.manifest.staged
 
 
-def test_while_the_copy_is_made_checksums_are_on_disk_before_their_urls_are_asked_for() -> None:
+def test_while_the_copy_is_made_checksums_are_saved_before_any_put_and_their_urls_are_asked_meanwhile() -> None:
     upload = Upload(Manifest("N", "n.bin", 4 * PART, "x", "fp"), EngineConfig(part_size=PART), source_readable=True)
     out = upload.handle(Start(0.0)) + upload.handle(SessionCreated(1.0, "S", "k", PART, 4, {}, 1e9, "T", 1.0))
     out = answer_hashes(upload, out, THE_SAME)
@@ -285,5 +285,5 @@ def test_while_the_copy_is_made_checksums_are_on_disk_before_their_urls_are_aske
     assert asked
     before = out[: out.index(asked[0])]
     saved = of(PersistManifest, before)[-1]
-    assert saved.wait, "on disk before the URL is asked for"
+    assert saved.before_parts and not saved.wait, "on disk before any PUT; the URL request does not wait for it"
     assert set(asked[0].part_numbers) <= set(Manifest.from_json(saved.manifest_json).checksums)
