@@ -1,4 +1,4 @@
-"""``python -m load.cpu``: the server's CPU per request under ``make load``'s scenario, for one or more revisions
+"""``python -m load.cpu``: the server's CPU per request under ``make load``'s churn model, for one or more revisions
 side by side in the same run (the machine is shared: only a ratio measured at the same time means something).
 
 Each revision's ``server/`` and ``wire/`` are exported (``git archive``) and put first on ``PYTHONPATH`` of one
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from load.run import USER_CLASSES
 from tests.support.instances import ServerInstances
 from tests.support.postgres import PostgresCluster
 from tests.support.redis import RedisServer
@@ -102,9 +103,9 @@ def measure(
         pid = stack.pids[0]
         prefix = work / label
         command = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", stack.instance_url(0),
-            "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s", "--csv", str(prefix),
-            "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING",
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASSES["churn"], "--headless",
+            "--host", stack.instance_url(0), "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s",
+            "--csv", str(prefix), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING",
         ]  # fmt: skip
         spy: subprocess.Popen[bytes] | None = None
         if args.profile is not None:

@@ -12,12 +12,17 @@ ENDPOINTS = ("create", "urls", "PUT part (store)", "status", "complete")
 
 
 def _label(run: dict[str, Any]) -> str:
-    return f"{run['scenario']} · {run['instances']} inst · {run['users']} users"
+    return f"{run['scenario']} ({run.get('model', 'churn')}) · {_instances(run)} · {run['users']} users"
+
+
+def _instances(run: dict[str, Any]) -> str:
+    workers = run.get("workers", 1)
+    return f"{run['instances']} inst" + (f" x {workers} workers" if workers > 1 else "")
 
 
 def chart(document: dict[str, Any], path: Path) -> None:
-    """p99 of the URL request and errors per ramp step; p50/p99 per endpoint, one vs two instances at the target;
-    server memory over time in the soak."""
+    """p99 of the URL request and errors per ramp step (session model); p50/p99 per endpoint of the session runs at
+    the target (one instance, two, workers); server memory over time in the soak."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,8 +41,12 @@ def chart(document: dict[str, Any], path: Path) -> None:
     errors.bar(users, [r["errors"] for r in ramp], width=20, alpha=0.3, color="red", label="errors")
     errors.set_ylabel("errors")
     left.legend(loc="upper left")
-    left.set_title("ramp: URL request latency and errors")
-    target = [r for r in runs if r["users"] == document.get("target_users", 500) and r["scenario"] in {"ramp", "two"}]
+    left.set_title("ramp (session model): URL request latency and errors")
+    target = [
+        r
+        for r in runs
+        if r["users"] == document.get("target_users", 500) and r.get("model") == "session" and r["scenario"] != "soak"
+    ]
     width = 0.8 / max(len(target), 1)
     for index, run in enumerate(target):
         xs = [i + index * width for i in range(len(ENDPOINTS))]
@@ -46,14 +55,15 @@ def chart(document: dict[str, Any], path: Path) -> None:
     middle.set_xticks([i + width / 2 for i in range(len(ENDPOINTS))], ENDPOINTS, rotation=20, fontsize=8)
     middle.set_ylabel("p99 ms (dots: p50)")
     middle.legend(fontsize=8)
-    middle.set_title("per endpoint at the target load")
+    middle.set_title("per endpoint at the target load (session model)")
     for run in runs:
         if run["scenario"] == "soak":
             right.plot([s["t"] / 60 for s in run["samples"]], [s["rss_mib"] for s in run["samples"]], label="RSS")
             right.set_xlabel("minutes")
             right.set_ylabel("server RSS (MiB)")
             right.set_ylim(bottom=0)
-            right.set_title(f"soak: {run['users']} users, {run['seconds'] // 60} min")
+            slope = run["summary"].get("server_rss_mib_per_minute", 0.0)
+            right.set_title(f"soak: {run['users']} users, {run['seconds'] / 60:.1f} min, {slope:+.2f} MiB/min")
     if not any(run["scenario"] == "soak" for run in runs):
         right.axis("off")
         right.text(0.5, 0.5, "no soak in this run (--soak-seconds 0)", ha="center", va="center")
@@ -69,16 +79,20 @@ def _row(run: dict[str, Any]) -> str:
         row = e.get(name)
         return f"{row['p50_ms']:.0f} / {row['p99_ms']:.0f}" if row else "-"
 
-    agg = e.get("Aggregated", {})
+    served = sum(row["rps"] for name, row in e.items() if name not in {"Aggregated", "PUT part (store)"})
     scenario = run["scenario"] + (" (parts via nginx)" if run.get("parts", "store") != "store" else "")
     per_request = s.get("server_cpu_ms_per_request")
+    slope = f" ({s.get('server_rss_mib_per_minute', 0.0):+.2f}/min)" if run["scenario"] == "soak" else ""
+    drain = v.get("drain_seconds")
     return (
-        f"| {scenario} | {run['instances']} | {run['users']} | {agg.get('rps', 0):.0f} | "
+        f"| {scenario} | {run.get('model', 'churn')} | {_instances(run)} | {run['users']} | {served:.1f} | "
+        f"{e.get('PUT part (store)', {}).get('rps', 0):.1f} | "
         + " | ".join(cell(name) for name in ENDPOINTS)
         + f" | {run['errors']} | {s['server_cpu_percent_mean']:.0f} % ({s['server_cpu_percent_max']:.0f}) | "
         + (f"{per_request:.0f} | " if per_request else "- | ")
-        + f"{s['server_rss_mib_start']:.0f} → {s['server_rss_mib_end']:.0f} | {s['load_average_mean']:.1f} | "
-        f"{v.get('duplicated_events', '-')} / {v.get('webhook_duplicates', '-')} / {v.get('webhook_missing', '-')} |"
+        + f"{s['server_rss_mib_start']:.0f} → {s['server_rss_mib_end']:.0f}{slope} | {s['load_average_mean']:.1f} | "
+        f"{v.get('duplicated_events', '-')} / {v.get('webhook_duplicates', '-')} / {v.get('webhook_missing', '-')} | "
+        + (f"{drain:.0f} s, {v.get('retried_events', 0)} retried |" if drain is not None else "- |")
     )
 
 
@@ -90,10 +104,13 @@ def section(document: dict[str, Any]) -> str:
         "(other engineers' test runs were using the same cores: see the load average column). Locust, PostgreSQL, "
         "SeaweedFS, nginx and the servers all run on this one machine.",
         "",
-        "| scenario | instances | users | req/s | create p50/p99 ms | urls p50/p99 | PUT part p50/p99 | status p50/p99 "
-        "| complete p50/p99 | errors | server CPU mean (max), % of a core | server CPU ms / request "
-        "| server RSS MiB start → end | load avg | duplicated events / webhook duplicates / missing |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        _model_line(document),
+        "",
+        "| scenario | model | instances | users | server req/s | part PUT/s | create p50/p99 ms | urls p50/p99 "
+        "| PUT part p50/p99 | status p50/p99 | complete p50/p99 | errors | server CPU mean (max), % of a core "
+        "| server CPU ms / request | server RSS MiB start → end | load avg "
+        "| duplicated events / webhook duplicates / missing | outbox drained after the step |",
+        "| --- " * 18 + "|",
         *(_row(run) for run in document["runs"]),
         "",
         "![load](load/results/load.png)",
@@ -107,6 +124,20 @@ def section(document: dict[str, Any]) -> str:
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
+
+
+def _model_line(document: dict[str, Any]) -> str:
+    """The session model's parameters and the request rates they give (``load/model.py``)."""
+    m = document.get("session_model")
+    if not m:
+        return "Model: churn only."
+    return (
+        f"Session model: files of {m['parts']} parts of {m['part_bytes'] / 2**20:.0f} MiB on a {m['user_mbps']:g} "
+        f"Mbit/s link (a part every {m['seconds_per_part']:.2f} s), {m['resume_rate']:.0%} of files resumed once: "
+        f"{m['server_requests_per_user_second']:.3f} server requests and {m['puts_per_user_second']:.2f} part PUTs "
+        "per user per second (64 KiB bodies). Churn model: one-part files, "
+        f"{document.get('think_seconds', 1.0):g} s between steps (~1 server request per user per second)."
+    )
 
 
 def write_report(document: dict[str, Any], out: Path, *, update_benchmarks: bool = True) -> None:

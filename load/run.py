@@ -1,15 +1,22 @@
 """``python -m load``: Locust, headless, against one and two server instances on PostgreSQL; results in
 ``load/results/latest.json``, ``load/results/load.png`` and the load section of ``BENCHMARKS.md``.
 
-Scenarios, each on a fresh database and bucket (one PostgreSQL cluster and one SeaweedFS for the whole run):
+Two load models (``load/locustfile.py``): ``session``, browsers uploading files at their users' upload rate as our
+engine does (the target rows), and ``churn``, one-part files back to back with a 1 s think time (the stress rows:
+~30 times the server requests per user). Scenarios, each on a fresh database and bucket (one PostgreSQL cluster and
+one SeaweedFS for the whole run), each row naming its model:
 
-- ``ramp``: one instance, users growing step by step (default 1, 100, 250, 500, 750, 1000): where it breaks first
-  (the one-user step is the baseline: the latency floor of this machine at the time of the run);
-- ``two``: two instances behind nginx at the target load (500 users), part PUTs through nginx's store route on the
-  app's origin (``PART_URL_BASE``), as production runs it;
-- ``soak``: one instance at the target load for ``--soak-seconds`` (600), server memory sampled all along.
+- ``ramp`` (session): one instance, users growing step by step (default 1, 100, 250, 500);
+- ``two`` (session): two instances behind nginx at the target load (500 users), part PUTs through nginx's store
+  route on the app's origin (``PART_URL_BASE``), as production runs it;
+- ``churn``: one instance, steps of ``--churn-ramp`` (default 1 and 500: the one-user step is the latency floor of
+  this machine at the time of the run, the 500 one where it breaks first);
+- ``soak`` (session): one instance at the target load for ``--soak-seconds`` (600), server memory sampled all along
+  (RSS start → end and its slope over the soak's second half).
 
-Server CPU and memory come from ``/proc`` (psutil) of the ``python -m server`` processes, sampled every second.
+Server CPU and memory come from ``/proc`` (psutil) of the ``python -m server`` processes and their children (uvicorn
+worker processes), sampled every second. After each step the outbox is given time to drain (every event delivered or
+failed) and the time it took is reported.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from load.model import SessionModel
 from tests.support.instances import ServerInstances
 from tests.support.postgres import PostgresCluster
 from tests.support.redis import RedisServer
@@ -42,6 +51,10 @@ TARGET_USERS = 500
 TARGET_P99_URLS_MS = 100.0
 #: Locust rows that are not requests to the servers.
 NOT_SERVER = {"Aggregated", "PUT part (store)"}
+#: The Locust user class of each model (load/locustfile.py).
+USER_CLASSES = {"session": "SessionUploader", "churn": "ChurnUploader"}
+DEFAULT_MODEL = SessionModel()
+SCENARIOS = {"ramp", "two", "churn", "soak"}
 
 
 @dataclass
@@ -61,12 +74,15 @@ class RunResult:
     endpoints: dict[str, dict[str, float]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    events: dict[str, int] = field(default_factory=dict)
+    events: dict[str, Any] = field(default_factory=dict)
     locust_cpu_warning: bool = False
     #: Where part PUTs went: straight to the store, or through nginx's store route (PART_URL_BASE).
     parts: str = "store"
     #: Seconds of spawning before the measured window (Locust's stats are reset once every user runs).
     spawn_seconds: float = 0.0
+    #: The load model (``session`` or ``churn``) and the uvicorn worker processes per instance.
+    model: str = "session"
+    workers: int = 1
 
     @property
     def errors(self) -> int:
@@ -88,13 +104,29 @@ class RunResult:
             "server_rss_mib_start": round(rss[0], 1),
             "server_rss_mib_end": round(rss[-1], 1),
             "server_rss_mib_max": round(max(rss), 1),
+            "server_rss_mib_per_minute": rss_slope(self.samples),
             "load_average_mean": round(sum(load) / len(load), 2),
             "server_cpu_ms_per_request": self.cpu_ms_per_request(),
         }
 
 
+def rss_slope(samples: list[Sample]) -> float:
+    """Least-squares slope of the servers' RSS over the second half of the samples, in MiB per minute: the first
+    half fills pools and caches; a leak keeps climbing after."""
+    tail = samples[len(samples) // 2 :]
+    if len(tail) < 2:
+        return 0.0
+    mean_t = sum(s.t for s in tail) / len(tail)
+    mean_rss = sum(s.rss_mib for s in tail) / len(tail)
+    spread = sum((s.t - mean_t) ** 2 for s in tail)
+    if spread == 0:
+        return 0.0
+    return round(60.0 * sum((s.t - mean_t) * (s.rss_mib - mean_rss) for s in tail) / spread, 3)
+
+
 class Sampler(threading.Thread):
-    """Every ``interval`` seconds: CPU (from utime + stime deltas) and RSS of the given processes, and load avg."""
+    """Every ``interval`` seconds: CPU (from utime + stime deltas) and RSS of the given processes and their
+    children (uvicorn's worker processes), and the load average."""
 
     def __init__(self, pids: list[int], interval: float = 1.0) -> None:
         super().__init__(name="proc-sampler", daemon=True)
@@ -103,22 +135,38 @@ class Sampler(threading.Thread):
         self.samples: list[Sample] = []
         self._stop_event = threading.Event()
 
-    def _cpu_seconds(self) -> float:
-        total = 0.0
+    def _tree(self) -> list[psutil.Process]:
+        tree: list[psutil.Process] = []
         for process in self.processes:
-            times = process.cpu_times()
-            total += times.user + times.system
-        return total
+            try:
+                tree += [process, *process.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+        return tree
+
+    def _measure(self) -> dict[int, tuple[float, float]]:
+        """CPU seconds (user + system) and RSS bytes of every process of the tree, by pid."""
+        measured: dict[int, tuple[float, float]] = {}
+        for process in self._tree():
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    measured[process.pid] = (times.user + times.system, process.memory_info().rss)
+            except psutil.NoSuchProcess:
+                continue
+        return measured
 
     def run(self) -> None:
         start = time.monotonic()
-        last_t, last_cpu = start, self._cpu_seconds()
+        last_t, last = start, self._measure()
         while not self._stop_event.wait(self.interval):
-            now, cpu = time.monotonic(), self._cpu_seconds()
-            rss = sum(process.memory_info().rss for process in self.processes) / 2**20
-            percent = 100.0 * (cpu - last_cpu) / max(now - last_t, 1e-6)
+            now, current = time.monotonic(), self._measure()
+            # A process that appeared in between (a worker started) counts from zero.
+            used = sum(cpu - last.get(pid, (0.0, 0.0))[0] for pid, (cpu, _rss) in current.items())
+            rss = sum(rss for _cpu, rss in current.values()) / 2**20
+            percent = 100.0 * used / max(now - last_t, 1e-6)
             self.samples.append(Sample(round(now - start, 1), round(percent, 1), round(rss, 1), os.getloadavg()[0]))
-            last_t, last_cpu = now, cpu
+            last_t, last = now, current
 
     def stop(self) -> list[Sample]:
         self._stop_event.set()
@@ -149,74 +197,155 @@ def _read_stats(prefix: Path) -> tuple[dict[str, dict[str, float]], list[dict[st
     return endpoints, failures
 
 
-def drive(stack: ServerInstances, scenario: str, users: int, seconds: int, work: Path, think: float) -> RunResult:
+@dataclass(frozen=True)
+class Scenario:
+    """A stack (instances, workers, where parts go) and the steps (users, seconds) one model runs on it."""
+
+    name: str
+    model: str
+    instances: int
+    steps: list[tuple[int, int]]
+    store_route: bool = False
+    workers: int = 1
+
+
+def drive(
+    stack: ServerInstances, scenario: Scenario, users: int, seconds: int, work: Path, model_env: Mapping[str, str]
+) -> RunResult:
     """Spawn ``users`` Locust users (stats reset once all run), keep them ``seconds``, then read the results."""
-    prefix = work / f"{scenario}-{users}"
+    prefix = work / f"{scenario.name}-{users}"
     sampler = Sampler(stack.pids)
     sampler.start()
     spawn_rate = max(10, users // 10)
-    env = {**os.environ, "LOAD_THINK_SECONDS": str(think)}
+    # A churn user finishes its file (a few seconds); a session user's file lasts minutes: it stops mid-file, as a
+    # browser closed at that moment would.
+    stop_timeout = "15" if scenario.model == "churn" else "0"
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", stack.origin,
-        "-u", str(users), "-r", str(spawn_rate), "-t", f"{seconds + users // spawn_rate}s", "--reset-stats",
-        "--csv", str(prefix), "--only-summary", "--stop-timeout", "15", "--loglevel", "WARNING",
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASSES[scenario.model], "--headless",
+        "--host", stack.origin, "-u", str(users), "-r", str(spawn_rate), "-t", f"{seconds + users // spawn_rate}s",
+        "--reset-stats", "--csv", str(prefix), "--only-summary", "--stop-timeout", stop_timeout,
+        "--loglevel", "WARNING",
     ]  # fmt: skip
+    env = {**os.environ, **model_env}
     locust = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, check=False)
     samples = sampler.stop()
     (work / f"{prefix.name}.locust.log").write_text(locust.stdout + locust.stderr, encoding="utf-8")
+    if not Path(f"{prefix}_stats.csv").exists():
+        raise RuntimeError(f"locust wrote no statistics (exit {locust.returncode}): {locust.stderr[-2000:]}")
     endpoints, failures = _read_stats(prefix)
-    result = RunResult(scenario, stack.instances, users, seconds, endpoints, failures, samples)
+    result = RunResult(scenario.name, stack.instances, users, seconds, endpoints, failures, samples)
     result.spawn_seconds = users / spawn_rate
     result.locust_cpu_warning = "CPU usage above" in locust.stderr
+    result.model, result.workers = scenario.model, scenario.workers
     return result
 
 
-def one_stack(
-    scenario: str,
-    instances: int,
-    steps: list[tuple[int, int]],
+def run_scenario(
+    scenario: Scenario,
     postgres: PostgresCluster,
     seaweed: SeaweedService,
     work: Path,
-    think: float,
     rate_limit_uri: str,
-    *,
-    store_route: bool = False,
+    model_env: Mapping[str, str],
 ) -> list[RunResult]:
     results = []
+    environment = {"WORKERS": str(scenario.workers)} if scenario.workers > 1 else {}
     with ServerInstances(
-        work / scenario, instances, postgres, seaweed, rate_limit_uri, store_route=store_route
+        work / scenario.name,
+        scenario.instances,
+        postgres,
+        seaweed,
+        rate_limit_uri,
+        environment,
+        store_route=scenario.store_route,
     ) as stack:
-        for users, seconds in steps:
-            print(f"[load] {scenario}: {instances} instance(s), {users} users, {seconds} s", flush=True)
-            result = drive(stack, scenario, users, seconds, work, think)
-            result.parts = "nginx store route" if store_route else "store"
+        for users, seconds in scenario.steps:
+            print(
+                f"[load] {scenario.name} ({scenario.model}): {scenario.instances} instance(s) x {scenario.workers} "
+                f"worker(s), {users} users, {seconds} s",
+                flush=True,
+            )
+            result = drive(stack, scenario, users, seconds, work, model_env)
+            result.parts = "nginx store route" if scenario.store_route else "store"
             result.events = stack.events()
             results.append(result)
-            print(f"[load]   errors {result.errors}, urls {result.endpoints.get('urls')}", flush=True)
+            print(
+                f"[load]   errors {result.errors}, urls {result.endpoints.get('urls')}, events {result.events}",
+                flush=True,
+            )
     return results
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The run's scenarios in order: the target rows (session model) first, then the stress rows, then the soak."""
+    ramp = [int(users) for users in args.ramp.split(",") if users]
+    churn = [int(users) for users in args.churn_ramp.split(",") if users]
+    chosen = [
+        Scenario("ramp", "session", 1, [(u, args.step_seconds) for u in ramp]),
+        Scenario("two", "session", 2, [(args.users, args.step_seconds)], store_route=True),
+    ]
+    if churn:
+        chosen.append(Scenario("churn", "churn", 1, [(u, args.step_seconds) for u in churn]))
+    if args.soak_seconds:
+        chosen.append(Scenario("soak", "session", 1, [(args.soak_users, args.soak_seconds)]))
+    only = {name for name in args.scenarios.split(",") if name}
+    return [scenario for scenario in chosen if not only or scenario.name in only]
+
+
+def model_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The ``LOAD_*`` variables both models read (load/locustfile.py), checked here so a bad one stops the run
+    before any server starts."""
+    environment = {
+        "LOAD_THINK_SECONDS": str(args.think),
+        "LOAD_PARTS": str(args.parts),
+        "LOAD_USER_MBPS": str(args.user_mbps),
+        "LOAD_RESUME_RATE": str(args.resume_rate),
+    }
+    SessionModel.from_environment(environment)
+    return environment
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--ramp", default="1,100,250,500", help="users per step of the ramp (one instance; 1: the floor)"
-    )
+    parser.add_argument("--ramp", default="1,100,250,500", help="session users per step of the ramp (one instance)")
     parser.add_argument("--step-seconds", type=int, default=60, help="seconds at each step, after spawning")
     parser.add_argument("--users", type=int, default=TARGET_USERS, help="users of the two-instance run (the target)")
+    parser.add_argument(
+        "--churn-ramp", default="1,500", help="churn users per step (one instance; empty: no churn rows)"
+    )
     parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
-    parser.add_argument("--soak-users", type=int, default=100, help="users of the soak (a load one instance holds)")
-    parser.add_argument("--think", type=float, default=1.0, help="seconds each user waits between steps")
+    parser.add_argument("--soak-users", type=int, default=TARGET_USERS, help="session users of the soak")
+    parser.add_argument("--parts", type=int, default=DEFAULT_MODEL.parts, help="session model: parts per file")
+    parser.add_argument(
+        "--user-mbps", type=float, default=DEFAULT_MODEL.user_mbps, help="session model: each user's upload link"
+    )
+    parser.add_argument(
+        "--resume-rate", type=float, default=DEFAULT_MODEL.resume_rate, help="session model: share of files resumed"
+    )
+    parser.add_argument("--think", type=float, default=1.0, help="churn model: seconds between a user's steps")
     parser.add_argument(
         "--rate-limit-uri", default="", help="RATE_LIMIT_STORAGE_URI of the servers (default: a private Redis)"
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 users, 10 s steps, no soak")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 20 users, 20 s steps, 30 s soak, fast session links"
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="run only these, comma-separated (ramp,two,churn,soak; default: all)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and load.png go")
     parser.add_argument("--no-report", action="store_true", help="leave BENCHMARKS.md as it is")
     args = parser.parse_args(argv)
     if args.quick:
-        args.ramp, args.step_seconds, args.users, args.soak_seconds = "20", 10, 20, 0
-    ramp = [int(users) for users in args.ramp.split(",") if users]
+        args.ramp, args.churn_ramp, args.step_seconds, args.users = "20", "20", 20, 20
+        args.soak_users, args.soak_seconds = 20, min(args.soak_seconds, 30)
+        args.parts, args.user_mbps = 20, 400.0  # files of a few seconds, so a short step sees every request kind
+    try:
+        model_env = model_environment(args)
+    except ValueError as error:
+        parser.error(str(error))
+    unknown = {name for name in args.scenarios.split(",") if name} - SCENARIOS
+    if unknown:
+        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))} (choose from {', '.join(sorted(SCENARIOS))})")
     started = time.time()
     runs: list[RunResult] = []
 
@@ -235,13 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(temp)
         seaweed = start_seaweed(work / "seaweedfs")
         try:
-            common = (postgres, seaweed, work, args.think, args.rate_limit_uri or redis.url)
-            runs = one_stack("ramp", 1, [(u, args.step_seconds) for u in ramp], *common)
-            save(runs)
-            runs += one_stack("two", 2, [(args.users, args.step_seconds)], *common, store_route=True)
-            save(runs)
-            if args.soak_seconds:
-                runs += one_stack("soak", 1, [(args.soak_users, args.soak_seconds)], *common)
+            for scenario in scenarios(args):
+                runs += run_scenario(scenario, postgres, seaweed, work, args.rate_limit_uri or redis.url, model_env)
+                save(runs)
         finally:
             seaweed.stop()
     document = save(runs)
@@ -253,11 +378,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _document(args: argparse.Namespace, started: float, runs: list[RunResult]) -> dict[str, Any]:
+    model = SessionModel(parts=args.parts, user_mbps=args.user_mbps, resume_rate=args.resume_rate)
     return {
         "command": " ".join(["python -m load", *sys.argv[1:]]).strip() if sys.argv[1:] else "make load",
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": {"cpus": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "think_seconds": args.think,
+        "session_model": {
+            "parts": model.parts,
+            "part_bytes": model.part_bytes,
+            "user_mbps": model.user_mbps,
+            "resume_rate": model.resume_rate,
+            "seconds_per_part": round(model.part_seconds, 3),
+            "server_requests_per_user_second": round(model.server_requests_per_user_second, 4),
+            "puts_per_user_second": round(model.puts_per_user_second, 3),
+        },
         "rate_limit_storage": "memory" if args.rate_limit_uri.startswith("memory") else "redis",
         "target_users": args.users,
         "runs": [{**asdict(run), "summary": run.summary(), "errors": run.errors} for run in runs],
