@@ -211,29 +211,34 @@ class ServerInstances:
     ) -> None:
         self.close()
 
-    def events(self, settle_seconds: float = 120.0) -> dict[str, int]:
-        """Once the outbox has delivered what it holds: completed sessions, their events, and the webhook's count
-        of deliveries (a duplicate is an event id received twice; missing, one never received)."""
+    def events(self, settle_seconds: float = 300.0) -> dict[str, float]:
+        """Once the outbox has delivered what it holds (or ``settle_seconds`` passed: an event retried after a
+        timeout may wait minutes for its next attempt): completed sessions, their events, the webhook's count of
+        deliveries (a duplicate is an event id received twice; missing, one never received), how long the wait took,
+        how many events needed more than one attempt and the longest an event took from its commit to delivery."""
         url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
-        deadline = time.monotonic() + settle_seconds
+        started = time.monotonic()
         with psycopg.connect(url, autocommit=True) as db:
             while True:
                 row = db.execute("SELECT count(*) FROM outbox_events WHERE status = 'pending'").fetchone()
                 pending = int(row[0]) if row else 0
-                if pending == 0 or time.monotonic() > deadline:
+                if pending == 0 or time.monotonic() - started > settle_seconds:
                     break
-                time.sleep(1.0)
+                time.sleep(0.5)
+            drained = time.monotonic() - started
             counts = db.execute(
                 "SELECT"
                 " (SELECT count(*) FROM upload_sessions WHERE status = 'completed'),"
                 " (SELECT count(*) FROM outbox_events WHERE type = 'upload_completed'),"
                 " (SELECT count(DISTINCT session_id) FROM outbox_events WHERE type = 'upload_completed'),"
                 " (SELECT count(*) FROM outbox_events WHERE status = 'failed'),"
-                " (SELECT count(*) FROM outbox_events)"
+                " (SELECT count(*) FROM outbox_events),"
+                " (SELECT count(*) FROM outbox_events WHERE attempts > 0),"
+                " (SELECT coalesce(extract(epoch FROM max(delivered_at - created_at)), 0) FROM outbox_events)"
             ).fetchone()
             ids = {str(event_id) for (event_id,) in db.execute("SELECT event_id FROM outbox_events")}
         assert counts is not None
-        completed, completed_events, sessions_with_event, failed, events = (int(value) for value in counts)
+        completed, completed_events, sessions_with_event, failed, events, retried = (int(v) for v in counts[:6])
         received = self.webhook.deliveries
         return {
             "completed_sessions": completed,
@@ -244,4 +249,7 @@ class ServerInstances:
             "webhook_deliveries": sum(received.values()),
             "webhook_duplicates": sum(count - 1 for count in received.values()),
             "webhook_missing": len(ids - set(received)),
+            "drain_seconds": round(drained, 1),
+            "retried_events": retried,
+            "delivery_lag_max_seconds": round(float(counts[6]), 1),
         }
