@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -207,6 +208,10 @@ class Scenario:
     steps: list[tuple[int, int]]
     store_route: bool = False
     workers: int = 1
+    #: Users arrive over this many seconds. Session users start at a random part of their first file, but each
+    #: still creates its session on arrival: 500 arriving in 10 s would be a burst of creates ~16 times the steady
+    #: rate (500 per 161 s), queued into the measured window.
+    spawn_seconds: float = 10.0
 
 
 def drive(
@@ -216,13 +221,14 @@ def drive(
     prefix = work / f"{scenario.name}-{users}"
     sampler = Sampler(stack.pids)
     sampler.start()
-    spawn_rate = max(10, users // 10)
+    spawn_rate = max(1.0, users / scenario.spawn_seconds)
+    spawning = math.ceil(users / spawn_rate)
     # A churn user finishes its file (a few seconds); a session user's file lasts minutes: it stops mid-file, as a
     # browser closed at that moment would.
     stop_timeout = "15" if scenario.model == "churn" else "0"
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASSES[scenario.model], "--headless",
-        "--host", stack.origin, "-u", str(users), "-r", str(spawn_rate), "-t", f"{seconds + users // spawn_rate}s",
+        "--host", stack.origin, "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{seconds + spawning}s",
         "--reset-stats", "--csv", str(prefix), "--only-summary", "--stop-timeout", stop_timeout,
         "--loglevel", "WARNING",
     ]  # fmt: skip
@@ -234,7 +240,7 @@ def drive(
         raise RuntimeError(f"locust wrote no statistics (exit {locust.returncode}): {locust.stderr[-2000:]}")
     endpoints, failures = _read_stats(prefix)
     result = RunResult(scenario.name, stack.instances, users, seconds, endpoints, failures, samples)
-    result.spawn_seconds = users / spawn_rate
+    result.spawn_seconds = spawning
     result.locust_cpu_warning = "CPU usage above" in locust.stderr
     result.model, result.workers = scenario.model, scenario.workers
     return result
@@ -280,14 +286,15 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     """The run's scenarios in order: the target rows (session model) first, then the stress rows, then the soak."""
     ramp = [int(users) for users in args.ramp.split(",") if users]
     churn = [int(users) for users in args.churn_ramp.split(",") if users]
+    arrive = args.spawn_seconds
     chosen = [
-        Scenario("ramp", "session", 1, [(u, args.step_seconds) for u in ramp]),
-        Scenario("two", "session", 2, [(args.users, args.step_seconds)], store_route=True),
+        Scenario("ramp", "session", 1, [(u, args.step_seconds) for u in ramp], spawn_seconds=arrive),
+        Scenario("two", "session", 2, [(args.users, args.step_seconds)], store_route=True, spawn_seconds=arrive),
     ]
     if churn:
         chosen.append(Scenario("churn", "churn", 1, [(u, args.step_seconds) for u in churn]))
     if args.soak_seconds:
-        chosen.append(Scenario("soak", "session", 1, [(args.soak_users, args.soak_seconds)]))
+        chosen.append(Scenario("soak", "session", 1, [(args.soak_users, args.soak_seconds)], spawn_seconds=arrive))
     only = {name for name in args.scenarios.split(",") if name}
     return [scenario for scenario in chosen if not only or scenario.name in only]
 
@@ -309,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ramp", default="1,100,250,500", help="session users per step of the ramp (one instance)")
     parser.add_argument("--step-seconds", type=int, default=60, help="seconds at each step, after spawning")
+    parser.add_argument(
+        "--spawn-seconds", type=float, default=60.0, help="session model: users arrive over this long (per step)"
+    )
     parser.add_argument("--users", type=int, default=TARGET_USERS, help="users of the two-instance run (the target)")
     parser.add_argument(
         "--churn-ramp", default="1,500", help="churn users per step (one instance; empty: no churn rows)"
@@ -337,8 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.ramp, args.churn_ramp, args.step_seconds, args.users = "20", "20", 20, 20
-        args.soak_users, args.soak_seconds = 20, min(args.soak_seconds, 30)
+        args.soak_users, args.soak_seconds, args.spawn_seconds = 20, min(args.soak_seconds, 30), 10.0
         args.parts, args.user_mbps = 20, 400.0  # files of a few seconds, so a short step sees every request kind
+    if args.step_seconds < 1 or args.spawn_seconds <= 0 or args.soak_seconds < 0:
+        parser.error("--step-seconds and --spawn-seconds must be positive, --soak-seconds not negative")
     try:
         model_env = model_environment(args)
     except ValueError as error:
