@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
 
 from server.content_policy import DEFAULT_ALLOWED_TYPES
 from server.proxy import is_plain_prefix
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    #: Worker processes ``python -m server`` runs for the app (one Python process uses one core). They share the
+    #: listening socket, the database and the store; the schema is migrated once before they start.
+    workers: int = Field(default=1, ge=1, le=64)
     public_origin: str = "http://127.0.0.1:8000"
     #: The path the uploader is served under on ``PUBLIC_ORIGIN`` (``""``: at the root). Links made outside any
     #: request (emails, pushes, the confirmation link) carry it; ``mount_uploader`` sets it to its mount path.
@@ -352,6 +356,14 @@ class Settings(BaseSettings):
                 f"which also listens on port + {GRPC_OFFSET} for gRPC: use a port of at most {MAX_SEAWEED_HTTP_PORT}, "
                 "or EMBEDDED_S3=false for an S3 you run yourself"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_one_database(self) -> Settings:
+        """An in-memory SQLite database is private to its process: several workers would each have their own."""
+        url = self.resolved_database_url
+        if self.workers > 1 and url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:"):
+            raise ValueError(f"WORKERS={self.workers} needs a database the workers share, not in-memory SQLite")
         return self
 
     @model_validator(mode="after")
