@@ -22,10 +22,12 @@ failed) and the time it took is reported.
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,7 @@ NOT_SERVER = {"Aggregated", "PUT part (store)"}
 #: The Locust user class of each model (load/locustfile.py).
 USER_CLASSES = {"session": "SessionUploader", "churn": "ChurnUploader"}
 DEFAULT_MODEL = SessionModel()
+SESSION_IN_PATH = re.compile(r"/api/uploads/[A-Za-z0-9_-]+")
 SCENARIOS = {"ramp", "two", "churn", "soak"}
 
 
@@ -189,12 +192,12 @@ def _read_stats(prefix: Path) -> tuple[dict[str, dict[str, float]], list[dict[st
                 "p99_ms": float(row["99%"]),
                 "max_ms": round(float(row["Max Response Time"]), 1),
             }
-    failures: list[dict[str, Any]] = []
+    # Locust counts each URL's error apart: one kind of error per step, whatever the session.
+    kinds: collections.Counter[tuple[str, str]] = collections.Counter()
     with open(f"{prefix}_failures.csv", newline="") as handle:
-        failures.extend(
-            {"name": row["Name"], "error": row["Error"][:300], "count": int(row["Occurrences"])}
-            for row in csv.DictReader(handle)
-        )
+        for row in csv.DictReader(handle):
+            kinds[row["Name"], SESSION_IN_PATH.sub("/api/uploads/{id}", row["Error"])[:300]] += int(row["Occurrences"])
+    failures = [{"name": name, "error": error, "count": count} for (name, error), count in kinds.most_common()]
     return endpoints, failures
 
 
