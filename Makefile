@@ -114,8 +114,10 @@ redis:
 	fi
 
 # Load test, not part of `make test` (about 25 minutes): Locust against one and two server instances on PostgreSQL
-# behind nginx, and a 10-minute soak (load/run.py). Writes load/results/latest.json, load/results/load.png and the
-# load section of BENCHMARKS.md. ARGS='--quick' for a smoke run of a minute or two.
+# behind nginx with a session model (browsers at their users' upload rate: the targets) and a churn model (stress),
+# and a 10-minute soak (load/run.py). Writes load/results/latest.json, load/results/load.png and the load section of
+# BENCHMARKS.md. ARGS='--ramp 1,100,500 --step-seconds 40 --soak-seconds 240': about 15 minutes; ARGS='--quick': a
+# smoke run of about 5.
 LOAD_INSTALLED := $(VENV)/.installed-load
 load: install postgresql nginx redis $(LOAD_INSTALLED)
 	$(PY) -m load $(ARGS)
