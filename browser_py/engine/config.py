@@ -41,6 +41,9 @@ class EngineConfig:
     backoff: Backoff = field(default_factory=Backoff)
     # How often the verdict of the server's malware scan is asked for while the object waits in quarantine.
     scan_poll: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=20.0))
+    # While only its numbers move, a card is published to the pages at most this often (engine/publication.py);
+    # a new phase, button, banner or error goes out at once.
+    view_interval: float = 0.1
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -51,6 +54,8 @@ class EngineConfig:
             raise ValueError("saving_concurrency must be at least 1")
         if self.parallel_uploads < 1:
             raise ValueError("parallel_uploads must be at least 1")
+        if self.view_interval < 0:
+            raise ValueError("view_interval must not be negative")
 
     @classmethod
     def from_settings(cls, chosen: Mapping[str, Any]) -> EngineConfig:

@@ -9,7 +9,6 @@ Pyodide, in a terminal and under pytest.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 from wire.plan import PartPlan, PlanError
 from wire.view import BLOCKED_SCANS, UploadView
@@ -60,6 +59,7 @@ from .failures import NOT_STORAGE_MESSAGE, Failure, FailureKind
 from .handoff import HandOffInputs, registration_id, wants_hand_off
 from .manifest import Manifest
 from .phase import IDLE, SENDING, Phase, check_transition, disposition
+from .publication import Publisher
 from .sending import PartScheduler
 from .stall import StallWatch
 from .throughput import ThroughputMeter
@@ -120,7 +120,7 @@ class Upload:
         # Seconds the engine keeps running after the last page closes (SharedWorker extendedLifetime); None: it
         # stops with the last page. Only the words depend on it: the engine does the same either way.
         self.keeps_running_for: float | None = None
-        self._last_view: UploadView | None = None
+        self._publisher = Publisher(self.config.view_interval)
         # Handing the rest to the browser's Background Fetch (engine/handoff.py): possible here (the deployment's
         # part URLs are same-origin and a page has the API), decided, over once in this run (refused, or ended: what
         # is left then is the engine's to send), and registered but not yet confirmed by the page asked (until then
@@ -202,9 +202,9 @@ class Upload:
             self._consider_hand_off(out)
         if self.phase is Phase.UPLOADING and not self.draining:
             self._pump(out)
-        self._schedule_wakeup(out)
         self._note_leave_hint()
         self._publish(out)
+        self._schedule_wakeup(out)
         return out
 
     def _dispatch(self, event: Event, out: list[Command]) -> None:
@@ -683,6 +683,8 @@ class Upload:
         times += [t for t in self._api_retry.values() if t > self.now]
         if self.phase is Phase.UPLOADING:
             times += [started + self.stall_bound(n) for n, started in self.scheduler.in_flight.items()]
+        if self._publisher.due is not None:
+            times.append(self._publisher.due)
         at = min(times) if times else None
         if at is not None and at != self._wakeup_at:
             self._wakeup_at = at
@@ -696,14 +698,6 @@ class Upload:
         self.told_to_leave = eta is not None and eta > self.config.leave_threshold
 
     def _publish(self, out: list[Command]) -> None:
-        view = self.view()
-        last = self._last_view
-        if last is not None and _same_card(last, view):
-            return
-        self._last_view = view
-        out.append(Publish(view))
-
-
-def _same_card(a: UploadView, b: UploadView) -> bool:
-    """Speed and ETA alone change on every event: they ride along with the next real change."""
-    return replace(a, speed_bps=None, eta_seconds=None) == replace(b, speed_bps=None, eta_seconds=None)
+        view = self._publisher.offer(self.view(), self.now, hold=not self.is_idle)
+        if view is not None:
+            out.append(Publish(view))
