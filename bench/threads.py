@@ -84,6 +84,11 @@ def delta(before: dict[tuple[int, int], tuple[Key, float]],
     return sums
 
 
+def _app(contender: str) -> str:
+    """The bench page a contender runs: the baseline is our engine, served from its own files."""
+    return ENGINE if contender == BASELINE else contender
+
+
 def _mark(marks: list[dict[tuple[int, int], tuple[Key, float]]], root: int) -> None:
     marks.append(thread_cpu(root))
 
@@ -126,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-web", type=Path, default=None,
                         help=f"another version of web/ (the page, element and worker glue before a change): "
                         f"contender '{BASELINE}' serves it (with --baseline-runtime's runtime when given too)")
+    parser.add_argument("--warmup", action="store_true",
+                        help="each contender uploads once, unmeasured, before the rounds: the first upload in a "
+                        "renderer pays V8's one-off work, which would otherwise fall on whoever goes first")
     parser.add_argument("--same-worker", action="store_true",
                         help="our engine only: --rounds uploads of fresh files one after another in one page and "
                         "worker, a column each (what the first upload in a worker pays that later ones do not)")
@@ -169,12 +177,16 @@ def main(argv: list[str] | None = None) -> int:
                         rates[column].append(rate)
                         print(f"{column}: {sum(per.values()) / gib:5.2f} CPU s/GiB, {rate:6.1f} MB/s pick->done",
                               flush=True)
+                for contender in contenders if args.warmup and not args.same_worker else []:
+                    chromium.close_pages()
+                    measure_upload(chromium, stack, servers[contender], _app(contender), source, concurrency=4,
+                                   warm_s=args.warm)
+                    stack.take_object(servers[contender], args.size)
                 for r, contender in [] if args.same_worker else interleaved(contenders, args.rounds):
                     chromium.close_pages()
                     root = chromium.procs.root
                     marks: list[dict[tuple[int, int], tuple[Key, float]]] = []
-                    app = ENGINE if contender == BASELINE else contender
-                    run = measure_upload(chromium, stack, servers[contender], app, source, concurrency=4,
+                    run = measure_upload(chromium, stack, servers[contender], _app(contender), source, concurrency=4,
                                          warm_s=args.warm, on_pick=partial(_mark, marks, root))
                     per = delta(marks[0], thread_cpu(root))
                     stack.take_object(servers[contender], args.size, digest if r == 0 else None)
