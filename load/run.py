@@ -58,7 +58,7 @@ NOT_SERVER = {"Aggregated", "PUT part (store)"}
 USER_CLASSES = {"session": "SessionUploader", "churn": "ChurnUploader"}
 DEFAULT_MODEL = SessionModel()
 SESSION_IN_PATH = re.compile(r"/api/uploads/[A-Za-z0-9_-]+")
-SCENARIOS = {"ramp", "two", "churn", "soak"}
+SCENARIOS = {"ramp", "two", "workers", "churn", "soak"}
 
 
 @dataclass
@@ -294,6 +294,9 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         Scenario("ramp", "session", 1, [(u, args.step_seconds) for u in ramp], spawn_seconds=arrive),
         Scenario("two", "session", 2, [(args.users, args.step_seconds)], store_route=True, spawn_seconds=arrive),
     ]
+    if args.workers > 1:
+        target = [(args.users, args.step_seconds)]
+        chosen.append(Scenario("workers", "session", 1, target, workers=args.workers, spawn_seconds=arrive))
     if churn:
         chosen.append(Scenario("churn", "churn", 1, [(u, args.step_seconds) for u in churn]))
     if args.soak_seconds:
@@ -324,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--users", type=int, default=TARGET_USERS, help="users of the two-instance run (the target)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (WORKERS) of the one-instance run at the target (session model); 1: no such run",
+    )
+    parser.add_argument(
         "--churn-ramp", default="1,500", help="churn users per step (one instance; empty: no churn rows)"
     )
     parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
@@ -343,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="a smoke run: 20 users, 20 s steps, 30 s soak, fast session links"
     )
     parser.add_argument(
-        "--scenarios", default="", help="run only these, comma-separated (ramp,two,churn,soak; default: all)"
+        "--scenarios", default="", help="run only these, comma-separated (ramp,two,workers,churn,soak; default: all)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and load.png go")
     parser.add_argument("--no-report", action="store_true", help="leave BENCHMARKS.md as it is")
