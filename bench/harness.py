@@ -192,6 +192,14 @@ class Stack:
         for server in [*self.extra, self.server]:
             server.stop()
 
+    def discard(self, server: LiveServer) -> None:
+        """Empty the server's bucket after a failed upload: every object and every unfinished multipart upload."""
+        bucket = server.settings.s3_bucket
+        for obj in self.s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            self.s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        for upload in self.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            self.s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
     def take_object(self, server: LiveServer, size: int, expect_sha256: str | None = None) -> None:
         """Check the one object the upload made (its size, and its bytes when asked), then delete it."""
         bucket = server.settings.s3_bucket
@@ -205,9 +213,7 @@ class Stack:
             for chunk in iter(lambda: body.read(1 << 22), b""):
                 digest.update(chunk)
             assert digest.hexdigest() == expect_sha256, f"{key}: the bytes on S3 differ from the source"
-        self.s3.delete_object(Bucket=bucket, Key=key)
-        for upload in self.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-            self.s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        self.discard(server)
 
 
 @dataclass
@@ -253,8 +259,15 @@ class Chromium:
         assert self.sampler is not None
         return self.sampler
 
+    def restart(self) -> None:
+        """A new browser on the same profile (HTTP cache, code cache and OPFS kept) with no worker running, as after
+        the user quit the browser: closing every tab is not enough, the app's SharedWorker outlives its last page by
+        minutes (``extendedLifetime``) and the next page would find it warm, after an upload."""
+        self.close()
+        self.launch()
+
     def close_pages(self) -> None:
-        """Every tab goes: the SharedWorker (and any upload in it) ends with the last one."""
+        """Every tab goes (the app's SharedWorker may outlive them: ``restart`` for none running)."""
         for page in list(self.ctx.pages):
             page.close()
         time.sleep(0.3)  # let the worker's process wind down before the next measurement

@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as failure:  # a profile that cannot run (no root, no tc) is recorded; the others go on
             code, error = 1, f"{type(failure).__name__}: {failure}"
             print(f"[{_clock()}] {name} FAILED: {error}", flush=True)
-        steps[name] = {"elapsed_s": round(time.monotonic() - step_started), "ok": code == 0, "error": error}
+        steps[name] = {"elapsed_s": round(time.monotonic() - step_started), "ok": code == 0,
+                       "error": error or (f"exit status {code}: see the run's output" if code else "")}
         status |= code
         print(f"[{_clock()}] {name}: {'done' if code == 0 else 'FAILED (see above)'} in "
               f"{steps[name]['elapsed_s']} s", flush=True)
@@ -251,7 +252,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                      "rounds": args.rounds, "warm_s": scenarios.WARM_S, "contenders": contenders,
                      "sweep_reps": args.sweep_reps, "ready_rounds": args.ready_rounds,
                      "memory_size": args.memory_size, "saved_size": args.saved_size,
-                     "scenarios": [name for name in SCENARIOS if name not in skip]},
+                     "scenarios": [name for name in SCENARIOS if name not in skip],
+                     "links": args.link, "ready_links": args.ready_link},
     }
     errors: dict[str, str] = {}
 
@@ -307,10 +309,14 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
 
                     def throughput() -> None:
                         say(f"throughput: {len(contenders)} contenders x {args.rounds} rounds x (cold, warm)")
-                        runs = scenarios.throughput_rounds(chromium, stack, contenders, source, source_sha,
-                                                           rounds=args.rounds, concurrency=args.concurrency, say=say)
+                        runs, failures = scenarios.throughput_rounds(
+                            chromium, stack, contenders, source, source_sha, rounds=args.rounds,
+                            concurrency=args.concurrency, say=say)
                         data["runs"] = [r.as_dict() for r in runs]
                         data["contenders"] = scenarios.summarize(runs, contenders)
+                        if failures:
+                            data["failed_runs"] = failures
+                            raise AssertionError(f"{len(failures)} upload(s) failed: " + "; ".join(failures))
 
                     def sweep() -> None:
                         parts, concs = args.sweep_parts, args.sweep_concurrencies

@@ -40,26 +40,42 @@ from .procs import wait_until
 WARM_S = 10.0  # "the page has been open 10 s" before the pick
 
 
+def upload_timeout_s(size: int) -> float:
+    """How long one upload may take before it counts as failed: generous (0.25 MB/s, the slowest link profile
+    moves ~1.2), yet a contender that hangs costs minutes, not the run."""
+    return 120 + size / 250_000
+
+
 def throughput_rounds(
     chromium: Chromium, stack: Stack, contenders: Sequence[str], source: Path, source_sha256: str, *,
     rounds: int, concurrency: int, say: Progress,
-) -> list[Upload]:
-    """Every contender, every round, once cold (picked as soon as the page can take it) and once warm (10 s)."""
+) -> tuple[list[Upload], list[str]]:
+    """Every contender, every round, once cold (picked as soon as the page can take it) and once warm (10 s). An
+    upload that fails or hangs is listed with its reason (the second list) and the others still run."""
     runs: list[Upload] = []
+    failures: list[str] = []
     checked: set[str] = set()
     for r, contender in interleaved(contenders, rounds):
         for warm in (0.0, WARM_S):
-            chromium.close_pages()
-            run = measure_upload(chromium, stack, stack.server, contender, source, concurrency=concurrency,
-                                 warm_s=warm)
+            chromium.restart()  # no worker running: the previous run's would otherwise take this upload
             verify = contender not in checked
-            stack.take_object(stack.server, run.size, source_sha256 if verify else None)
+            try:
+                run = measure_upload(chromium, stack, stack.server, contender, source, concurrency=concurrency,
+                                     warm_s=warm, timeout_s=upload_timeout_s(source.stat().st_size))
+                stack.take_object(stack.server, run.size, source_sha256 if verify else None)
+            except Exception as error:  # one contender's failed upload is its result, not the scenario's end
+                mode = "warm" if warm else "cold"
+                first = (str(error).strip().splitlines() or [""])[0][:200]
+                failures.append(f"round {r + 1} {contender} {mode}: {type(error).__name__}: {first}")
+                say(f"round {r + 1} {contender:>10} {mode}: FAILED ({failures[-1]})")
+                stack.discard(stack.server)
+                continue
             checked.add(contender)
             runs.append(run)
             say(f"round {r + 1} {contender:>10} {run.mode}: {run.throughput_mbps:6.1f} MB/s, "
                 f"pick->first byte {run.pick_to_first_byte_ms:7.0f} ms, cpu {run.cpu_s_per_gib:5.2f} s/GiB, "
                 f"renderers {run.renderer_peak_mb:6.0f} MB" + (", sha256 ok" if verify else ""))
-    return runs
+    return runs, failures
 
 
 def summarize(runs: Sequence[Upload], contenders: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -67,6 +83,8 @@ def summarize(runs: Sequence[Upload], contenders: Sequence[str]) -> dict[str, di
     out: dict[str, dict[str, Any]] = {}
     for contender in contenders:
         mine = [r for r in runs if r.contender == contender]
+        if not mine:
+            continue
         cold = [r for r in mine if r.mode == "cold"]
         warm = [r for r in mine if r.mode == "warm"]
         out[contender] = {
@@ -161,8 +179,9 @@ def resume(
     playwright: Playwright, stack: Stack, contenders: Sequence[str], source: Path, tmp: Path, *,
     concurrency: int, rate: float, say: Progress,
 ) -> dict[str, dict[str, Any]]:
-    """Close every tab a third of the way in (for our engine, also once it says the file is saved in the browser:
-    leaving earlier loses the copy), reopen: bytes sent again, and page open -> first resumed byte.
+    """Quit the browser a third of the way in (for our engine, also once it says the file is saved in the browser:
+    leaving earlier loses the copy), start it again and open the page: bytes sent again, and page open -> first
+    resumed byte.
 
     PUTs go through the recording proxy (tests/support/s3_proxy.py), throttled to ``rate`` until the close so the
     close lands mid-upload. Our engine resumes by itself; the peers keep nothing across a closed tab, so the file is
@@ -174,10 +193,11 @@ def resume(
         server = stack.server_for(tmp / "resume-server", s3_public_endpoint_url=proxy.url)
         part_count = -(-size // stack.part_size)
         for contender in contenders:
-            with browser(playwright, tmp / f"resume-{contender}") as chromium:
-                state = proxy.state
-                start_index = len(state.snapshot())
-                state.rate_bytes_per_s = rate
+            profile = tmp / f"resume-{contender}"
+            state = proxy.state
+            start_index = len(state.snapshot())
+            state.rate_bytes_per_s = rate
+            with browser(playwright, profile) as chromium:
                 page = open_contender(chromium, stack, server, contender, concurrency, s3_endpoint=proxy.url)
                 if contender == ENGINE:
                     page.wait_for_selector('#engine[data-state="ready"]', timeout=60_000)
@@ -188,13 +208,15 @@ def resume(
                 if contender == ENGINE:  # closing before the copy is saved would lose it: the app says so
                     wait_until(partial(page.evaluate, "window.__views.some((v) => v.saved)"), 300,
                                f"{contender}: the file saved in the browser", interval=0.1)
-                chromium.close_pages()
-                wait_until(state.settled, 60, "the proxy to finish the closed tab's requests")
-                before = state.snapshot()[start_index:]
-                confirmed_before = {p.part_number for p in before if p.status == 200}
-                attempted_before = {p.part_number for p in before}
-                state.rate_bytes_per_s = None
-                reopen_index = len(state.snapshot())
+            # The browser quit, not only its tabs: the app's worker outlives its last page by minutes
+            # (extendedLifetime) and would finish the upload with no page open, leaving nothing to resume.
+            wait_until(state.settled, 60, "the proxy to finish the closed browser's requests")
+            before = state.snapshot()[start_index:]
+            confirmed_before = {p.part_number for p in before if p.status == 200}
+            attempted_before = {p.part_number for p in before}
+            state.rate_bytes_per_s = None
+            reopen_index = len(state.snapshot())
+            with browser(playwright, profile) as chromium:
                 opened = time.time()
                 page = open_contender(chromium, stack, server, contender, concurrency, s3_endpoint=proxy.url)
                 if contender != ENGINE:
@@ -203,22 +225,22 @@ def resume(
                            f"{contender}: a resumed PUT")
                 first = state.snapshot()[reopen_index].started
                 wait_done(page, contender, 900)
-                wait_until(state.settled, 60, "the proxy to settle")
-                after = [p for p in state.snapshot()[reopen_index:] if p.status == 200]
-                resent = [p for p in after if p.part_number in attempted_before]
-                results[contender] = {
-                    "parts": part_count,
-                    "parts_confirmed_at_close": len(confirmed_before),
-                    "parts_in_flight_at_close": len(attempted_before - confirmed_before),
-                    "resend_bytes": sum(p.received for p in resent),
-                    "resend_confirmed_bytes": sum(p.received for p in resent if p.part_number in confirmed_before),
-                    "resume_ms": round((first - opened) * 1000, 1),
-                    "needs_repick": contender != ENGINE,
-                }
-                stack.take_object(server, size)
-                say(f"resume {contender:>10}: re-sent {results[contender]['resend_bytes'] / 2**20:6.1f} MiB, "
-                    f"page open -> first resumed byte {results[contender]['resume_ms']:6.0f} ms")
-            shutil.rmtree(tmp / f"resume-{contender}", ignore_errors=True)
+            wait_until(state.settled, 60, "the proxy to settle")
+            after = [p for p in state.snapshot()[reopen_index:] if p.status == 200]
+            resent = [p for p in after if p.part_number in attempted_before]
+            results[contender] = {
+                "parts": part_count,
+                "parts_confirmed_at_close": len(confirmed_before),
+                "parts_in_flight_at_close": len(attempted_before - confirmed_before),
+                "resend_bytes": sum(p.received for p in resent),
+                "resend_confirmed_bytes": sum(p.received for p in resent if p.part_number in confirmed_before),
+                "resume_ms": round((first - opened) * 1000, 1),
+                "needs_repick": contender != ENGINE,
+            }
+            stack.take_object(server, size)
+            say(f"resume {contender:>10}: re-sent {results[contender]['resend_bytes'] / 2**20:6.1f} MiB, "
+                f"page open -> first resumed byte {results[contender]['resume_ms']:6.0f} ms")
+            shutil.rmtree(profile, ignore_errors=True)
     return results
 
 
@@ -298,7 +320,7 @@ def saved(
     runs: dict[str, list[Upload]] = {"cold": [], "warm": []}
     for _ in range(rounds):
         for warm in (0.0, WARM_S):
-            chromium.close_pages()
+            chromium.restart()
             run = measure_upload(chromium, stack, server, ENGINE, source, concurrency=concurrency, warm_s=warm,
                                  timeout_s=1800)
             stack.take_object(server, size, digest)

@@ -36,8 +36,15 @@ def _bits(rate: str) -> float:
 
 
 def profiles(data: dict[str, Any], links: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The loopback run, then the link runs from the slowest link up."""
-    return {LOOPBACK: data, **dict(sorted(links.items(), key=lambda kv: _bits(kv[0])))}
+    """The loopback run, then the link runs from the slowest link up; a profile the run asked for that wrote no
+    results is there too, saying so."""
+    asked = {rate: ["ready", "throughput"] for rate in (data.get("settings") or {}).get("links", [])}
+    asked |= {rate: ["ready"] for rate in (data.get("settings") or {}).get("ready_links", [])}
+    missing = {rate: {"link": {"rate": rate}, "settings": {"scenarios": scenarios},
+                      "errors": {name: "its run wrote no results"
+                                 for name in scenarios}}
+               for rate, scenarios in asked.items() if rate not in links}
+    return {LOOPBACK: data, **dict(sorted((links | missing).items(), key=lambda kv: _bits(kv[0])))}
 
 
 def ran(run: dict[str, Any], scenario: str) -> bool:
@@ -132,19 +139,20 @@ def issue17(data: dict[str, Any], links: dict[str, dict[str, Any]]) -> list[dict
                     lambda v: v >= THROUGHPUT_VS_UPPY, why)
             warm = ((c.get("engine") or {}).get("ttfb_ms") or {}).get("warm")
             add(profile, "pick → first byte, warm (page open 10 s)", f"≤ {WARM_FIRST_BYTE_MS:.0f} ms", warm,
-                f"{warm} ms", lambda v: v <= WARM_FIRST_BYTE_MS, why)
+                f"{warm or 0:,.0f} ms", lambda v: v <= WARM_FIRST_BYTE_MS, why)
         if profile == LOOPBACK:
             visit = first_visit(run)
             add(profile, "first visit over the wire", f"≤ {FIRST_VISIT_MB:.0f} MB", visit.get("wire_mb"),
                 f"{visit.get('wire_mb')} MB", lambda v: v <= FIRST_VISIT_MB, _why(run, "ready"))
             _memory_rows(run, add)
             _saved_row(run, add)
-    ready_run = links.get(READY_RATE)
+    ready_run = profiles(data, links).get(READY_RATE)
     visit = first_visit(ready_run or {})
     ready = visit.get("page_open_to_ready_ms")
     failed = visit.get("failed") or []
     add(READY_RATE, "engine ready on a first visit (page open → ready)", f"≤ {READY_MS / 1000:.0f} s", ready,
-        f"{ready} ms (worker start → ready {visit.get('worker_ready_ms')} ms; {visit.get('wire_mb')} MB; samples "
+        f"{ready or 0:,.0f} ms (worker start → ready {visit.get('worker_ready_ms') or 0:,.0f} ms; "
+        f"{visit.get('wire_mb')} MB; samples "
         f"{visit.get('page_open_samples_ms', visit.get('samples_ms'))}"
         + (f"; {len(failed)} failed: {failed[0]}" if failed else "") + ")",
         lambda v: v <= READY_MS,
@@ -175,5 +183,5 @@ def _saved_row(run: dict[str, Any], add: Callable[..., None]) -> None:
     size = saved.get("size", SAVED_SIZE)
     worst = min(modes.values()) if len(modes) == 2 else None
     add(LOOPBACK, f"pick → saved in the browser, {size >> 20} MiB", f"≥ {SAVED_MBPS:.0f} MB/s (cold and warm)",
-        worst, " / ".join(f"{m} {v} MB/s ({saved[m]['median_ms']} ms)" for m, v in modes.items()),
+        worst, " / ".join(f"{m} {v:,.0f} MB/s ({saved[m]['median_ms']:,.0f} ms)" for m, v in modes.items()),
         lambda v: v >= SAVED_MBPS, _why(run, "saved"))

@@ -90,9 +90,13 @@ def test_a_target_whose_scenario_failed_or_did_not_run_says_so(tmp_path: Path) -
     run = _run("2026-12-02T08:10:00+00:00", {}, ["throughput", "memory"],
                errors={"throughput": "Traceback ...\nAssertionError: uppy5 failed: boom\n",
                        "memory": "Traceback ...\nTimeoutError: engine to finish\n"})
+    run["settings"]["links"] = ["20mbit"]  # asked for, but its run wrote nothing
     report.derive(run, {})
-    why = {t["target"]: t["text"] for t in run["issue17_targets"] if t["met"] is None}
+    why = {t["target"]: t["text"] for t in run["issue17_targets"] if t["met"] is None and t["profile"] == "loopback"}
+    limited = {t["target"]: t["text"] for t in run["issue17_targets"] if t["profile"] == "20mbit"}
+    assert limited["throughput vs raw"] == "not measured: throughput failed (its run wrote no results)"
     assert why["CPU per GiB vs raw + SHA-256"] == "not measured: throughput failed (AssertionError: uppy5 failed: boom)"
     assert why["renderer peak, 4 GiB vs 64 MiB"] == "not measured: memory failed (TimeoutError: engine to finish)"
     assert why["first visit over the wire"] == "not measured: no ready scenario in this profile's run"
-    assert why["engine ready on a first visit (page open → ready)"] == "not measured: no 50mbit run"
+    ready = [t["text"] for t in run["issue17_targets"] if t["profile"] == "50mbit"]
+    assert ready == ["not measured: no 50mbit run"]
