@@ -1,9 +1,10 @@
 import json
+import random
 
 import pytest
 
 from browser_py.engine.manifest import Manifest, ManifestError
-from wire.plan import MiB
+from wire.plan import MiB, plan_parts
 
 
 def sample() -> Manifest:
@@ -60,3 +61,16 @@ def test_damaged_manifests_are_refused(mutate, message: str) -> None:  # type: i
 def test_non_manifests_are_refused(text: str) -> None:
     with pytest.raises(ManifestError):
         Manifest.from_json(text)
+
+
+@pytest.mark.parametrize("size", [0, 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 100 * MiB + 3, 5 * 1024**4])
+def test_bytes_confirmed_is_the_length_of_every_confirmed_part(size: int) -> None:
+    """Counted without a sum over the parts (it is read on every event): the same as summing the plan's lengths,
+    with and without the shorter last part."""
+    plan = plan_parts(size, 8 * MiB)
+    rng = random.Random(size)
+    count = plan.part_count
+    for parts in ([], [1], [count], list(range(1, min(count, 60) + 1)), rng.sample(range(1, count + 1), min(count, 7))):
+        m = Manifest("L", "f", size, "x", "fp", part_size=plan.part_size, part_count=count,
+                     parts=dict.fromkeys(parts, "e"))
+        assert m.bytes_confirmed == sum(plan.length_of(n) for n in set(parts)), parts
