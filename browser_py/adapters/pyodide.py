@@ -107,17 +107,19 @@ class OwnedHttp:
         self, method: str, path: str, body: Any | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
         if method == "POST" and path == UPLOADS:
-            await self._still_ours()
+            await self._still_ours(lately_will_do=True)
         status, answer = await self._http.request(method, path, body, headers)
         if Owner.may_mean_someone_else(status):
             await self._still_ours()
         return status, answer
 
-    async def _still_ours(self) -> None:
-        # Shielded: a take-over cancels this call's task, and must not be cancelled half-way with it.
-        check = asyncio.ensure_future(self._hub.check_owner())
-        self._hub.keep(check)
-        await asyncio.shield(check)
+    async def _still_ours(self, lately_will_do: bool = False) -> None:
+        """``lately_will_do``: an answer the server gave within a second (the pick's own) will do (engine/owner.py)."""
+        if not (lately_will_do and self._hub.owner.answered_lately(time.time())):
+            # Shielded: a take-over cancels this call's task, and must not be cancelled half-way with it.
+            check = asyncio.ensure_future(self._hub.check_owner())
+            self._hub.keep(check)
+            await asyncio.shield(check)
         if self._hub.owner.holder != self._holder:
             raise asyncio.CancelledError("its owner is not signed in")
 
@@ -197,7 +199,7 @@ class Hub:
             await self._check_owner()
 
     async def _check_owner(self) -> None:
-        if self.owner.seen(await self.ask_owner()):
+        if self.owner.seen(await self.ask_owner(), time.time()):
             await self.take_over(self.owner.holder)
 
     async def _as_owner(self, work: Callable[[], None]) -> None:

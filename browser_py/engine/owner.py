@@ -25,6 +25,11 @@ STORAGE_PATH = "/api/storage"
 SIGNED_OUT_DIR = "uploads-signed-out"
 #: Statuses of a refused call that may mean "not yours (any more)": the owner is asked again before they count.
 OWNERSHIP_STATUSES = frozenset({401, 403, 404})
+#: Seconds an answer stands in for the question a new session asks before it is created. A pick asks when it arrives
+#: and its session is created a few hundred ms later: asking again cost the first byte a round trip and a wake-up
+#: (100-240 ms warm on a loaded machine). Someone signing in elsewhere within it is the race that exists anyway while
+#: the question is on the wire; later than that, the question is asked again.
+ANSWER_STANDS_S = 1.0
 
 
 class StorageKeyError(ValueError):
@@ -71,14 +76,23 @@ class Owner:
 
     def __init__(self, holder: Holder) -> None:
         self.holder = holder
+        self._answered_at: float | None = None  # when the server last named the holder (``seen`` with a time)
 
-    def seen(self, holder: Holder | None) -> bool:
-        """Take what the server said; True when the engine must put the current uploads away and take the new
-        holder's (None, "cannot say now", never switches)."""
-        if holder is None or holder == self.holder:
+    def seen(self, holder: Holder | None, now: float | None = None) -> bool:
+        """Take what the server said (at ``now``); True when the engine must put the current uploads away and take
+        the new holder's (None, "cannot say now", never switches)."""
+        if holder is None:
+            return False
+        self._answered_at = now
+        if holder == self.holder:
             return False
         self.holder = holder
         return True
+
+    def answered_lately(self, now: float) -> bool:
+        """Whether the server named the holder within :data:`ANSWER_STANDS_S` (a clock set back does not count)."""
+        at = self._answered_at
+        return at is not None and 0 <= now - at <= ANSWER_STANDS_S
 
     @staticmethod
     def may_mean_someone_else(status: int) -> bool:

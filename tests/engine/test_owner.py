@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from browser_py.engine.owner import (
+    ANSWER_STANDS_S,
     SHARED_DIR,
     SIGNED_OUT_DIR,
     Nobody,
@@ -51,3 +52,19 @@ def test_switching_only_when_someone_else_is_signed_in() -> None:
 def test_refusals_that_may_mean_someone_else_are_asked_about_first() -> None:
     assert all(Owner.may_mean_someone_else(s) for s in (401, 403, 404))
     assert not any(Owner.may_mean_someone_else(s) for s in (400, 409, 410, 422, 429, 500))
+
+
+def test_an_answer_stands_for_the_next_question_only_briefly() -> None:
+    """A pick's own answer spares its new session the question; an older one, or none, does not."""
+    owner = Owner(Someone(KEY))
+    assert not owner.answered_lately(100.0), "never answered"
+    owner.seen(Someone(KEY), 100.0)
+    assert owner.answered_lately(100.0) and owner.answered_lately(100.0 + ANSWER_STANDS_S)
+    assert not owner.answered_lately(100.0 + ANSWER_STANDS_S + 0.01), "too old: asked again"
+    assert not owner.answered_lately(99.0), "a clock set back proves nothing"
+    owner.seen(None, 100.0 + ANSWER_STANDS_S * 0.9)
+    assert not owner.answered_lately(100.0 + ANSWER_STANDS_S * 1.5), "'cannot say now' is no answer"
+    owner.seen(Nobody(), 102.0)
+    assert owner.holder == Nobody() and owner.answered_lately(102.0), "a switch is an answer about the new holder"
+    owner.seen(Someone(KEY))
+    assert not owner.answered_lately(102.0), "a holder taken from the last note, not from the server"
