@@ -1,6 +1,7 @@
 """``python -m server``: start the embedded SeaweedFS (unless ``EMBEDDED_S3=false``), then the app, then (with the
 embedded store, when nginx is there; ``EMBEDDED_PROXY``) nginx on HOST:PORT in front of both, so part URLs are on
-the app's origin and browsers may hand uploads to Background Fetch. They stop in reverse order."""
+the app's origin and browsers may hand uploads to Background Fetch. They stop in reverse order. ``WORKERS`` > 1: the
+app runs in that many worker processes (:mod:`server.workers`)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,34 @@ import shutil
 import signal
 import socket
 import sys
+from functools import partial
 from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
 
-from server import logs
+from server import logs, workers
 from server.app import create_app
 from server.nginx import Nginx, NginxConfig, NginxError, find_nginx
 from server.seaweed import SeaweedConfig, SeaweedError, SeaweedFS
 from server.settings import Settings
 
 
+def _open(url: str, proxy: Nginx | None) -> bool:
+    """Once the app serves: start the proxy in front (if any), then print the one line people look for. False
+    when the proxy did not start (the instance then stops, exit status 1)."""
+    if proxy is not None:
+        try:
+            proxy.start()
+        except NginxError as error:
+            print(f"error: nginx did not start: {error}", file=sys.stderr, flush=True)
+            return False
+    print(f"Smartcat uploader running at {url}", flush=True)
+    return True
+
+
 class _AnnouncingServer(uvicorn.Server):
-    """Prints the one line people look for once the URL really answers: the app's port is bound and, when nginx
-    fronts it, nginx answers too (started after the app, stopped before it)."""
+    """One process: :func:`_open` once the app's port is bound (the proxy is stopped before the app)."""
 
     def __init__(self, config: uvicorn.Config, url: str, proxy: Nginx | None = None) -> None:
         super().__init__(config)
@@ -36,14 +50,8 @@ class _AnnouncingServer(uvicorn.Server):
         await super().startup(sockets)
         if not self.started:
             return
-        if self.proxy is not None:
-            try:
-                await asyncio.to_thread(self.proxy.start)
-            except NginxError as error:
-                print(f"error: nginx did not start: {error}", file=sys.stderr, flush=True)
-                self.proxy_failed = self.should_exit = True
-                return
-        print(f"Smartcat uploader running at {self.url}", flush=True)
+        if not await asyncio.to_thread(_open, self.url, self.proxy):
+            self.proxy_failed = self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.proxy is not None:
@@ -171,15 +179,19 @@ def main() -> int:
             print(f"Starting nginx on {proxy.origin} (app at {proxy.config.app_upstreams[0]}) ...", flush=True)
         # log_config=None: uvicorn's lines go through our handler (JSON, request ids, redaction).
         # proxy_headers=False: forwarded headers are believed by the app alone (server/proxy.py, FORWARDED_ALLOW_IPS).
-        config = uvicorn.Config(
-            create_app(app_settings),
+        config = partial(
+            uvicorn.Config,
             host=_APP_HOST if app_socket is not None else settings.host,
             port=app_socket.getsockname()[1] if app_socket is not None else settings.port,
             log_level="info",
             log_config=None,
             proxy_headers=False,
         )
-        server = _AnnouncingServer(config, f"http://{settings.host}:{settings.port}", proxy)
+        url = f"http://{settings.host}:{settings.port}"
+        if settings.workers > 1:
+            stop_proxy = proxy.stop if proxy is not None else (lambda: None)
+            return 0 if workers.serve(app_settings, config, app_socket, partial(_open, url, proxy), stop_proxy) else 1
+        server = _AnnouncingServer(config(create_app(app_settings)), url, proxy)
         server.run(sockets=None if app_socket is None else [app_socket])
         if server.proxy_failed:
             return 1

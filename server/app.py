@@ -56,19 +56,23 @@ def _scanner(settings: Settings, database: Database, storage: Storage) -> ScanWo
     return worker
 
 
-def create_app(settings: Settings | None = None, *, identify: HostIdentify | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, identify: HostIdentify | None = None, migrate: bool = True
+) -> FastAPI:
     """Build the app. Nothing touches the network or disk until the lifespan starts.
 
     ``identify``: the host application's own identity function (a :class:`~server.identity.Principal` from the
     request, e.g. from its session), used instead of ``IDENTITY_MODE``; see :mod:`server.embed` to mount the app
-    under a path of a host application."""
+    under a path of a host application. ``migrate=False``: the schema is current already (the parent of several
+    worker processes migrated it before starting them, :mod:`server.workers`)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         database = Database(settings.resolved_database_url)
-        await run_in_threadpool(database.migrate)
+        if migrate:
+            await run_in_threadpool(database.migrate)
         storage = storage_for(settings)
         await run_in_threadpool(storage.ensure_bucket, settings.cors_origins, settings.abort_incomplete_days)
         app.state.database = database

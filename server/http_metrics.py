@@ -8,7 +8,7 @@ import time
 from starlette.types import Message, Receive, Scope, Send
 
 from server.asgi import HttpMiddleware
-from server.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from server.metrics import HTTP_LATENCY, HTTP_REQUESTS, WORKER_REQUESTS
 
 UNMATCHED = "unmatched"
 
@@ -39,3 +39,4 @@ class HttpMetrics(HttpMiddleware):
             route, method = route_template(scope), scope["method"]
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
             HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            WORKER_REQUESTS.inc()

@@ -6,9 +6,11 @@ notifications, the HTTP middleware (:mod:`server.http_metrics`) for requests, th
 browsers see. Gauges that describe the database (the outbox backlog) are read at scrape time by
 :class:`OutboxCollector`, so every instance reports the same truth and nothing has to keep them current.
 
-Several processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared by the server's worker processes
-(before they start, cleared at each deployment); every process then writes its samples there and any process's
-``/metrics`` aggregates them all (prometheus-client's multiprocess mode). Separate machines are scraped one by one.
+Several processes: ``python -m server`` with ``WORKERS`` > 1 gives its workers a private, empty
+``PROMETHEUS_MULTIPROC_DIR`` (:mod:`server.workers`; other process managers: set it to an empty directory before
+the workers start, cleared at each deployment); every process then writes its samples there and any process's
+``/metrics`` aggregates them all (prometheus-client's multiprocess mode): counters and histograms summed, the
+per-worker gauge one series per live worker. Separate machines are scraped one by one.
 Label values are always from closed sets (route templates, enum values, size classes), never ids or user input, so
 the number of series stays bounded.
 """
@@ -19,7 +21,15 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -49,6 +59,12 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "smartcat_http_request_duration_seconds", "Time to answer, by route template", ["route", "method"], buckets=_SECONDS
+)
+#: One series per live worker process in multiprocess mode (a ``pid`` label): how evenly they share the requests.
+WORKER_REQUESTS = Gauge(
+    "smartcat_worker_http_requests",
+    "HTTP requests this worker process answered since it started",
+    multiprocess_mode="liveall",
 )
 
 # ---- upload lifecycle (server/uploads/service.py) -----------------------------------------------------------------

@@ -9,20 +9,34 @@ PostgreSQL pass of ``make test`` leaves this file out.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import boto3
+import httpx
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from browser_py.adapters.cpython import upload_file
+from server.__main__ import main
 from server.db import Database
 from server.migrate import ADVISORY_LOCK_KEY, alembic_config
-from server.settings import REPO_ROOT
+from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY, REPO_ROOT
 from tests.server.test_migrations import schema_drift
+from tests.support.ports import free_port, port_is_free
 from tests.support.postgres import PostgresCluster
+from tests.support.scrape import scrape, value
+from tests.support.server_process import server_environment, stop
+from tests.support.uploads import MiB, sha256
 
 _MIGRATE = "import sys; from server.db import Database; Database(sys.argv[1]).migrate()"
 
@@ -74,3 +88,126 @@ def test_a_server_starting_while_another_migrates_waits_and_finds_the_schema_cur
     finally:
         other.dispose()
         postgres.drop_database("concurrent-migrations")
+
+
+#: Requests sent at once while looking for both workers.
+_AT_ONCE = 16
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (workers, SeaweedFS, nginx and theirs)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child), *_descendants(int(child))}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited child not yet reaped by a parent that ended is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftovers(
+    tmp_path: Path, postgres: PostgresCluster
+) -> None:
+    """``make run`` (SeaweedFS, nginx in front) with WORKERS=2 on PostgreSQL: the terminal uploader's file lands with
+    its exact SHA-256; requests reach both workers, and ``/metrics`` from either counts all of them; SIGTERM stops
+    every process it started and removes the workers' metrics directory."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    url = postgres.database_url(str(tmp_path), migrated=False)  # the instance migrates it, once
+    env, s3_port = server_environment(
+        tmp_path, port, WORKERS="2", DATABASE_URL=url, PART_SIZE_BYTES=str(5 * MiB), LOG_JSON="false"
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # ends when the process does: a failed start cannot hang the test
+            lines.append(line)
+            if "Smartcat uploader running at" in line:
+                break
+        assert f"Smartcat uploader running at {origin}\n" in lines, "".join(lines)
+        started = _descendants(process.pid)
+        workers = {pid for pid in started if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        assert len(workers) == 2, "".join(lines)
+        metrics_dir = Path(
+            next(
+                item.split(b"=", 1)[1].decode()
+                for item in Path(f"/proc/{min(workers)}/environ").read_bytes().split(b"\0")
+                if item.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
+            )
+        )
+        assert metrics_dir.is_dir() and metrics_dir.stat().st_mode & 0o777 == 0o700
+
+        source = tmp_path / "notes.txt"
+        source.write_bytes(os.urandom(3 * MiB).hex().encode())  # 6 MiB of text: two parts
+        result = asyncio.run(upload_file(source, origin, tmp_path / "state"))
+        assert result.ok, result.view
+        store = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
+            aws_access_key_id=DEV_S3_ACCESS_KEY_ID, aws_secret_access_key=DEV_S3_SECRET_ACCESS_KEY,
+        )  # fmt: skip
+        (stored,) = store.list_objects_v2(Bucket="uploads")["Contents"]
+        assert sha256(store.get_object(Bucket="uploads", Key=stored["Key"])["Body"].read()) == sha256(
+            source.read_bytes()
+        )
+
+        # Concurrent requests until both workers have answered some: nginx keeps its connections to the app open, so
+        # one at a time would all go down one connection to one worker; at once, it opens several, and the kernel
+        # gives each to whichever worker accepts it first.
+        made = 0
+        per_worker: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        with ThreadPoolExecutor(_AT_ONCE) as pool:
+            while len([n for n in per_worker.values() if n > 0]) < 2:
+                assert time.monotonic() < deadline, f"one worker answered everything: {per_worker}"
+                answers = list(pool.map(lambda _: httpx.get(f"{origin}/healthz", timeout=30), range(_AT_ONCE)))
+                assert [answer.status_code for answer in answers] == [200] * _AT_ONCE
+                made += _AT_ONCE
+                with httpx.Client(base_url=origin, timeout=30) as client:
+                    samples = scrape(client)
+                per_worker = {
+                    dict(labels)["pid"]: count
+                    for (name, labels), count in samples.items()
+                    if name == "smartcat_worker_http_requests"
+                }
+        assert set(per_worker) == {str(pid) for pid in workers}
+        assert value(samples, "smartcat_http_requests_total", route="/healthz", method="GET", status="200") == made
+    finally:
+        stop(process, signal.SIGTERM, timeout=60)
+    output = "".join(lines) + (process.stdout.read() if process.stdout else "")
+    assert process.returncode == 0, output
+    wait_for(lambda: not any(_alive(pid) for pid in started), f"left running: {[p for p in started if _alive(p)]}")
+    assert not metrics_dir.exists()
+    postgres.drop_database(str(tmp_path))
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_a_bad_workers_value_stops_the_start_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    """In-process ``main()``: the refusal comes before anything starts (a child would spend its time importing)."""
+    port = free_port()
+    env, s3_port = server_environment(tmp_path, port, WORKERS=workers)
+    for name in os.environ:
+        monkeypatch.delenv(name)
+    for name, setting in env.items():
+        monkeypatch.setenv(name, setting)
+    monkeypatch.chdir(tmp_path)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        assert main() == 2
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    err = capsys.readouterr().err
+    assert "error: invalid settings (environment or .env):\n  WORKERS: Input should be" in err
+    assert port_is_free(s3_port) and port_is_free(port), "nothing started"
