@@ -54,7 +54,8 @@ def chart(document: dict[str, Any], path: Path) -> None:
         middle.scatter(xs, [run["endpoints"].get(e, {}).get("p50_ms", 0) for e in ENDPOINTS], color="black", s=12)
     middle.set_xticks([i + width / 2 for i in range(len(ENDPOINTS))], ENDPOINTS, rotation=20, fontsize=8)
     middle.set_ylabel("p99 ms (dots: p50)")
-    middle.legend(fontsize=8)
+    if target:
+        middle.legend(fontsize=8)
     middle.set_title("per endpoint at the target load (session model)")
     for run in runs:
         if run["scenario"] == "soak":
@@ -116,6 +117,10 @@ def section(document: dict[str, Any]) -> str:
         "![load](load/results/load.png)",
         "",
     ]
+    if document.get("failed_scenarios"):
+        lines += ["Scenarios that did not finish (their measured steps are in the table):", ""]
+        lines += [f"- `{why[:300]}`" for why in document["failed_scenarios"]]
+        lines.append("")
     failures = [(run, f) for run in document["runs"] for f in run["failures"]]
     if failures:
         lines += ["Errors, first kinds per run:", ""]

@@ -22,18 +22,15 @@ failed) and the time it took is reported.
 from __future__ import annotations
 
 import argparse
-import collections
-import csv
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from typing import Any
 import psutil
 
 from load.model import SessionModel
+from load.stats import Sample, read_stats, rss_slope, short_reason
 from tests.support.instances import ServerInstances
 from tests.support.postgres import PostgresCluster
 from tests.support.redis import RedisServer
@@ -57,16 +55,7 @@ NOT_SERVER = {"Aggregated", "PUT part (store)"}
 #: The Locust user class of each model (load/locustfile.py).
 USER_CLASSES = {"session": "SessionUploader", "churn": "ChurnUploader"}
 DEFAULT_MODEL = SessionModel()
-SESSION_IN_PATH = re.compile(r"/api/uploads/[A-Za-z0-9_-]+")
 SCENARIOS = {"ramp", "two", "workers", "churn", "soak"}
-
-
-@dataclass
-class Sample:
-    t: float
-    cpu_percent: float  # of one core, summed over the server processes
-    rss_mib: float  # summed over the server processes
-    load1: float
 
 
 @dataclass
@@ -112,20 +101,6 @@ class RunResult:
             "load_average_mean": round(sum(load) / len(load), 2),
             "server_cpu_ms_per_request": self.cpu_ms_per_request(),
         }
-
-
-def rss_slope(samples: list[Sample]) -> float:
-    """Least-squares slope of the servers' RSS over the second half of the samples, in MiB per minute: the first
-    half fills pools and caches; a leak keeps climbing after."""
-    tail = samples[len(samples) // 2 :]
-    if len(tail) < 2:
-        return 0.0
-    mean_t = sum(s.t for s in tail) / len(tail)
-    mean_rss = sum(s.rss_mib for s in tail) / len(tail)
-    spread = sum((s.t - mean_t) ** 2 for s in tail)
-    if spread == 0:
-        return 0.0
-    return round(60.0 * sum((s.t - mean_t) * (s.rss_mib - mean_rss) for s in tail) / spread, 3)
 
 
 class Sampler(threading.Thread):
@@ -178,29 +153,6 @@ class Sampler(threading.Thread):
         return self.samples
 
 
-def _read_stats(prefix: Path) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
-    endpoints: dict[str, dict[str, float]] = {}
-    with open(f"{prefix}_stats.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row["Request Count"] or row["Request Count"] == "0":
-                continue
-            endpoints[row["Name"]] = {
-                "requests": float(row["Request Count"]),
-                "failures": float(row["Failure Count"]),
-                "rps": round(float(row["Requests/s"]), 1),
-                "p50_ms": float(row["50%"]),
-                "p99_ms": float(row["99%"]),
-                "max_ms": round(float(row["Max Response Time"]), 1),
-            }
-    # Locust counts each URL's error apart: one kind of error per step, whatever the session.
-    kinds: collections.Counter[tuple[str, str]] = collections.Counter()
-    with open(f"{prefix}_failures.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            kinds[row["Name"], SESSION_IN_PATH.sub("/api/uploads/{id}", row["Error"])[:300]] += int(row["Occurrences"])
-    failures = [{"name": name, "error": error, "count": count} for (name, error), count in kinds.most_common()]
-    return endpoints, failures
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A stack (instances, workers, where parts go) and the steps (users, seconds) one model runs on it."""
@@ -241,7 +193,7 @@ def drive(
     (work / f"{prefix.name}.locust.log").write_text(locust.stdout + locust.stderr, encoding="utf-8")
     if not Path(f"{prefix}_stats.csv").exists():
         raise RuntimeError(f"locust wrote no statistics (exit {locust.returncode}): {locust.stderr[-2000:]}")
-    endpoints, failures = _read_stats(prefix)
+    endpoints, failures = read_stats(prefix)
     result = RunResult(scenario.name, stack.instances, users, seconds, endpoints, failures, samples)
     result.spawn_seconds = spawning
     result.locust_cpu_warning = "CPU usage above" in locust.stderr
@@ -256,8 +208,8 @@ def run_scenario(
     work: Path,
     rate_limit_uri: str,
     model_env: Mapping[str, str],
-) -> list[RunResult]:
-    results = []
+) -> Iterator[RunResult]:
+    """Each step's result as soon as it is measured (a later step that fails loses nothing before it)."""
     environment = {"WORKERS": str(scenario.workers)} if scenario.workers > 1 else {}
     with ServerInstances(
         work / scenario.name,
@@ -277,12 +229,11 @@ def run_scenario(
             result = drive(stack, scenario, users, seconds, work, model_env)
             result.parts = "nginx store route" if scenario.store_route else "store"
             result.events = stack.events()
-            results.append(result)
             print(
                 f"[load]   errors {result.errors}, urls {result.endpoints.get('urls')}, events {result.events}",
                 flush=True,
             )
-    return results
+            yield result
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -372,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))} (choose from {', '.join(sorted(SCENARIOS))})")
     started = time.time()
     runs: list[RunResult] = []
+    failed: list[str] = []
 
     def save(done: list[RunResult]) -> dict[str, Any]:
         """Write what is measured so far: a later scenario that fails loses nothing before it."""
-        document = _document(args, started, done)
+        document = _document(args, started, done, failed)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latest.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         return document
@@ -389,8 +341,15 @@ def main(argv: list[str] | None = None) -> int:
         seaweed = start_seaweed(work / "seaweedfs")
         try:
             for scenario in scenarios(args):
-                runs += run_scenario(scenario, postgres, seaweed, work, args.rate_limit_uri or redis.url, model_env)
-                save(runs)
+                try:
+                    for result in run_scenario(
+                        scenario, postgres, seaweed, work, args.rate_limit_uri or redis.url, model_env
+                    ):
+                        runs.append(result)
+                        save(runs)
+                except Exception as error:  # the next scenarios still run; the report names this one
+                    failed.append(f"{scenario.name}: {short_reason(error)}")
+                    print(f"[load] {failed[-1]}", file=sys.stderr, flush=True)
         finally:
             seaweed.stop()
     document = save(runs)
@@ -398,10 +357,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_report(document, args.out, update_benchmarks=not args.no_report)
     print(f"[load] results in {args.out}", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
-def _document(args: argparse.Namespace, started: float, runs: list[RunResult]) -> dict[str, Any]:
+def _document(args: argparse.Namespace, started: float, runs: list[RunResult], failed: list[str]) -> dict[str, Any]:
     model = SessionModel(parts=args.parts, user_mbps=args.user_mbps, resume_rate=args.resume_rate)
     return {
         "command": " ".join(["python -m load", *sys.argv[1:]]).strip() if sys.argv[1:] else "make load",
@@ -420,4 +379,5 @@ def _document(args: argparse.Namespace, started: float, runs: list[RunResult]) -
         "rate_limit_storage": "memory" if args.rate_limit_uri.startswith("memory") else "redis",
         "target_users": args.users,
         "runs": [{**asdict(run), "summary": run.summary(), "errors": run.errors} for run in runs],
+        "failed_scenarios": failed,
     }
