@@ -101,9 +101,9 @@ def section(document: dict[str, Any]) -> str:
     lines = [
         BEGIN,
         "",
-        f"Run {document['started_utc']} with `{document['command']}` on {document['machine']['cpus']} shared cores "
-        "(other engineers' test runs were using the same cores: see the load average column). Locust, PostgreSQL, "
-        "SeaweedFS, nginx and the servers all run on this one machine.",
+        f"Run {document['started_utc']} with `{document['command']}` on {document['machine']['cpus']} cores (the load "
+        "average column shows what else ran on them). Locust, PostgreSQL, SeaweedFS, nginx and the servers all run "
+        "on this one machine.",
         "",
         _model_line(document),
         "",
