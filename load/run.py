@@ -6,7 +6,7 @@ engine does (the target rows), and ``churn``, one-part files back to back with a
 ~30 times the server requests per user). Scenarios, each on a fresh database and bucket (one PostgreSQL cluster and
 one SeaweedFS for the whole run), each row naming its model:
 
-- ``ramp`` (session): one instance, users growing step by step (default 1, 100, 250, 500);
+- ``ramp`` (session): one instance, users growing step by step (default 100, 250, 500);
 - ``two`` (session): two instances behind nginx at the target load (500 users), part PUTs through nginx's store
   route on the app's origin (``PART_URL_BASE``), as production runs it;
 - ``churn``: one instance, steps of ``--churn-ramp`` (default 1 and 500: the one-user step is the latency floor of
@@ -271,7 +271,12 @@ def model_environment(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ramp", default="1,100,250,500", help="session users per step of the ramp (one instance)")
+    parser.add_argument(
+        "--ramp",
+        default="100,250,500",
+        help="session users per step of the ramp (one instance; the latency floor is the churn run's one-user step: "
+        "one session user makes a URL request every ~54 s)",
+    )
     parser.add_argument("--step-seconds", type=int, default=60, help="seconds at each step, after spawning")
     parser.add_argument(
         "--spawn-seconds", type=float, default=60.0, help="session model: users arrive over this long (per step)"
