@@ -224,6 +224,7 @@ class Chromium:
     profile: Path
     context: BrowserContext | None = None
     sampler: ProcessSampler | None = None
+    extra_args: tuple[str, ...] = ()  # e.g. --js-flags=... for an experiment (bench.threads --chromium-arg)
 
     def launch(self) -> Chromium:
         home = self.profile.parent / (self.profile.name + "-home")
@@ -232,7 +233,8 @@ class Chromium:
                                               "XDG_CONFIG_HOME": str(home / ".config"),
                                               "XDG_CACHE_HOME": str(home / ".cache")}
         self.context = self.playwright.chromium.launch_persistent_context(
-            str(self.profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
+            str(self.profile), executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *self.extra_args],
+            env=env,
             viewport={"width": 1100, "height": 800},
         )
         self.context.add_init_script(INIT_SCRIPT)
@@ -281,8 +283,8 @@ class Chromium:
 
 
 @contextmanager
-def browser(playwright: Playwright, profile: Path) -> Iterator[Chromium]:
-    chromium = Chromium(playwright, profile).launch()
+def browser(playwright: Playwright, profile: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Chromium]:
+    chromium = Chromium(playwright, profile, extra_args=extra_args).launch()
     try:
         yield chromium
     finally:

@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-web", type=Path, default=None,
                         help=f"another version of web/ (the page, element and worker glue before a change): "
                         f"contender '{BASELINE}' serves it (with --baseline-runtime's runtime when given too)")
+    parser.add_argument("--chromium-arg", action="append", default=[],
+                        help="an extra Chromium switch for an experiment (repeatable), e.g. "
+                        "--chromium-arg=--js-flags=--no-wasm-tier-up")
     parser.add_argument("--warmup", action="store_true",
                         help="each contender uploads once, unmeasured, before the rounds: the first upload in a "
                         "renderer pays V8's one-off work, which would otherwise fall on whoever goes first")
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 overrides["web_dir"] = assets.web_dir(tmp / "baseline-web", args.baseline_web)
             servers[BASELINE] = stack.server_for(tmp / "baseline-server", **overrides)
         try:
-            with sync_playwright() as playwright, browser(playwright, tmp / "profile") as chromium:
+            extra = tuple(args.chromium_arg)
+            with sync_playwright() as playwright, browser(playwright, tmp / "profile", extra) as chromium:
                 if args.same_worker:
                     for column, (per, rate) in zip(contenders, _same_worker(chromium, server, tmp, args.size,
                                                                            args.rounds, args.warm), strict=True):
