@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
 from server.content_policy import DEFAULT_ALLOWED_TYPES
+from server.keyfiles import read_or_create
 from server.proxy import is_plain_prefix
 from wire.plan import DEFAULT_PART_SIZE
 
@@ -490,20 +490,5 @@ def resolve_secret_key(settings: Settings) -> str:
     """Return ``SECRET_KEY`` or a key kept in ``DATA_DIR/secret_key``, so cookies survive restarts."""
     if settings.secret_key:
         return settings.secret_key
-    path = settings.data_dir / "secret_key"
-    try:
-        existing = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        existing = ""
-    if existing:
-        return existing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: when two processes race, one writes and the other re-reads the winner's key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key)
-    return key
+    key = read_or_create(settings.data_dir / "secret_key", lambda: secrets.token_urlsafe(48).encode("ascii"))
+    return key.decode("ascii").strip()

@@ -1,23 +1,21 @@
 """Keys that must survive restarts: the VAPID key pair and the webhook secret, generated into ``DATA_DIR`` once.
 
 A browser's push subscription is bound to the VAPID public key it was made with, so a key regenerated on every start
-would silently break every subscription; hence the file, written once with ``O_EXCL`` (two processes starting
-together agree on one key) and mode 0600.
+would silently break every subscription; hence the file, written once (:mod:`server.keyfiles`: two processes
+starting together agree on one key) with mode 0600.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
+from server.keyfiles import read_or_create
 from server.settings import Settings
 
 VAPID_KEY_FILE = "vapid_private_key.pem"
@@ -30,25 +28,6 @@ def b64url(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The file's bytes; when it is missing or empty, ``make()``'s, written with mode 0600 (first writer wins)."""
-    try:
-        existing = path.read_bytes()
-    except FileNotFoundError:
-        existing = b""
-    if existing.strip():
-        return existing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    data = make()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    return data
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from sqlalchemy import text
 from browser_py.adapters.cpython import upload_file
 from server.__main__ import main
 from server.db import Database
+from server.keyfiles import read_or_create
 from server.migrate import ADVISORY_LOCK_KEY, alembic_config
+from server.notify.keys import _new_private_pem
 from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY, REPO_ROOT
 from tests.server.test_migrations import schema_drift
 from tests.support.ports import free_port, port_is_free
@@ -211,3 +213,21 @@ def test_a_bad_workers_value_stops_the_start_naming_it(
     err = capsys.readouterr().err
     assert "error: invalid settings (environment or .env):\n  WORKERS: Input should be" in err
     assert port_is_free(s3_port) and port_is_free(port), "nothing started"
+
+
+def test_a_server_starting_while_another_makes_a_key_gets_that_key(tmp_path: Path) -> None:
+    """Two instances start at once on one ``DATA_DIR``: the second reads the key file while the first is still making
+    its key. Both end with the same, complete key. (When the file was created before the key was made, the second
+    read it empty and went on with an empty key.)"""
+    path = tmp_path / "vapid_private_key.pem"
+    second: list[bytes] = []
+
+    def first_makes_its_key() -> bytes:
+        second.append(read_or_create(path, _new_private_pem))  # the other instance arrives meanwhile
+        return _new_private_pem()
+
+    first = read_or_create(path, first_makes_its_key)
+    assert second[0].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert first == second[0] == path.read_bytes()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [item.name for item in tmp_path.iterdir()] == [path.name], "no temporary file left"
