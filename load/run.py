@@ -221,19 +221,20 @@ def run_scenario(
         store_route=scenario.store_route,
     ) as stack:
         for users, seconds in scenario.steps:
-            print(
-                f"[load] {scenario.name} ({scenario.model}): {scenario.instances} instance(s) x {scenario.workers} "
-                f"worker(s), {users} users, {seconds} s",
-                flush=True,
+            say(
+                f"{scenario.name} ({scenario.model}): {scenario.instances} instance(s) x {scenario.workers} "
+                f"worker(s), {users} users, {seconds} s"
             )
             result = drive(stack, scenario, users, seconds, work, model_env)
             result.parts = "nginx store route" if scenario.store_route else "store"
             result.events = stack.events()
-            print(
-                f"[load]   errors {result.errors}, urls {result.endpoints.get('urls')}, events {result.events}",
-                flush=True,
-            )
+            say(f"  errors {result.errors}, urls {result.endpoints.get('urls')}, events {result.events}")
             yield result
+
+
+def say(text: str) -> None:
+    """A progress line with the time of day, so a run's log shows what each step took."""
+    print(f"[load {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -354,14 +355,14 @@ def main(argv: list[str] | None = None) -> int:
                         save(runs)
                 except Exception as error:  # the next scenarios still run; the report names this one
                     failed.append(f"{scenario.name}: {short_reason(error)}")
-                    print(f"[load] {failed[-1]}", file=sys.stderr, flush=True)
+                    say(failed[-1])
         finally:
             seaweed.stop()
     document = save(runs)
     from load.report import write_report  # matplotlib only when there is something to draw
 
     write_report(document, args.out, update_benchmarks=not args.no_report)
-    print(f"[load] results in {args.out}", flush=True)
+    say(f"results in {args.out}")
     return 1 if failed else 0
 
 
