@@ -9,6 +9,8 @@ one SeaweedFS for the whole run), each row naming its model:
 - ``ramp`` (session): one instance, users growing step by step (default 100, 250, 500);
 - ``two`` (session): two instances behind nginx at the target load (500 users), part PUTs through nginx's store
   route on the app's origin (``PART_URL_BASE``), as production runs it;
+- ``workers`` (session): one instance with ``WORKERS`` = ``--workers`` (2) uvicorn worker processes at the target
+  load, parts straight to the store as in the ramp, so it differs from the ramp's last step only in its workers;
 - ``churn``: one instance, steps of ``--churn-ramp`` (default 1 and 500: the one-user step is the latency floor of
   this machine at the time of the run, the 500 one where it breaks first);
 - ``soak`` (session): one instance at the target load for ``--soak-seconds`` (600), server memory sampled all along
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=2,
         help="uvicorn worker processes (WORKERS) of the one-instance run at the target (session model); 1: no such run",
     )
     parser.add_argument(
