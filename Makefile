@@ -116,7 +116,7 @@ redis:
 # Load test, not part of `make test` (about 25 minutes): Locust against one and two server instances on PostgreSQL
 # behind nginx with a session model (browsers at their users' upload rate: the targets) and a churn model (stress),
 # and a 10-minute soak (load/run.py). Writes load/results/latest.json, load/results/load.png and the load section of
-# BENCHMARKS.md. ARGS='--ramp 100,500 --step-seconds 40 --soak-seconds 240': about 15 minutes; ARGS='--quick': a
+# BENCHMARKS.md. ARGS='--ramp 100,500 --step-seconds 40 --soak-seconds 240': about 16 minutes; ARGS='--quick': a
 # smoke run of about 5.
 LOAD_INSTALLED := $(VENV)/.installed-load
 load: install postgresql nginx redis $(LOAD_INSTALLED)
