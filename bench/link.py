@@ -31,7 +31,8 @@ def _ip(*args: str) -> None:
 
 @contextmanager
 def shaped_namespace(rate: str) -> Iterator[str]:
-    """A fresh namespace ``smartcat-bench-<pid>`` whose loopback is up at MTU 1500 and limited to ``rate``."""
+    """A fresh namespace ``smartcat-bench-<pid>`` whose loopback is up at MTU 1500 and limited to ``rate`` (and which
+    the browser sees as online)."""
     if os.geteuid() != 0:
         raise RuntimeError("link profiles need root (ip netns, tc): run make bench as root, or --no-links")
     name = f"smartcat-bench-{os.getpid()}"
@@ -39,6 +40,13 @@ def shaped_namespace(rate: str) -> Iterator[str]:
     try:
         _ip("-n", name, "link", "set", "lo", "mtu", str(MTU))
         _ip("-n", name, "link", "set", "lo", "up")
+        # With only a loopback, Chromium calls itself offline (navigator.onLine false): Uppy 6 then waits for the
+        # network and never sends. A veth pair inside the namespace, one end with an address, makes it online; it
+        # leads nowhere (both ends are here), so the namespace stays cut off from everything else.
+        _ip("-n", name, "link", "add", "online0", "type", "veth", "peer", "name", "online1")
+        _ip("-n", name, "link", "set", "online1", "up")
+        _ip("-n", name, "link", "set", "online0", "up")
+        _ip("-n", name, "addr", "add", "10.254.0.1/30", "dev", "online0")
         subprocess.run(["ip", "netns", "exec", name, "tc", "qdisc", "replace", "dev", "lo", "root", "tbf", "rate",
                         check_rate(rate), "burst", "64kb", "latency", "100ms"], check=True, capture_output=True)
         yield name
