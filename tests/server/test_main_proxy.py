@@ -9,8 +9,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -26,7 +24,7 @@ from server.nginx import find_nginx
 from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY
 from tests.support.live_server import isolated_settings
 from tests.support.ports import free_port, port_is_free
-from tests.support.server_process import server_environment, stop
+from tests.support.server_process import server_environment, start, stop
 from tests.support.uploads import create_session, put_part, sha256
 
 
@@ -54,17 +52,8 @@ def test_make_run_serves_app_and_store_through_nginx_and_stops_all_three(tmp_pat
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     env, s3 = server_environment(tmp_path, port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
+    process, lines = start(tmp_path, env)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:  # ends when the process does: a failed start cannot hang the test
-            lines.append(line)
-            if "Smartcat uploader running at" in line:
-                break
         output = "".join(lines)
         assert f"Background Fetch hand-off: on (part URLs under {origin}/store)\n" in lines, output
         assert f"Smartcat uploader running at {origin}\n" in lines, output

@@ -37,7 +37,7 @@ from tests.server.test_migrations import schema_drift
 from tests.support.ports import free_port, port_is_free
 from tests.support.postgres import PostgresCluster
 from tests.support.scrape import scrape, value
-from tests.support.server_process import server_environment, stop
+from tests.support.server_process import server_environment, start, stop
 from tests.support.uploads import MiB, sha256
 
 _MIGRATE = "import sys; from server.db import Database; Database(sys.argv[1]).migrate()"
@@ -121,22 +121,13 @@ def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftov
     every process it started and removes the workers' metrics directory."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    url = postgres.database_url(str(tmp_path), migrated=False)  # the instance migrates it, once
+    url = postgres.database_url(str(tmp_path), migrated=True)
     env, s3_port = server_environment(
         tmp_path, port, WORKERS="2", DATABASE_URL=url, PART_SIZE_BYTES=str(5 * MiB), LOG_JSON="false"
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
+    process, lines = start(tmp_path, env)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:  # ends when the process does: a failed start cannot hang the test
-            lines.append(line)
-            if "Smartcat uploader running at" in line:
-                break
         assert f"Smartcat uploader running at {origin}\n" in lines, "".join(lines)
         started = _descendants(process.pid)
         workers = {pid for pid in started if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}

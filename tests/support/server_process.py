@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from server.settings import REPO_ROOT
@@ -42,3 +43,19 @@ def stop(process: subprocess.Popen[str], signum: int, timeout: float = 30) -> No
     except subprocess.TimeoutExpired:
         process.kill()
         raise
+
+
+def start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    """``python -m server`` in ``tmp_path`` and its output up to the line saying where it runs (or to its end: a
+    failed start cannot hang the test)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if "Smartcat uploader running at" in line:
+            break
+    return process, lines
