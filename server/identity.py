@@ -22,6 +22,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Header, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from server import logs
 from server.host_tokens import HostTokenVerifier, InvalidHostToken
@@ -171,24 +172,32 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
-def current_principal(request: Request, response: Response) -> Principal:
+async def current_principal(request: Request, response: Response) -> Principal:
     """The caller; an anonymous caller without a valid cookie becomes a new user (cookie set on the response), at
-    most ``RATE_LIMIT_NEW_IDENTITY`` per client address."""
-    principal = identify(request)
-    if principal is not None and not principal.from_host:
+    most ``RATE_LIMIT_NEW_IDENTITY`` per client address.
+
+    Reading an anonymous cookie is HMAC work only and runs on the event loop; what may block (a host's identify
+    function, a JWKS fetch, the new-identity counter in a shared store) runs on a worker thread (see
+    :mod:`server.blocking`)."""
+    on_loop = request.app.state.host_tokens is None and getattr(request.app.state, "host_identify", None) is None
+    principal = identify(request) if on_loop else await run_in_threadpool(identify, request)
+    if principal is None:
+        principal = await run_in_threadpool(_new_user, request, response)
+    elif not principal.from_host:
         identity = _identity(request)
         renewed = identity.renewal(request.cookies.get(COOKIE_NAME))
         if renewed is not None:
             identity.set_cookie(response, renewed)
-    if principal is None:
-        rate_limits: RateLimits = request.app.state.rate_limits
-        rate_limits.hit("new identities", rate_limits.new_identity, f"addr:{client_address(request)}")
-        identity = _identity(request)
-        user_id, cookie_value = identity.new_user()
-        identity.set_cookie(response, cookie_value)
-        principal = Principal(user=user_id)
     logs.bind_user(principal.owner)
     return principal
+
+
+def _new_user(request: Request, response: Response) -> Principal:
+    rate_limits: RateLimits = request.app.state.rate_limits
+    rate_limits.hit("new identities", rate_limits.new_identity, f"addr:{client_address(request)}")
+    user_id, cookie_value = _identity(request).new_user()
+    _identity(request).set_cookie(response, cookie_value)
+    return Principal(user=user_id)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,7 +1,8 @@
 """``/api/uploads``: create a multipart session, presign part URLs, report progress held by S3, complete, abort.
 
 Thin: each handler checks who may use the session, asks :class:`~server.uploads.service.UploadService`, and shapes
-the answer. Handlers are plain ``def``: boto3 and SQLAlchemy block, so FastAPI runs them in its thread pool.
+the answer. boto3 and SQLAlchemy block, so each handler runs on a worker thread (:func:`~server.blocking.blocking`:
+one hand-off per request).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.blocking import blocking
 from server.dependencies import DbSession, SettingsDep, StorageDep
 from server.identity import Caller, CurrentUser, Identity, SessionCaller, get_identity
 from server.models import UploadSession, UploadStatus
@@ -78,6 +80,7 @@ def _urls(signed: SignedUrls) -> list[PartUrl]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CreateUploadResponse)
+@blocking
 def create_upload(
     body: CreateUploadRequest,
     owner: CurrentUser,
@@ -115,6 +118,7 @@ def create_upload(
 
 
 @router.get("", response_model=list[SessionView])
+@blocking
 def list_uploads(
     owner: CurrentUser,
     db: DbSession,
@@ -136,6 +140,7 @@ def list_uploads(
 
 
 @router.get("/{session_id}", response_model=SessionState)
+@blocking
 def get_upload(session_id: str, who: SessionCaller, db: DbSession, service: Service) -> SessionState:
     """The session and the parts S3 already holds: what a resuming client needs to skip finished parts."""
     row = _owned(db, who, session_id)
@@ -149,6 +154,7 @@ def get_upload(session_id: str, who: SessionCaller, db: DbSession, service: Serv
 
 
 @router.post("/{session_id}/urls", response_model=PresignResponse)
+@blocking
 def presign_parts(
     session_id: str,
     body: PresignRequest,
@@ -170,6 +176,7 @@ def presign_parts(
 
 
 @router.post("/{session_id}/complete", response_model=CompleteResponse)
+@blocking
 def complete_upload(
     session_id: str, body: CompleteRequest, who: SessionCaller, db: DbSession, service: Service
 ) -> CompleteResponse:
@@ -179,6 +186,7 @@ def complete_upload(
 
 
 @router.post("/{session_id}/finish", response_model=FinishResponse)
+@blocking
 def finish_upload(
     session_id: str, body: BackgroundReport, who: SessionCaller, db: DbSession, service: Service
 ) -> FinishResponse:
@@ -199,6 +207,7 @@ def finish_upload(
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@blocking
 def abort_upload(session_id: str, who: SessionCaller, db: DbSession, service: Service) -> None:
     """Abort the multipart upload and drop its parts. Idempotent; a completed upload cannot be aborted."""
     service.abort(_owned(db, who, session_id))
