@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.background import LeasedLoop
@@ -35,8 +35,10 @@ from server.models import (
     OutboxReceipt,
     UploadSession,
     UploadStatus,
+    table_of,
 )
 from server.retry import WorkPolicy
+from server.upsert import upsert
 
 log = logging.getLogger("server.outbox")
 
@@ -165,6 +167,16 @@ class Event:
         return self.payload.encode("utf-8")
 
 
+_EVENTS = table_of(OutboxEvent)
+#: The claimed rows as :class:`Event` fields, in their order.
+_CLAIMED = select(
+    *(
+        _EVENTS.c[name]
+        for name in ("id", "event_id", "type", "session_id", "owner_id", "payload", "created_at", "attempts")
+    )
+).where(_EVENTS.c.claim_token == bindparam("token"))
+
+
 class Consumer(Protocol):
     """Somewhere events go. ``deliver`` raises to ask for a retry; it must tolerate seeing an event twice."""
 
@@ -257,34 +269,22 @@ class Dispatcher(LeasedLoop):
                 hold=self.config.work.lease,
             )
             db.commit()
-            rows = list(db.scalars(select(OutboxEvent).where(OutboxEvent.claim_token == token)))
+            # Core reads of the columns consumers see: no ORM objects to build for rows only read once.
+            events = [Event(*r) for r in db.connection().execute(_CLAIMED, {"token": token})]
             receipts: dict[int, set[str]] = {}
             for pk, consumer in db.execute(
                 select(OutboxReceipt.event_pk, OutboxReceipt.consumer).where(
-                    OutboxReceipt.event_pk.in_([r.id for r in rows])
+                    OutboxReceipt.event_pk.in_([e.pk for e in events])
                 )
             ):
                 receipts.setdefault(pk, set()).add(consumer)
-            return [
-                (
-                    Event(
-                        pk=r.id,
-                        event_id=r.event_id,
-                        type=r.type,
-                        session_id=r.session_id,
-                        owner_id=r.owner_id,
-                        payload=r.payload,
-                        created_at=r.created_at,
-                        attempts=r.attempts,
-                    ),
-                    receipts.get(r.id, set()),
-                )
-                for r in rows
-            ]
+            return [(event, receipts.get(event.pk, set())) for event in events]
 
     def _receipt(self, pk: int, consumer: str) -> None:
         with self.database.sessions() as db:
-            db.merge(OutboxReceipt(event_pk=pk, consumer=consumer, delivered_at=utcnow()))
+            # One already there (a dispatcher that took the event over wrote it) stays as it is.
+            row = {"event_pk": pk, "consumer": consumer, "delivered_at": utcnow()}
+            upsert(db, OutboxReceipt, [row], keys=("event_pk", "consumer"), update=())
             db.commit()
 
     def _delivered(self, pk: int) -> None:

@@ -4,7 +4,7 @@ The models depend on nothing of the server but the clock, so any module (the mig
 without a cycle.
 """
 
-from server.models.base import Base, UTCDateTime
+from server.models.base import Base, UTCDateTime, table_of
 from server.models.notify import (
     Channel,
     ItemStatus,
@@ -48,4 +48,5 @@ __all__ = [
     "UploadStatus",
     "UserProfile",
     "new_session_id",
+    "table_of",
 ]

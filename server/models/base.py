@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import DateTime, Dialect, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -15,6 +16,11 @@ OWNER_KEY_LENGTH = 800
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's table, for Core statements run on a session's connection (hot paths that need no ORM)."""
+    return cast("Table", model.__table__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,10 +8,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from server.models import PartChecksum, UploadSession
+from server.models import PartChecksum, UploadSession, table_of
 from server.storage import ObjectInfo, ObjectNotFound, Storage, StoredPart
 from server.uploads.problems import Conflict, ranges
 from wire.plan import PartPlan
@@ -84,8 +84,8 @@ def signed_checksums(db: Session, row: UploadSession) -> dict[int, str] | None:
     """The checksum of every part, as signed into its latest URL; None for uploads without checksums."""
     if not row.checksum_algorithm:
         return None
-    rows = db.scalars(select(PartChecksum).where(PartChecksum.session_id == row.id))
-    checksums = {r.part_number: r.sha256 for r in rows}
+    rows = db.connection().execute(_CHECKSUMS, {"session_id": row.id})  # Core: plain pairs, no ORM objects
+    checksums = {number: sha256 for number, sha256 in rows}
     unsigned = [n for n in range(1, row.part_count + 1) if n not in checksums]
     if unsigned:
         raise Conflict(
@@ -96,6 +96,10 @@ def signed_checksums(db: Session, row: UploadSession) -> dict[int, str] | None:
             }
         )
     return checksums
+
+
+_PARTS = table_of(PartChecksum)
+_CHECKSUMS = select(_PARTS.c.part_number, _PARTS.c.sha256).where(_PARTS.c.session_id == bindparam("session_id"))
 
 
 def composite_sha256(checksums: Sequence[str]) -> str:

@@ -18,13 +18,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import content_policy, metrics, timeline
 from server.clock import utcnow
 from server.lease import Claimant, Lease
-from server.models import EventType, PartChecksum, ScanStatus, UploadSession, UploadStatus, new_session_id
+from server.models import (
+    EventType,
+    PartChecksum,
+    ScanStatus,
+    UploadSession,
+    UploadStatus,
+    new_session_id,
+    table_of,
+)
 from server.outbox import record_upload_event
 from server.storage import InvalidParts, Storage, StoredPart, UploadNotFound
 from server.uploads import reconcile
@@ -37,6 +46,7 @@ from server.uploads.problems import (
     Unprocessable,
     ranges,
 )
+from server.upsert import upsert
 from wire.plan import PlanError, plan_parts
 
 #: A complete or abort that has held its lease this long is presumed dead, and another request may take over
@@ -69,6 +79,12 @@ class UploadPolicy:
 
 
 _finishers = Claimant()
+#: A client asked for URLs: it is alive (Core on the session's connection: the ORM's UPDATE path costs more).
+_TOUCH = (
+    update(table_of(UploadSession))
+    .where(table_of(UploadSession).c.id == bindparam("session_id"))
+    .values(updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +121,19 @@ def end_session(
         where.append(FINISH_LEASE.token.is_(None))
     held = quarantine and status is UploadStatus.COMPLETED
     scan = {"scan_status": ScanStatus.PENDING.value, "scan_next_at": now} if held else {}
-    changed = FINISH_LEASE.release(
-        db,
-        *where,
-        status=status.value,
-        etag=etag,
-        checksum_sha256=checksum,
-        updated_at=now,
-        completed_at=now if status is UploadStatus.COMPLETED else None,
+    values = {
+        "status": status.value,
+        "etag": etag,
+        "checksum_sha256": checksum,
+        "updated_at": now,
+        "completed_at": now if status is UploadStatus.COMPLETED else None,
         **scan,
-    )
+    }
+    changed = FINISH_LEASE.release(db, *where, **values)
     if changed == 1:
+        # ``row`` now holds what the UPDATE wrote, so callers answer from it without reading it back.
+        for name, value in {FINISH_LEASE.token.key: None, FINISH_LEASE.until.key: None, **values}.items():
+            set_committed_value(row, name, value)
         timeline.note(db, row.id, status.value, reason)
         if held:
             db.info[NEW_SCANS] = True
@@ -283,7 +301,10 @@ class UploadService:
         signed = self._presign(row, unique, checksums, ttl)
         metrics.URL_REQUESTS.labels("more").inc()
         timeline.note(self.db, row.id, "urls", value=len(signed.urls))
-        row.updated_at = utcnow()  # the client is alive: the janitor measures idleness from here
+        # The client is alive: the janitor measures idleness from here.
+        now = utcnow()
+        self.db.connection().execute(_TOUCH, {"session_id": row.id, "now": now})
+        set_committed_value(row, "updated_at", now)
         self.db.commit()
         return signed
 
@@ -317,10 +338,15 @@ class UploadService:
         return (row.created_at + self.policy.max_age - utcnow()).total_seconds()
 
     def _record_checksums(self, row: UploadSession, checksums: Mapping[int, str]) -> None:
-        """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds."""
-        for number, checksum in checksums.items():
-            self.db.merge(PartChecksum(session_id=row.id, part_number=number, sha256=checksum))
-        self.db.commit()
+        """Keep the checksum signed into each part's latest URL: the one S3 verified if that PUT succeeds (committed
+        with the request, before any URL is handed out)."""
+        upsert(
+            self.db,
+            PartChecksum,
+            [{"session_id": row.id, "part_number": n, "sha256": checksum} for n, checksum in checksums.items()],
+            keys=("session_id", "part_number"),
+            update=("sha256",),
+        )
 
     # ---- what S3 holds ------------------------------------------------------------------------------------------
 
@@ -374,10 +400,11 @@ class UploadService:
             raise
         if self.policy.sniff_content:
             self._check_content(row)
-        end_session(
+        ended = end_session(
             self.db, row, UploadStatus.COMPLETED, etag=etag, checksum=composite, quarantine=self.policy.quarantine
         )
-        self.db.refresh(row)
+        if not ended:  # someone else ended it meanwhile: answer from what they wrote
+            self.db.refresh(row)
         return row
 
     def complete_from_storage(self, row: UploadSession) -> UploadSession:
