@@ -10,6 +10,7 @@ text formats by being text (UTF-8 or UTF-16 with a BOM, no NUL bytes; XML kinds 
 from __future__ import annotations
 
 import codecs
+import functools
 import mimetypes
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -140,7 +141,8 @@ def mismatch(content_type: str, head: bytes, *, complete: bool) -> str | None:
     kind = _BY_TYPE.get(content_type)
     if kind is None:
         return None
-    found = _signature_extensions(head) if head else []
+    # The signature search (puremagic) is the costly part: only the checks that need it, or a refusal, pay for it.
+    signature = functools.cache(lambda: _signature_extensions(head) if head else [])
     if kind.check in ("text", "xml", "json"):
         text = _text(head, complete)
         ok = text is not None
@@ -148,7 +150,7 @@ def mismatch(content_type: str, head: bytes, *, complete: bool) -> str | None:
             start = text.lstrip()[:1]
             ok = start == "<" if kind.check == "xml" else start in ("{", "[")
     elif kind.check == "zip":
-        ok = bool(_ZIP.intersection(found))
+        ok = bool(_ZIP.intersection(signature()))
     elif kind.check == "ole":
         ok = head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
     elif kind.check == "pdf":
@@ -156,10 +158,10 @@ def mismatch(content_type: str, head: bytes, *, complete: bool) -> str | None:
     elif kind.check == "rtf":
         ok = head.startswith(b"{\\rtf")
     else:  # image: the signature must be this image type
-        ok = any(content_type in (_BY_EXTENSION.get(e), mimetypes.guess_type(f"x{e}")[0]) for e in found)
+        ok = any(content_type in (_BY_EXTENSION.get(e), mimetypes.guess_type(f"x{e}")[0]) for e in signature())
     if ok:
         return None
-    looks = found[:3]
+    looks = signature()[:3]
     seen = f" (it looks like {', '.join(looks)})" if looks else ""
     return f"the file's content is not {kind.label}, as its type {content_type} says{seen}"
 
