@@ -9,7 +9,6 @@ import asyncio
 from typing import Annotated
 
 import aiohttp
-import httpx
 from fastapi import Depends, Request
 
 from server.db import Database
@@ -31,10 +30,7 @@ class NotificationService:
         self.database = database
         self.vapid: VapidKeys = load_vapid_keys(settings)
         self.webhook_secret: str | None = resolve_webhook_secret(settings) if settings.webhook_url else None
-        self.links = FileLinks(
-            resolve_secret_key(settings), settings.public_base, settings.link_token_max_age_seconds
-        )
-        self._http: httpx.AsyncClient | None = None
+        self.links = FileLinks(resolve_secret_key(settings), settings.public_base, settings.link_token_max_age_seconds)
         self._aiohttp: aiohttp.ClientSession | None = None
         self.notifier: Notifier | None = None
         self.email: EmailSender | None = None
@@ -45,8 +41,8 @@ class NotificationService:
 
     async def start(self) -> None:
         s = self.settings
-        self._http = httpx.AsyncClient(timeout=s.webhook_timeout_seconds, follow_redirects=False)
-        self._aiohttp = aiohttp.ClientSession()
+        # No cookie jar: nothing a receiver or push service sets is kept or sent on to another request.
+        self._aiohttp = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         push = PushSender(
             self.database,
             self.vapid,
@@ -85,7 +81,9 @@ class NotificationService:
         )
         consumers: list[Consumer] = [self.notifier]
         if s.webhook_url and self.webhook_secret:
-            consumers.append(WebhookConsumer(s.webhook_url, self.webhook_secret, self._http))
+            consumers.append(
+                WebhookConsumer(s.webhook_url, self.webhook_secret, self._aiohttp, s.webhook_timeout_seconds)
+            )
         self.dispatcher = Dispatcher(
             self.database,
             consumers,
@@ -100,8 +98,6 @@ class NotificationService:
         written), so a graceful stop repeats nothing; then the HTTP clients close."""
         drain = WorkPolicy.from_settings(self.settings).drain_seconds
         await asyncio.gather(*(loop.stop(drain) for loop in (self.dispatcher, self.notifier) if loop is not None))
-        if self._http is not None:
-            await self._http.aclose()
         if self._aiohttp is not None:
             await self._aiohttp.close()
 
