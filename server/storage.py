@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import boto3
@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from server.presign import PartSigner
+from server.s3_direct import DirectS3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -27,9 +28,13 @@ if TYPE_CHECKING:
     from server.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The id of the lifecycle rule the server writes (aborting incomplete multipart uploads).
 LIFECYCLE_RULE_ID = "smartcat-abort-incomplete-multipart-uploads"
+#: One connection per request thread (server.db.POOL_SIZE) rather than urllib3's 10, which under load opened and
+#: discarded a connection per S3 call ("Connection pool is full").
+MAX_POOL_CONNECTIONS = 50
 #: ListParts pages hold at most 1,000 parts on AWS; ask for that explicitly (SeaweedFS would give 10,000).
 LIST_PARTS_PAGE = 1000
 
@@ -102,9 +107,7 @@ def make_client(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": 3},
-        # One connection per request thread (server.db.POOL_SIZE) rather than urllib3's 10, which under load opened
-        # and discarded a connection per S3 call ("Connection pool is full").
-        max_pool_connections=50,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
@@ -174,6 +177,15 @@ class Storage:
         self.part_url_base = part_url_base
         self.client = make_client(endpoint_url, credentials)
         self.presigner = make_client(self.public_endpoint_url, credentials)
+        #: The calls every upload makes skip the client's request pipeline (server/s3_direct.py).
+        self.direct = DirectS3(
+            endpoint_url,
+            bucket,
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            credentials.region,
+            max_pool_connections=MAX_POOL_CONNECTIONS,
+        )
         #: Part URLs, the most frequent signature by far, skip the client's request pipeline (server/presign.py).
         self.part_signer = PartSigner(
             self.public_endpoint_url,
@@ -186,6 +198,12 @@ class Storage:
     def _call(self, operation: str, **params: Any) -> Any:
         try:
             return getattr(self.client, operation)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error) from error
+
+    def _direct(self, call: Callable[..., T], *args: Any) -> T:
+        try:
+            return call(*args)
         except (ClientError, BotoCoreError) as error:
             raise _translate(error) from error
 
@@ -271,15 +289,14 @@ class Storage:
         self, key: str, content_type: str, file_name: str | None = None, checksum_algorithm: str | None = None
     ) -> str:
         """Start a multipart upload and return its UploadId. The file name travels as metadata, never as key."""
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        headers = {"Content-Type": content_type}
         if checksum_algorithm is not None:
-            params["ChecksumAlgorithm"] = checksum_algorithm
+            headers["x-amz-checksum-algorithm"] = checksum_algorithm
         if file_name is not None:
             # S3 metadata must be ASCII: keep the name percent-encoded.
-            params["Metadata"] = {"file-name": quote(file_name, safe="")}
-            params["ContentDisposition"] = content_disposition(file_name)
-        response = self._call("create_multipart_upload", **params)
-        return str(response["UploadId"])
+            headers["x-amz-meta-file-name"] = quote(file_name, safe="")
+            headers["Content-Disposition"] = content_disposition(file_name)
+        return self._direct(self.direct.create_multipart_upload, key, headers)
 
     def presign_part(
         self,
@@ -321,14 +338,7 @@ class Storage:
         parts: list[StoredPart] = []
         marker = 0
         while True:
-            response = self._call(
-                "list_parts",
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MaxParts=LIST_PARTS_PAGE,
-                PartNumberMarker=marker,
-            )
+            response = self._direct(self.direct.list_parts, key, upload_id, LIST_PARTS_PAGE, marker)
             parts.extend(
                 StoredPart(
                     number=int(item["PartNumber"]),
@@ -362,13 +372,7 @@ class Storage:
             if checksums is not None:
                 part["ChecksumSHA256"] = checksums[number]
             completed.append(part)
-        response = self._call(
-            "complete_multipart_upload",
-            Bucket=self.bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": completed},
-        )
+        response = self._direct(self.direct.complete_multipart_upload, key, upload_id, completed)
         checksum = response.get("ChecksumSHA256")
         return Assembled(etag=str(response.get("ETag", "")), checksum_sha256=str(checksum) if checksum else None)
 
@@ -379,12 +383,7 @@ class Storage:
 
     def read_head(self, key: str, length: int) -> bytes:
         """The object's first ``length`` bytes (fewer if it is shorter)."""
-        response = self._call("get_object", Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-        body = response["Body"]
-        try:
-            return bytes(body.read(length))
-        finally:
-            body.close()
+        return self._direct(self.direct.get_range, key, 0, length - 1)[:length]
 
     def check(self) -> None:
         """Raise :class:`StorageError` unless the bucket answers (readiness)."""
