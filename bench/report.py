@@ -163,8 +163,9 @@ def chart(data: dict[str, Any], path: Path, links: dict[str, dict[str, Any]] | N
     ticks = sorted({c["part_mib"] for c in cells})
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("part size, MiB")
-    ax.set_title("Sweep: MB/s by part size and concurrency")
-    ax.legend(fontsize=8)
+    ax.set_title("Sweep: MB/s by part size and concurrency" + ("" if cells else " (not in this run)"))
+    if cells:
+        ax.legend(fontsize=8)
 
     ax = axes[3]
     runs = {_profile_label(p, links or {}).split(" (")[0]: r.get("contenders") or {}

@@ -132,7 +132,7 @@ def worker_ready(
         except Exception as error:  # any failure of one sample is that sample's result
             first = (str(error).strip().splitlines() or [""])[0][:200]
             failed[kind].append(f"round {r + 1}: {type(error).__name__}: {first}")
-            seen[kind] = "FAILED"
+            seen[kind] = f"FAILED ({failed[kind][-1]})"
             return False
         finally:
             chromium.close_pages()
