@@ -162,6 +162,12 @@ class UploadDriver:
     def now(self) -> float:
         return self._clock()
 
+    def save_manifest(self) -> None:
+        """Save the upload's manifest as it is now (a new upload's first version), in the background and in order
+        with every later version: nothing waits for it (no PUT goes before the version with its checksum is saved,
+        ``PersistManifest.before_parts``), so a pick's create is not held up behind a storage write."""
+        self._manifests.submit(self.upload.manifest.to_json())
+
     def stop(self) -> None:
         """Put the upload away at once (its owner signed out; engine/owner.py): no part, call or timer of it goes on.
         Nothing is saved or decided: the manifest on disk is what a later resume starts from, as after a close."""

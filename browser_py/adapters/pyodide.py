@@ -431,7 +431,7 @@ class Hub:
         shortfall = await self.store.space_shortfall(size) if self.store is not None else None
         sender = BlobPartSender(file)  # the picked file is read until the browser's copy is complete
         upload = self.uploads.add(manifest, source_readable=True)
-        self._driver(upload, sender)
+        driver = self._driver(upload, sender)
         if shortfall:
             self.carry_out(self.uploads.refuse(manifest.local_id, shortfall, time.time()))
             return None
@@ -442,7 +442,7 @@ class Hub:
                                   "upload is done"))
             self._published(upload.view())
             return None
-        await self.store.save(manifest.local_id, manifest.to_json())
+        driver.save_manifest()  # in order with the upload's later versions; its session is created meanwhile
         self._published(upload.view())  # a card at once; the queue may start it while the copy is made
         return self._stage(upload, sender, file)
 

@@ -1,9 +1,11 @@
 """``PersistManifest(before_parts=True)``: the URL request goes at once, but no PUT starts before that manifest (with
-the checksums a resume checks S3's parts against) is on disk; a save that fails stops the part with the reason."""
+the checksums a resume checks S3's parts against) is on disk; a save that fails stops the part with the reason. A new
+upload's first manifest is saved the same way, in order with later versions."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, cast
 
 from browser_py.driver import MANIFEST_NOT_SAVED, UploadDriver
@@ -12,6 +14,7 @@ from browser_py.engine.events import Event, PartFailed, UrlsReceived
 from browser_py.engine.failures import FailureKind
 from browser_py.engine.manifest import Manifest
 from browser_py.engine.upload import Upload
+from tests.driver.test_manifest_writer import until
 
 
 class GatedStore:
@@ -21,6 +24,7 @@ class GatedStore:
         self.log = log
         self.gate = asyncio.Event()
         self.fail = fail
+        self.texts: list[str] = []
 
     async def save(self, local_id: str, manifest_json: str) -> None:
         self.log.append("save-start")
@@ -28,6 +32,7 @@ class GatedStore:
         if self.fail:
             raise OSError("quota exceeded")
         self.log.append("saved")
+        self.texts.append(manifest_json)
 
     async def discard(self, local_id: str) -> None:
         self.log.append("discarded")
@@ -65,14 +70,6 @@ def driver(store: GatedStore, log: list[str], seen: list[Event]) -> UploadDriver
     return d
 
 
-async def until(condition: Any) -> None:
-    for _ in range(1_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("never got there")
-
-
 async def test_the_url_request_goes_while_the_save_runs_and_the_put_waits_for_the_save() -> None:
     log: list[str] = []
     store = GatedStore(log)
@@ -100,6 +97,7 @@ async def test_once_saved_a_put_starts_without_waiting_for_later_saves() -> None
     await until(lambda: "put 1" in log)
     assert log.count("saved") == 1, "the PUT did not wait for a save it does not depend on"
     store.gate.set()
+    await d._manifests.flush()
 
 
 async def test_a_save_that_fails_stops_the_part_with_the_reason_and_sends_nothing() -> None:
@@ -115,3 +113,16 @@ async def test_a_save_that_fails_stops_the_part_with_the_reason_and_sends_nothin
     assert failed.failure.kind is FailureKind.FATAL
     assert failed.failure.message == f"{MANIFEST_NOT_SAVED}: quota exceeded"
     assert not [line for line in log if line.startswith("put")]
+
+
+async def test_a_new_uploads_first_manifest_holds_nothing_up_and_is_saved_before_later_versions() -> None:
+    log: list[str] = []
+    store = GatedStore(log)
+    d = driver(store, log, [])
+    d.save_manifest()
+    assert log == [], "nothing was awaited"
+    await until(lambda: log == ["save-start"])
+    await d._execute([PersistManifest("L", "later")])  # returns although the first save has not ended
+    store.gate.set()
+    await d._manifests.flush()
+    assert [json.loads(text)["local_id"] if text != "later" else text for text in store.texts] == ["L", "later"]
