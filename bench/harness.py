@@ -442,6 +442,8 @@ def engine_ready(chromium: Chromium, server: LiveServer, timeout_s: float = 60) 
     page_bytes = int(page.evaluate(PAGE_TRANSFER_JS))
     boot = report["boot"]
     page.close()
+    if boot["ready_ms"] is None:
+        raise AssertionError(f"the worker did not start: {boot.get('error')}")
     worker_bytes = {r["name"].split("?")[0].rsplit("/", 1)[-1]: int(r.get("transfer") or 0)
                     for r in report["resources"]}
     return {

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="part sizes of the sweep (8MiB,32MiB,64MiB)")
     parser.add_argument("--sweep-concurrencies", type=_ints, default=[2, 4, 8],
                         help="raw's concurrencies in the sweep (2,4,8)")
-    parser.add_argument("--ready-rounds", type=int, default=5, help="worker-ready samples of each kind (5)")
+    parser.add_argument("--ready-rounds", type=int, default=3, help="worker-ready samples of each kind (3)")
     parser.add_argument("--contenders", default=",".join((ENGINE, *PEERS)), help="comma-separated")
     parser.add_argument("--memory-size", type=_size, default=4 << 30,
                         help="the large file of the memory check (default 4GiB; 0: 64 MiB only)")
