@@ -391,8 +391,8 @@ def _link_tables(data: dict[str, Any], links: dict[str, dict[str, Any]]) -> list
                   "| contender | MB/s (min-max) | vs raw | CPU s/GiB (transfer only) | CPU vs raw + SHA-256 | "
                   "pick→first byte cold / warm |", "| --- | --- | --- | --- | --- | --- |"]
         for name, c in contenders.items():
-            lines.append(f"| {LABELS.get(name, name)} | {_fmt(c['throughput_mbps'], '', 1)} "
-                         f"({_fmt(c.get('throughput_mbps_min'), '', 1)}-{_fmt(c.get('throughput_mbps_max'), '', 1)}) | "
+            lines.append(f"| {LABELS.get(name, name)} | {_fmt(c['throughput_mbps'], '', 2)} "
+                         f"({_fmt(c.get('throughput_mbps_min'), '', 2)}-{_fmt(c.get('throughput_mbps_max'), '', 2)}) | "
                          f"{_fmt(_ratio(c['throughput_mbps'], raw), 'x', 3)} | "
                          f"{_fmt(c['cpu_s_per_gib'], '', 1)} ({_fmt(c['transfer_cpu_s_per_gib'], '', 1)}) | "
                          f"{_fmt(_ratio(c['cpu_s_per_gib'], sha), 'x', 2)} | "
