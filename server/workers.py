@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: How long a worker may take to start (lifespan: bucket check, scanner ping) before the instance gives up.
 START_SECONDS = 120.0
+#: A worker that does not answer the supervisor's ping for this long is taken for hung and replaced (uvicorn's 5 s
+#: default would replace busy workers on a saturated machine, just when they are needed).
+HEALTHCHECK_SECONDS = 30
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -112,12 +115,26 @@ class Supervisor(Multiprocess):
         if self.failed:
             self.should_exit.set()
 
-    def keep_subprocess_alive(self) -> None:
+    @contextlib.contextmanager
+    def _forgetting_the_gone(self) -> Iterator[None]:
+        """Workers replaced or retired inside leave the metrics: their per-worker gauge would stay otherwise."""
         before = {process.pid for process in self.processes}
-        super().keep_subprocess_alive()
+        yield
         for pid in before - {process.pid for process in self.processes}:
             if pid is not None:
                 multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+    def keep_subprocess_alive(self) -> None:
+        with self._forgetting_the_gone():
+            super().keep_subprocess_alive()
+
+    def restart_all(self) -> None:  # SIGHUP
+        with self._forgetting_the_gone():
+            super().restart_all()
+
+    def handle_ttou(self) -> None:  # one worker fewer
+        with self._forgetting_the_gone():
+            super().handle_ttou()
 
     def terminate_all(self) -> None:
         self._before_stop()
@@ -143,7 +160,12 @@ def serve(
             settings.workers,
         )
     prepare(settings)
-    uvicorn_config = config(partial(worker_app, settings), factory=True, workers=settings.workers)
+    uvicorn_config = config(
+        partial(worker_app, settings),
+        factory=True,
+        workers=settings.workers,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+    )
     sockets = [app_socket if app_socket is not None else uvicorn_config.bind_socket()]
     try:
         with metrics_dir():

@@ -118,7 +118,7 @@ def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftov
 ) -> None:
     """``make run`` (SeaweedFS, nginx in front) with WORKERS=2 on PostgreSQL: the terminal uploader's file lands with
     its exact SHA-256; requests reach both workers, and ``/metrics`` from either counts all of them; SIGTERM stops
-    every process it started and removes the workers' metrics directory."""
+    every process it started and removes the workers' metrics directory. A worker killed meanwhile is replaced."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     url = postgres.database_url(str(tmp_path), migrated=True)
@@ -175,6 +175,33 @@ def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftov
                 }
         assert set(per_worker) == {str(pid) for pid in workers}
         assert value(samples, "smartcat_http_requests_total", route="/healthz", method="GET", status="200") == made
+
+        # A worker that dies is replaced, and its series leaves /metrics with it (what it counted stays counted).
+        gone = min(workers)
+        os.kill(gone, signal.SIGKILL)
+
+        def live_workers() -> set[str]:
+            with httpx.Client(base_url=origin, timeout=30) as client:
+                return {
+                    dict(labels)["pid"] for name, labels in scrape(client) if name == "smartcat_worker_http_requests"
+                }
+
+        seen: list[set[str]] = []
+
+        def replaced() -> bool:
+            seen.append(live_workers())
+            return str(gone) not in seen[-1] and len(seen[-1]) == 2
+
+        try:
+            wait_for(replaced, "", timeout=120)
+        except AssertionError:
+            raise AssertionError(f"the dead worker was not replaced, or stayed in /metrics: {seen[-3:]}") from None
+        started |= _descendants(process.pid)
+        with httpx.Client(base_url=origin, timeout=30) as client:
+            assert (
+                value(scrape(client), "smartcat_http_requests_total", route="/healthz", method="GET", status="200")
+                == made
+            )
     finally:
         stop(process, signal.SIGTERM, timeout=60)
     output = "".join(lines) + (process.stdout.read() if process.stdout else "")
