@@ -24,7 +24,7 @@ from server.nginx import find_nginx
 from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY
 from tests.support.live_server import isolated_settings
 from tests.support.ports import free_port, port_is_free
-from tests.support.server_process import server_environment, start, stop
+from tests.support.server_process import main_in_process, server_environment, start, stop
 from tests.support.uploads import create_session, put_part, sha256
 
 
@@ -98,16 +98,7 @@ def test_embedded_proxy_true_without_nginx_refuses_to_start(
     port = free_port()
     missing = str(tmp_path / "no-such-nginx")
     env, s3 = server_environment(tmp_path, port, EMBEDDED_PROXY="true", NGINX_BINARY=missing)
-    for name in os.environ:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    sigterm = signal.getsignal(signal.SIGTERM)
-    try:
-        assert main() == 2
-    finally:
-        signal.signal(signal.SIGTERM, sigterm)
+    assert main_in_process(tmp_path, env, monkeypatch) == 2
     err = capsys.readouterr().err
     assert f"EMBEDDED_PROXY=true but nginx was not found at NGINX_BINARY={missing}" in err
     assert "make nginx" in err

@@ -27,7 +27,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from browser_py.adapters.cpython import upload_file
-from server.__main__ import main
 from server.db import Database
 from server.keyfiles import read_or_create
 from server.migrate import ADVISORY_LOCK_KEY, alembic_config
@@ -37,7 +36,7 @@ from tests.server.test_migrations import schema_drift
 from tests.support.ports import free_port, port_is_free
 from tests.support.postgres import PostgresCluster
 from tests.support.scrape import scrape, value
-from tests.support.server_process import server_environment, start, stop
+from tests.support.server_process import main_in_process, server_environment, start, stop
 from tests.support.uploads import MiB, sha256
 
 _MIGRATE = "import sys; from server.db import Database; Database(sys.argv[1]).migrate()"
@@ -218,16 +217,7 @@ def test_a_bad_workers_value_stops_the_start_naming_it(
     """In-process ``main()``: the refusal comes before anything starts (a child would spend its time importing)."""
     port = free_port()
     env, s3_port = server_environment(tmp_path, port, WORKERS=workers)
-    for name in os.environ:
-        monkeypatch.delenv(name)
-    for name, setting in env.items():
-        monkeypatch.setenv(name, setting)
-    monkeypatch.chdir(tmp_path)
-    sigterm = signal.getsignal(signal.SIGTERM)
-    try:
-        assert main() == 2
-    finally:
-        signal.signal(signal.SIGTERM, sigterm)
+    assert main_in_process(tmp_path, env, monkeypatch) == 2
     err = capsys.readouterr().err
     assert "error: invalid settings (environment or .env):\n  WORKERS: Input should be" in err
     assert port_is_free(s3_port) and port_is_free(port), "nothing started"

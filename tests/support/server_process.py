@@ -4,9 +4,12 @@ SeaweedFS and the app on free ports, data in the test's directory, nothing inher
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from server.settings import REPO_ROOT
 from tests.support.ports import free_seaweed_ports
@@ -59,3 +62,20 @@ def start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], l
         if "Smartcat uploader running at" in line:
             break
     return process, lines
+
+
+def main_in_process(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """``server.__main__.main()`` in this process with exactly ``env`` and ``tmp_path`` as its directory, for a start
+    refused before anything runs (a child would spend its time importing); its SIGTERM handler is undone after."""
+    from server.__main__ import main
+
+    for name in os.environ:
+        monkeypatch.delenv(name)
+    for name, setting in env.items():
+        monkeypatch.setenv(name, setting)
+    monkeypatch.chdir(tmp_path)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        return main()
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
