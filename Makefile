@@ -83,10 +83,10 @@ chromium:
 # postgres.py; the package's own system-wide cluster is neither needed nor used). `make test` runs the suites that
 # store state a second time on it; left out are those about what no database changes (the SeaweedFS and nginx
 # launchers, static files and the embedded mount's paths, settings, headers, CORS, log lines, content sniffing,
-# start-up guards and file modes; test_workers.py is on PostgreSQL in the first pass already).
+# start-up guards and file modes, the direct S3 calls; test_workers.py is on PostgreSQL in the first pass already).
 POSTGRES_SUITES := tests/server tests/notify $(addprefix --ignore=tests/server/,test_seaweed.py test_static.py \
 	test_settings.py test_headers.py test_cors.py test_content_policy.py test_production_guard.py test_nginx.py \
-	test_embed.py test_logs.py test_proxy.py test_main_proxy.py test_workers.py)
+	test_embed.py test_logs.py test_proxy.py test_main_proxy.py test_workers.py test_s3_direct.py)
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian postgresql"; \
