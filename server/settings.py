@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
+from limits.storage import SCHEMES as LIMITS_STORAGE_SCHEMES  # type: ignore[attr-defined]  # what storage_from_string knows
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
@@ -303,6 +304,18 @@ class Settings(BaseSettings):
             parse_many(value)
         except ValueError as error:
             raise ValueError(f"not a rate limit like '30/minute;300/hour': {value!r}") from error
+        return value
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _a_counter_storage(cls, value: str) -> str:
+        """Refused at start, not at the first request: a scheme the ``limits`` package has a storage for."""
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in LIMITS_STORAGE_SCHEMES:
+            raise ValueError(
+                f"RATE_LIMIT_STORAGE_URI must be a storage URI of the limits package such as memory:// or "
+                f"redis://host:6379, not {value!r}"
+            )
         return value
 
     @field_validator("forwarded_allow_ips")

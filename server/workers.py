@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -26,6 +27,8 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import multiprocess
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.supervisors import Multiprocess
 
 from server import logs
@@ -159,7 +162,13 @@ def serve(
             settings.workers,
             settings.workers,
         )
-    prepare(settings)
+    try:
+        prepare(settings)
+    except SQLAlchemyError as error:  # the database is down or refuses us: one line, no traceback
+        where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"error: cannot migrate the database {where} before starting the workers: {reason}", file=sys.stderr)
+        return False
     uvicorn_config = config(
         partial(worker_app, settings),
         factory=True,

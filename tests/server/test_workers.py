@@ -239,3 +239,34 @@ def test_a_server_starting_while_another_makes_a_key_gets_that_key(tmp_path: Pat
     assert first == second[0] == path.read_bytes()
     assert path.stat().st_mode & 0o777 == 0o600
     assert [item.name for item in tmp_path.iterdir()] == [path.name], "no temporary file left"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_database_that_cannot_be_reached_stops_the_start_with_an_error_status(tmp_path: Path, workers: str) -> None:
+    """One worker: the app's start-up fails inside uvicorn, which says why and exits 3; several: the parent's
+    migration fails before any worker starts, in one line that names the database without its password, exit 1.
+    Either way the status says the instance did not run (a supervisor would otherwise take it for a clean stop)."""
+    port, nobody = free_port(), free_port()
+    env, _s3_port = server_environment(
+        tmp_path, port, WORKERS=workers, EMBEDDED_S3="false", EMBEDDED_PROXY="false",
+        DATABASE_URL=f"postgresql+psycopg://uploader:hunter2@127.0.0.1:{nobody}/uploads",
+    )  # fmt: skip
+    process, lines = start(tmp_path, env)
+    output = "".join(lines) + (process.stdout.read() if process.stdout else "")
+    assert process.wait(60) == (3 if workers == "1" else 1), output
+    assert "Smartcat uploader running at" not in output
+    assert "hunter2" not in output
+    if workers == "2":
+        assert f"error: cannot migrate the database postgresql+psycopg://uploader:***@127.0.0.1:{nobody}/" in output
+        assert "Traceback" not in output
+    assert port_is_free(port)
+
+
+def test_a_rate_limit_storage_the_limits_package_does_not_know_stops_the_start_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env, s3_port = server_environment(tmp_path, free_port(), RATE_LIMIT_STORAGE_URI="bogus://x")
+    assert main_in_process(tmp_path, env, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "RATE_LIMIT_STORAGE_URI must be a storage URI of the limits package" in err and "'bogus://x'" in err
+    assert port_is_free(s3_port), "nothing started"
