@@ -60,10 +60,14 @@ COMPRESSIBLE = (".wasm", ".mjs", ".js", ".json", ".zip", ".bin")
 # ~3% over 5 for ~1.5x its time; 7-9 save 1-2% more for 4-10x.
 BROTLI_QUALITY = 6
 BROTLI_WINDOW = 24
-# Files up to this size get quality 11: the trimmed stdlib (4.6 MB) 0.75 -> 0.64 MB for ~13 CPU s, pyodide.asm.mjs
-# 0.24 -> 0.21 MB for ~3 s; the wasm (9.6 MB) would take ~60 CPU s, the snapshot (12 MB) minutes.
+# Quality 11 for files up to this size: the trimmed stdlib (4.6 MB) 0.75 -> 0.64 MB for ~13 CPU s, pyodide.asm.mjs
+# 0.24 -> 0.21 MB for ~3 s; the snapshot (12 MB, remade by every engine change) would take minutes.
 BROTLI_SMALL = 5 * 1024 * 1024
-BROTLI_SMALL_QUALITY = 11
+BROTLI_BEST = 11
+# ...and for the wasm, whatever its size: every visit downloads it, and it changes only with the Pyodide version
+# (copied with its date, so the variant made once is kept by later builds): 3.20 -> 2.77 MB, the largest cut left
+# in a first visit, for ~41 CPU s once per build directory. (The full stdlib beside it serves only the plain boot.)
+BEST_ALWAYS = frozenset({"pyodide.asm.wasm"})
 # A variant is kept only when it saves at least this fraction of the file.
 MIN_SAVING = 0.1
 
@@ -122,8 +126,9 @@ def _all_stored(path: Path) -> bool:
         return all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
 
 
-def write_encodings(path: Path) -> dict[str, int]:
-    """``path.br`` and ``path.gz`` when they save at least MIN_SAVING (a stale or useless one is removed).
+def write_encodings(path: Path, best: bool = False) -> dict[str, int]:
+    """``path.br`` and ``path.gz`` when they save at least MIN_SAVING (a stale or useless one is removed); brotli at
+    its best quality when ``best`` or the file is small.
 
     Returns the sizes written, by encoding. Idempotent: a variant newer than its file is kept as it is.
     """
@@ -136,7 +141,7 @@ def write_encodings(path: Path) -> dict[str, int]:
             continue
         data = path.read_bytes() if data is None else data
         if encoding == "br":
-            quality = BROTLI_SMALL_QUALITY if len(data) <= BROTLI_SMALL else BROTLI_QUALITY
+            quality = BROTLI_BEST if best or len(data) <= BROTLI_SMALL else BROTLI_QUALITY
             packed = brotli.compress(data, quality=quality, lgwin=BROTLI_WINDOW)
         else:
             packed = gzip.compress(data, compresslevel=9, mtime=0)
@@ -153,7 +158,7 @@ def compress_runtime(out: Path) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for path in sorted(out.glob("*/**/*")):  # not runtime.json: the server answers /api/runtime itself
         if path.is_file() and path.suffix in COMPRESSIBLE and not path.name.startswith("."):
-            sizes = write_encodings(path)
+            sizes = write_encodings(path, best=path.name in BEST_ALWAYS)
             if sizes:
                 found["/runtime/" + path.relative_to(out).as_posix()] = {"identity": path.stat().st_size, **sizes}
     return found

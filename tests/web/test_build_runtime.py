@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import brotli
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +85,20 @@ def test_stdlib_repacked_stored_keeps_every_member() -> None:
     assert all(i.compress_type == zipfile.ZIP_STORED for i in repacked.infolist())
     assert all(repacked.read(i.filename) == original.read(i.filename) for i in original.infolist())
     assert build.stored_zip(source.getvalue()) == build.stored_zip(source.getvalue())  # the snapshot key is stable
+
+
+def test_the_wasm_gets_brotli_at_its_best_whatever_its_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every visit downloads the wasm and it changes only with Pyodide: it is worth quality 11 where a file of its
+    size remade by every engine change (the snapshot) is not."""
+    build = _build_runtime()
+    monkeypatch.setattr(build, "BROTLI_SMALL", 0)  # every file counts as large here
+    text = b"(module (func $f (param i32) (result i32) local.get 0))\n" * 4000
+    for name in ("pyodide.asm.wasm", "key.bin"):
+        (tmp_path / "v" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "v" / name).write_bytes(text)
+    build.compress_runtime(tmp_path)
+    best = brotli.compress(text, quality=build.BROTLI_BEST, lgwin=build.BROTLI_WINDOW)
+    usual = brotli.compress(text, quality=build.BROTLI_QUALITY, lgwin=build.BROTLI_WINDOW)
+    assert best != usual
+    assert (tmp_path / "v" / "pyodide.asm.wasm.br").read_bytes() == best
+    assert (tmp_path / "v" / "key.bin.br").read_bytes() == usual
