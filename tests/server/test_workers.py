@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from server.migrate import ADVISORY_LOCK_KEY, alembic_config
 from server.notify.keys import _new_private_pem
 from server.settings import DEV_S3_ACCESS_KEY_ID, DEV_S3_SECRET_ACCESS_KEY, REPO_ROOT
 from tests.server.test_migrations import schema_drift
+from tests.support.notify import wait_until
 from tests.support.ports import free_port, port_is_free
 from tests.support.postgres import PostgresCluster
 from tests.support.scrape import scrape, value
@@ -40,13 +40,6 @@ from tests.support.server_process import main_in_process, server_environment, st
 from tests.support.uploads import MiB, sha256
 
 _MIGRATE = "import sys; from server.db import Database; Database(sys.argv[1]).migrate()"
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_a_server_starting_while_another_migrates_waits_and_finds_the_schema_current(
@@ -79,7 +72,7 @@ def test_a_server_starting_while_another_migrates_waits_and_finds_the_schema_cur
                         ).scalar_one()
                     )
 
-            wait_for(waiting, "the starting server never waited for the migrating one")
+            wait_until(waiting, 60, "the starting server to wait for the migrating one", interval=0.05)
         _, errors = starting.communicate(timeout=60)
         assert starting.returncode == 0, errors
         with other.engine.connect() as connection:
@@ -192,7 +185,7 @@ def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftov
             return str(gone) not in seen[-1] and len(seen[-1]) == 2
 
         try:
-            wait_for(replaced, "", timeout=120)
+            wait_until(replaced, 120, "the killed worker to be replaced", interval=0.05)
         except AssertionError:
             raise AssertionError(f"the dead worker was not replaced, or stayed in /metrics: {seen[-3:]}") from None
         started |= _descendants(process.pid)
@@ -205,7 +198,7 @@ def test_two_workers_serve_an_upload_count_every_request_and_stop_without_leftov
         stop(process, signal.SIGTERM, timeout=60)
     output = "".join(lines) + (process.stdout.read() if process.stdout else "")
     assert process.returncode == 0, output
-    wait_for(lambda: not any(_alive(pid) for pid in started), f"left running: {[p for p in started if _alive(p)]}")
+    wait_until(lambda: not any(_alive(pid) for pid in started), 60, "every worker to exit", interval=0.05)
     assert not metrics_dir.exists()
     postgres.drop_database(str(tmp_path))
 
